@@ -1,0 +1,1 @@
+//! osmosis-crdt: delta-state CRDTs (work in progress).

@@ -1,0 +1,2 @@
+//! `osmosis-reference-node`: Maelstrom nodes with exactly known message counts, for checking the harness.
+fn main() {}

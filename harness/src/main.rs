@@ -1,0 +1,2 @@
+//! `osmosis-harness`: command-line entry point.
+fn main() {}
