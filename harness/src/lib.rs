@@ -9,5 +9,7 @@ pub mod history;
 pub mod latency;
 pub mod nemesis;
 pub mod net;
+pub mod plot;
+pub mod results;
 pub mod topology;
 pub mod workload;
