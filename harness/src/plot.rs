@@ -135,10 +135,11 @@ fn latency_raw(path: &Path, history: &History) -> io::Result<()> {
         .fold((f64::INFINITY, 0.0_f64), |(lo, hi), v| {
             (lo.min(v), hi.max(v))
         });
+    // A decade of headroom above the slowest op keeps the legend clear of the points.
     let (y_lo, y_hi) = if points.is_empty() {
         (0.1, 1000.0)
     } else {
-        (lo / 2.0, hi * 2.0)
+        (lo / 2.0, hi * 10.0)
     };
     let x_hi = points
         .iter()
@@ -162,7 +163,8 @@ fn latency_raw(path: &Path, history: &History) -> io::Result<()> {
     chart
         .configure_mesh()
         .x_desc("Time (s)")
-        .y_desc("Latency (ms)")
+        .y_desc("Latency (ms, log scale; 0 drawn at 0.001)")
+        .y_label_formatter(&|v| format!("{v}"))
         .label_style(("sans-serif", 14))
         .draw()
         .map_err(plot_err)?;
@@ -282,4 +284,196 @@ fn stable_latency(path: &Path, latencies: &[u64]) -> io::Result<()> {
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], OK_COLOR.stroke_width(2)));
     draw_legend(&mut chart)?;
     root.present().map_err(plot_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checker::{CheckConfig, check};
+    use crate::history::{Op, Process};
+    use crate::net::NetStats;
+    use crate::workload::Workload;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+    use serde_json::{Value, json};
+
+    fn push(h: &mut History, process: Process, op_type: OpType, f: F, value: Value, ms: u64) {
+        let time = ms * 1_000_000;
+        h.push(Op {
+            index: 0,
+            time,
+            op_type,
+            process,
+            f,
+            value,
+            final_read: false,
+            error: None,
+        });
+    }
+
+    /// A broadcast-like run: 10 s, a partition from 2 s to 5 s, some timeouts.
+    fn sample_history() -> History {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut h = History::default();
+        let mut seen = Vec::new();
+        for i in 0..400u64 {
+            let t = i * 25;
+            if i == 80 || i == 200 {
+                let f = if i == 80 {
+                    F::StartPartition
+                } else {
+                    F::StopPartition
+                };
+                push(&mut h, Process::Nemesis, OpType::Info, f, Value::Null, t);
+                push(
+                    &mut h,
+                    Process::Nemesis,
+                    OpType::Info,
+                    f,
+                    Value::Null,
+                    t + 1,
+                );
+            }
+            let p = i % 5;
+            let lat = rng.random_range(0..40u64) + if (80..200).contains(&i) { 60 } else { 0 };
+            if i % 2 == 0 {
+                push(
+                    &mut h,
+                    Process::Client(p),
+                    OpType::Invoke,
+                    F::Broadcast,
+                    json!(i),
+                    t,
+                );
+                let done = if i % 37 == 0 {
+                    OpType::Info
+                } else {
+                    OpType::Ok
+                };
+                push(
+                    &mut h,
+                    Process::Client(p),
+                    done,
+                    F::Broadcast,
+                    json!(i),
+                    t + lat,
+                );
+                seen.push((i, t + lat + rng.random_range(0..150u64)));
+            } else {
+                push(
+                    &mut h,
+                    Process::Client(p),
+                    OpType::Invoke,
+                    F::Read,
+                    Value::Null,
+                    t,
+                );
+                let done = if i % 41 == 0 {
+                    OpType::Fail
+                } else {
+                    OpType::Ok
+                };
+                let visible: Vec<u64> = seen
+                    .iter()
+                    .filter(|(_, at)| *at <= t)
+                    .map(|(e, _)| *e)
+                    .collect();
+                push(
+                    &mut h,
+                    Process::Client(p),
+                    done,
+                    F::Read,
+                    json!(visible),
+                    t + lat,
+                );
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn latency_points_pair_invocations_with_completions() {
+        let h = sample_history();
+        let pts = latency_points(&h);
+        assert_eq!(pts.len(), 400);
+        assert_eq!(pts[0].f, F::Broadcast);
+        assert!(pts.iter().any(|p| p.completion == OpType::Info));
+        assert!(
+            pts.iter()
+                .all(|p| p.latency_ms >= 0.0 && p.latency_ms < 100.0)
+        );
+    }
+
+    #[test]
+    fn partition_intervals_run_from_start_completion_to_heal_completion() {
+        let h = sample_history();
+        assert_eq!(partition_intervals(&h), vec![(2.001, 5.001)]);
+        let mut open = History::default();
+        push(
+            &mut open,
+            Process::Nemesis,
+            OpType::Info,
+            F::StartPartition,
+            Value::Null,
+            1000,
+        );
+        push(
+            &mut open,
+            Process::Client(0),
+            OpType::Invoke,
+            F::Read,
+            Value::Null,
+            3000,
+        );
+        assert_eq!(partition_intervals(&open), vec![(1.0, 3.0)]);
+    }
+
+    #[test]
+    fn plots_are_written_as_svg_with_text_labels() {
+        let h = sample_history();
+        let config = CheckConfig {
+            workload: Workload::Broadcast,
+            availability: None,
+        };
+        let results = check(&config, &h, &NetStats::default(), &[]);
+        let dir = std::env::temp_dir().join(format!("osmosis-plot-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let written = write_plots(&dir, &h, &results).unwrap();
+        assert_eq!(
+            written,
+            vec![dir.join("latency-raw.svg"), dir.join("stable-latency.svg")]
+        );
+        let raw = std::fs::read_to_string(&written[0]).unwrap();
+        assert!(raw.starts_with("<svg"));
+        for label in [
+            "Latency (ms, log scale",
+            "Time (s)",
+            "broadcast ok",
+            "read fail",
+            "partition",
+        ] {
+            assert!(raw.contains(label), "missing {label}");
+        }
+        let stable = std::fs::read_to_string(&written[1]).unwrap();
+        assert!(stable.contains("Stable latency (ms)"));
+        if std::env::var_os("OSMOSIS_KEEP_PLOTS").is_none() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn plots_of_an_empty_history_still_render_and_skip_stable_latency() {
+        let h = History::default();
+        let config = CheckConfig {
+            workload: Workload::Echo,
+            availability: None,
+        };
+        let results = check(&config, &h, &NetStats::default(), &[]);
+        let dir = std::env::temp_dir().join(format!("osmosis-plot-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let written = write_plots(&dir, &h, &results).unwrap();
+        assert_eq!(written, vec![dir.join("latency-raw.svg")]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(write_plots(&dir.join("missing/dir"), &h, &results).is_err());
+    }
 }
