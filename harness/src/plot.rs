@@ -439,6 +439,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("osmosis-plot-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let written = write_plots(&dir, &h, &results).unwrap();
+        if std::env::var_os("OSMOSIS_KEEP_PLOTS").is_some() {
+            println!("{}", crate::results::summary(&results));
+            crate::results::write_results(&dir, &results).unwrap();
+        }
         assert_eq!(
             written,
             vec![dir.join("latency-raw.svg"), dir.join("stable-latency.svg")]
