@@ -70,6 +70,10 @@ pub struct Delivery<P> {
 /// A latency source for server↔server messages: nanoseconds of delay for one message from `src` to `dest`.
 pub type Sampler = Box<dyn FnMut(Addr, Addr) -> Nanos + Send>;
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per network; keeps the rng inline on the send path"
+)]
 enum LatencySource {
     Model { latency: Latency, rng: ChaCha8Rng },
     Custom(Sampler),
