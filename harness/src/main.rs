@@ -1,2 +1,51 @@
-//! `osmosis-harness`: command-line entry point.
-fn main() {}
+//! `osmosis-harness`: runs a Maelstrom node binary the way `maelstrom test` does and scores it the same way.
+//! Exit codes follow Maelstrom (spec §1.3): 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 crash.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use osmosis_harness::cli::{Cli, Command, EXIT_BAD_ARGS, EXIT_CRASH};
+use osmosis_harness::run::RunError;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(EXIT_BAD_ARGS as u8),
+            };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let Command::Test(args) = cli.command;
+    let config = match args.validate(rand::random()) {
+        Ok(c) => c,
+        Err(e) => {
+            for line in &e.0 {
+                eprintln!("{line}");
+            }
+            return ExitCode::from(EXIT_BAD_ARGS as u8);
+        }
+    };
+    match osmosis_harness::test(&config) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(RunError::Crash(msg)) => {
+            eprintln!("The test crashed (Maelstrom's outcome: exit {EXIT_CRASH}, no analysis):\n{msg}");
+            ExitCode::from(EXIT_CRASH as u8)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_CRASH as u8)
+        }
+    }
+}

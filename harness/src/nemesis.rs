@@ -1,8 +1,15 @@
-//! The partition nemesis's grudges (spec §8). Owner: models helper. Interface fixed; bodies to fill.
+//! The partition nemesis's grudges (spec §8), as Jepsen's `jepsen.nemesis` and `jepsen.nemesis.combined` build them.
+//!
+//! A grudge maps every test node to the set of nodes whose messages it drops. Like Jepsen's `complete-grudge`,
+//! `invert-grudge` and `majorities-ring-perfect`, every node of the test gets an entry, possibly with an empty set
+//! (this shows in the history as `[:isolated {n1 #{}, …}]`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
 
 use rand::Rng;
+use rand::seq::SliceRandom;
 
 /// receiver → the senders whose messages it drops.
 pub type Grudge = BTreeMap<String, BTreeSet<String>>;
@@ -20,12 +27,385 @@ pub enum GrudgeKind {
     MajoritiesRing,
 }
 
+impl GrudgeKind {
+    /// The specs in Maelstrom's order (`[:one :minority-third :majority :majorities-ring]`); `random_grudge` draws
+    /// an index into this array.
+    pub const ALL: [GrudgeKind; 4] = [
+        GrudgeKind::One,
+        GrudgeKind::MinorityThird,
+        GrudgeKind::Majority,
+        GrudgeKind::MajoritiesRing,
+    ];
+
+    /// The keyword name without the colon (`one`, `minority-third`, `majority`, `majorities-ring`).
+    pub fn name(self) -> &'static str {
+        match self {
+            GrudgeKind::One => "one",
+            GrudgeKind::MinorityThird => "minority-third",
+            GrudgeKind::Majority => "majority",
+            GrudgeKind::MajoritiesRing => "majorities-ring",
+        }
+    }
+}
+
+impl fmt::Display for GrudgeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for GrudgeKind {
+    type Err = String;
+
+    /// Parses a keyword name without the colon.
+    fn from_str(s: &str) -> Result<Self, String> {
+        GrudgeKind::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            format!("unknown partition spec {s:?}; expected one of one, minority-third, majority, majorities-ring")
+        })
+    }
+}
+
+/// Jepsen's `util/majority`: `floor(n/2) + 1`.
+pub fn majority(n: usize) -> usize {
+    n / 2 + 1
+}
+
+/// Jepsen's `util/minority-third`: the largest integer strictly below `n/3`, i.e. `floor((n-1)/3)` (0 for n = 0).
+pub fn minority_third(n: usize) -> usize {
+    n.saturating_sub(1) / 3
+}
+
 /// Builds the grudge of one kind over the server nodes.
+///
+/// * `One`: a random node vs the rest; `Majority`: shuffle, first `floor(N/2)` vs the rest; `MinorityThird`: shuffle,
+///   first `floor((N-1)/3)` vs the rest — all complete grudges ([`complete_grudge`]).
+/// * `MajoritiesRing`: every node hears a majority including itself (see [`majorities_ring`]).
+///
+/// An empty node list gives an empty grudge.
 pub fn grudge<R: Rng + ?Sized>(kind: GrudgeKind, nodes: &[String], rng: &mut R) -> Grudge {
-    todo!("{kind:?} {nodes:?} {}", rng.random::<u8>())
+    if nodes.is_empty() {
+        return Grudge::new();
+    }
+    match kind {
+        GrudgeKind::One => {
+            // split-one: [[loner] (remove #{loner} nodes)]
+            let loner = &nodes[rng.random_range(0..nodes.len())];
+            let rest: Vec<String> = nodes.iter().filter(|n| *n != loner).cloned().collect();
+            complete_grudge(&[vec![loner.clone()], rest])
+        }
+        GrudgeKind::Majority => split_shuffled(nodes, nodes.len() / 2, rng),
+        GrudgeKind::MinorityThird => split_shuffled(nodes, minority_third(nodes.len()), rng),
+        GrudgeKind::MajoritiesRing => majorities_ring(nodes, rng),
+    }
 }
 
 /// Draws a kind uniformly and builds its grudge (what each `start-partition` does).
 pub fn random_grudge<R: Rng + ?Sized>(nodes: &[String], rng: &mut R) -> (GrudgeKind, Grudge) {
-    todo!("{nodes:?} {}", rng.random::<u8>())
+    let kind = GrudgeKind::ALL[rng.random_range(0..GrudgeKind::ALL.len())];
+    (kind, grudge(kind, nodes, rng))
+}
+
+/// Jepsen's `complete-grudge`: every node drops every node outside its own component.
+pub fn complete_grudge(components: &[Vec<String>]) -> Grudge {
+    let universe: BTreeSet<&String> = components.iter().flatten().collect();
+    let mut grudge = Grudge::new();
+    for component in components {
+        let inside: BTreeSet<&String> = component.iter().collect();
+        let outside: BTreeSet<String> =
+            universe.difference(&inside).map(|s| (*s).clone()).collect();
+        for node in component {
+            grudge.insert(node.clone(), outside.clone());
+        }
+    }
+    grudge
+}
+
+/// Jepsen's `majorities-ring`: the "perfect" ring for `N ≤ 5`, the stochastic construction above.
+///
+/// Perfect: shuffle into a ring, `m = floor(N/2)+1`; the window of `m` ring positions starting at `i` makes its
+/// node at offset `floor(m/2)` drop everyone outside the window (for N = 5 each node hears itself and its two ring
+/// neighbours; for N = 3 the result is not symmetric, as in Jepsen). Stochastic: see [`majorities_ring_stochastic`].
+pub fn majorities_ring<R: Rng + ?Sized>(nodes: &[String], rng: &mut R) -> Grudge {
+    if nodes.len() <= 5 {
+        majorities_ring_perfect(nodes, rng)
+    } else {
+        majorities_ring_stochastic(nodes, rng)
+    }
+}
+
+fn majorities_ring_perfect<R: Rng + ?Sized>(nodes: &[String], rng: &mut R) -> Grudge {
+    let n = nodes.len();
+    let m = majority(n);
+    let mut ring = nodes.to_vec();
+    ring.shuffle(rng);
+    let universe: BTreeSet<&String> = nodes.iter().collect();
+    let mut grudge = Grudge::new();
+    for i in 0..n {
+        // (partition m 1 (cycle ring)) → windows ring[i..i+m] (wrapping); the centre drops the rest.
+        let window: BTreeSet<&String> = (0..m).map(|k| &ring[(i + k) % n]).collect();
+        let centre = &ring[(i + m / 2) % n];
+        grudge.insert(
+            centre.clone(),
+            universe.difference(&window).map(|s| (*s).clone()).collect(),
+        );
+    }
+    grudge
+}
+
+/// Jepsen's `majorities-ring-stochastic`: start with each node connected to itself; repeatedly list the nodes by
+/// ascending degree (each degree class shuffled), take the first `a`; stop when its degree is at least `m`; else
+/// connect it both ways to the first listed node it is not yet connected to. Every node then drops the nodes it is
+/// not connected to.
+pub fn majorities_ring_stochastic<R: Rng + ?Sized>(nodes: &[String], rng: &mut R) -> Grudge {
+    let n = nodes.len();
+    let m = majority(n);
+    // conns[i] includes i itself; degree = conns[i].len().
+    let mut conns: Vec<BTreeSet<usize>> = (0..n).map(|i| BTreeSet::from([i])).collect();
+    let mut by_degree: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::from([(1, (0..n).collect())]);
+    loop {
+        let mut dns: Vec<(usize, usize)> = Vec::with_capacity(n);
+        for (&degree, class) in &by_degree {
+            let mut class: Vec<usize> = class.iter().copied().collect();
+            class.shuffle(rng);
+            dns.extend(class.into_iter().map(|i| (degree, i)));
+        }
+        let Some(&(a_degree, a)) = dns.first() else {
+            break;
+        };
+        if a_degree >= m {
+            break;
+        }
+        // a has fewer than m ≤ n connections, so some node is not connected to it.
+        let Some(&(b_degree, b)) = dns.iter().find(|(_, x)| !conns[a].contains(x)) else {
+            break;
+        };
+        conns[a].insert(b);
+        conns[b].insert(a);
+        for (degree, node) in [(a_degree, a), (b_degree, b)] {
+            if let Some(class) = by_degree.get_mut(&degree) {
+                class.remove(&node);
+            }
+            by_degree.entry(degree + 1).or_default().insert(node);
+        }
+        by_degree.retain(|_, class| !class.is_empty());
+    }
+    // invert-grudge
+    let mut grudge = Grudge::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let dropped = nodes
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| !conns[i].contains(j))
+            .map(|(_, s)| s.clone());
+        grudge.entry(node.clone()).or_default().extend(dropped);
+    }
+    grudge
+}
+
+fn split_shuffled<R: Rng + ?Sized>(nodes: &[String], at: usize, rng: &mut R) -> Grudge {
+    let mut shuffled = nodes.to_vec();
+    shuffled.shuffle(rng);
+    let rest = shuffled.split_off(at.min(shuffled.len()));
+    complete_grudge(&[shuffled, rest])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn names(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
+    }
+
+    /// For each node, the nodes it hears from (itself included).
+    fn hears(g: &Grudge, nodes: &[String]) -> BTreeMap<String, BTreeSet<String>> {
+        nodes
+            .iter()
+            .map(|a| {
+                (
+                    a.clone(),
+                    nodes
+                        .iter()
+                        .filter(|b| !g[a].contains(*b))
+                        .cloned()
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// Component sizes of a complete grudge (ascending), checking that it really is one.
+    fn component_sizes(g: &Grudge, nodes: &[String]) -> Vec<usize> {
+        let h = hears(g, nodes);
+        let components: BTreeSet<&BTreeSet<String>> = h.values().collect();
+        for c in &components {
+            for a in c.iter() {
+                assert_eq!(&h[a], *c, "components of a complete grudge are cliques");
+            }
+        }
+        let mut sizes: Vec<usize> = components.iter().map(|c| c.len()).collect();
+        sizes.sort_unstable();
+        sizes
+    }
+
+    fn basic_laws(g: &Grudge, nodes: &[String]) {
+        let all: BTreeSet<&String> = nodes.iter().collect();
+        assert_eq!(
+            g.keys().collect::<BTreeSet<_>>(),
+            all,
+            "every node has an entry, no stranger does"
+        );
+        for (a, dropped) in g {
+            assert!(!dropped.contains(a), "{a} drops itself");
+            assert!(
+                dropped.iter().all(|d| all.contains(d)),
+                "{a} drops a stranger"
+            );
+        }
+    }
+
+    fn symmetric(g: &Grudge) -> bool {
+        g.iter().all(|(a, ds)| ds.iter().all(|b| g[b].contains(a)))
+    }
+
+    #[test]
+    fn helper_counts_match_jepsen_util() {
+        assert_eq!(
+            (majority(1), majority(4), majority(5), majority(25)),
+            (1, 3, 3, 13)
+        );
+        assert_eq!(
+            (
+                minority_third(0),
+                minority_third(3),
+                minority_third(4),
+                minority_third(5)
+            ),
+            (0, 0, 1, 1)
+        );
+        assert_eq!((minority_third(7), minority_third(25)), (2, 8));
+    }
+
+    #[test]
+    fn five_node_majorities_ring_hears_itself_and_two_ring_neighbours() {
+        let nodes = names(5);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for _ in 0..50 {
+            let g = grudge(GrudgeKind::MajoritiesRing, &nodes, &mut rng);
+            basic_laws(&g, &nodes);
+            assert!(symmetric(&g));
+            let h = hears(&g, &nodes);
+            // hearing graph minus self-loops is 2-regular and connected on 5 nodes: a 5-cycle
+            assert!(h.values().all(|s| s.len() == 3));
+            let mut seen = BTreeSet::from([nodes[0].clone()]);
+            let mut cur = nodes[0].clone();
+            let mut prev = String::new();
+            for _ in 0..5 {
+                let next = h[&cur]
+                    .iter()
+                    .find(|x| **x != cur && **x != prev)
+                    .unwrap()
+                    .clone();
+                prev = std::mem::replace(&mut cur, next);
+                seen.insert(cur.clone());
+            }
+            assert_eq!(cur, nodes[0], "walking the ring returns home after 5 steps");
+            assert_eq!(seen.len(), 5);
+        }
+    }
+
+    #[test]
+    fn three_node_majorities_ring_is_asymmetric_as_in_jepsen() {
+        let nodes = names(3);
+        let g = grudge(
+            GrudgeKind::MajoritiesRing,
+            &nodes,
+            &mut ChaCha8Rng::seed_from_u64(1),
+        );
+        basic_laws(&g, &nodes);
+        assert!(
+            g.values().all(|d| d.len() == 1),
+            "each hears itself and one other: {g:?}"
+        );
+        assert!(!symmetric(&g));
+    }
+
+    #[test]
+    fn tiny_clusters_give_grudges_that_cut_nothing() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for kind in [GrudgeKind::MinorityThird, GrudgeKind::MajoritiesRing] {
+            for n in 1..=2 {
+                let g = grudge(kind, &names(n), &mut rng);
+                assert!(g.values().all(BTreeSet::is_empty), "{kind} over {n}: {g:?}");
+            }
+        }
+        assert!(grudge(GrudgeKind::One, &[], &mut rng).is_empty());
+    }
+
+    #[test]
+    fn random_grudge_draws_every_kind_about_equally() {
+        let nodes = names(5);
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut counts = BTreeMap::new();
+        for _ in 0..4000 {
+            let (kind, g) = random_grudge(&nodes, &mut rng);
+            basic_laws(&g, &nodes);
+            *counts.entry(kind.name()).or_insert(0) += 1;
+        }
+        assert_eq!(counts.len(), 4);
+        assert!(
+            counts.values().all(|&c| (880..1120).contains(&c)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn kind_names_round_trip() {
+        for k in GrudgeKind::ALL {
+            assert_eq!(k.name().parse::<GrudgeKind>(), Ok(k));
+        }
+        assert!("primaries".parse::<GrudgeKind>().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn complete_grudges_split_into_the_components_the_spec_names(n in 1usize..40, seed: u64) {
+            let nodes = names(n);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            for (kind, small) in [
+                (GrudgeKind::One, 1),
+                (GrudgeKind::Majority, n / 2),
+                (GrudgeKind::MinorityThird, minority_third(n)),
+            ] {
+                let g = grudge(kind, &nodes, &mut rng);
+                basic_laws(&g, &nodes);
+                prop_assert!(symmetric(&g));
+                let mut want = vec![small, n - small];
+                want.retain(|&s| s > 0);
+                want.sort_unstable();
+                prop_assert_eq!(component_sizes(&g, &nodes), want, "{}", kind);
+            }
+        }
+
+        #[test]
+        fn majorities_ring_lets_every_node_hear_a_majority(n in 1usize..40, seed: u64) {
+            let nodes = names(n);
+            let g = grudge(GrudgeKind::MajoritiesRing, &nodes, &mut ChaCha8Rng::seed_from_u64(seed));
+            basic_laws(&g, &nodes);
+            let h = hears(&g, &nodes);
+            for (a, heard) in &h {
+                prop_assert!(heard.contains(a));
+                prop_assert!(heard.len() >= majority(n), "{} hears {} of {}", a, heard.len(), n);
+            }
+            if n > 5 {
+                prop_assert!(symmetric(&g), "stochastic connections are made both ways");
+            }
+            if n <= 5 {
+                prop_assert!(h.values().all(|s| s.len() == majority(n)), "perfect rings give exactly a majority");
+            }
+        }
+    }
 }

@@ -1,0 +1,742 @@
+//! The driver: runs one test the way Maelstrom does (spec §2) with real processes in real time.
+//!
+//! One event loop on the calling thread owns every decision: the simulated [`Network`], the [`Scheduler`], the
+//! clients' outstanding RPCs, the history and the journal. Tokio tasks (see [`process`]) only move bytes: they parse
+//! node stdout lines into [`Event`]s and write delivered messages to node stdin. The loop sleeps with
+//! `recv_timeout` until the next event, message deadline, RPC timeout or scheduled operation, so a delivery is
+//! late by the OS's timer slack rather than by a timer wheel's tick (the lag is measured and reported under
+//! `:harness` in the results).
+
+pub mod process;
+mod progress;
+pub mod store;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::{Duration, Instant};
+
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use crate::cli::TestConfig;
+use crate::diagnostic::{Diagnostic, clip};
+use crate::generator::{Action, Invocation, NemesisOp, Scheduler, SchedulerConfig};
+use crate::history::{F, History, Nanos, Op, OpType, Process};
+use crate::net::{Addr, Delivery, Network};
+use crate::rpc::{self, INIT_TIMEOUT_MS, RPC_TIMEOUT_MS};
+use crate::service::{SERVICE_NAMES, Service};
+use crate::topology;
+use crate::workload::Workload;
+use process::{Event, NodeProcess, Spawn};
+use store::{EventKind, Journal};
+
+const MS: u64 = 1_000_000;
+const SEC: u64 = 1_000_000_000;
+
+/// Why a run could not be analysed: Maelstrom's "crash" outcome (exit 255).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A node crashed, failed init or topology, or could not be started.
+    #[error("{0}")]
+    Crash(String),
+    /// The harness could not write its store.
+    #[error("store: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Everything the driver recorded, ready for the checkers.
+#[derive(Debug)]
+pub struct Recording {
+    /// The run directory in the store.
+    pub dir: PathBuf,
+    /// The history.
+    pub history: History,
+    /// `:net` counts.
+    pub net: crate::net::NetStats,
+    /// What nodes did wrong.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Measurements of the harness itself.
+    pub harness: HarnessStats,
+}
+
+/// How well the harness kept up: the figures behind "the harness must never be what limits a run".
+#[derive(Debug, Clone, Default)]
+pub struct HarnessStats {
+    /// Delivery lag (µs past the deadline when handed to the node's stdin writer) at quantiles 0.5, 0.99, 1,
+    /// over server-bound deliveries.
+    pub delivery_lag_us: Option<[u64; 3]>,
+    /// Server-bound deliveries measured.
+    pub deliveries: u64,
+    /// The most messages sent in any one second of the run.
+    pub peak_msgs_per_sec: u64,
+    /// Wall-clock seconds from spawning the nodes to the end of teardown.
+    pub wall_s: f64,
+}
+
+/// Runs the test and returns what it recorded. The caller scores it.
+pub fn run(cfg: &TestConfig) -> Result<Recording, RunError> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let dir = store::create_run_dir(&cfg.store, cfg.workload.name())?;
+    info!(
+        "{} on {} nodes ({}), seed {}, store {}",
+        cfg.workload,
+        cfg.nodes.len(),
+        cfg.bin.display(),
+        cfg.seed,
+        dir.display()
+    );
+    let mut d = Driver::new(cfg, &rt, dir)?;
+    let outcome = d.execute();
+    d.teardown(&rt);
+    let crash = match outcome {
+        Err(c) => Some(c),
+        Ok(()) => d.crash.take(),
+    };
+    d.write_records()?;
+    if let Some(c) = crash {
+        return Err(RunError::Crash(c));
+    }
+    d.harness.wall_s = d.t0.elapsed().as_secs_f64();
+    d.harness.deliveries = d.lags.len() as u64;
+    if !d.lags.is_empty() {
+        d.lags.sort_unstable();
+        let q = |p: f64| d.lags[((d.lags.len() as f64 * p) as usize).min(d.lags.len() - 1)] as u64;
+        d.harness.delivery_lag_us = Some([q(0.5), q(0.99), q(1.0)]);
+    }
+    d.harness.peak_msgs_per_sec = d.sends_per_sec.iter().copied().max().unwrap_or(0);
+    Ok(Recording {
+        net: *d.net.stats(),
+        history: std::mem::take(&mut d.history),
+        diagnostics: std::mem::take(&mut d.diagnostics),
+        harness: d.harness.clone(),
+        dir: d.dir.clone(),
+    })
+}
+
+/// Derives independent seeds for the run's random streams (splitmix64).
+fn sub_seed(seed: u64, stream: u64) -> u64 {
+    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Node(usize),
+    Service(usize),
+    Client,
+}
+
+#[derive(Debug)]
+enum Purpose {
+    Init(usize),
+    Topology(usize),
+    Op { thread: usize, process: u64, op: Invocation },
+}
+
+#[derive(Debug)]
+struct Pending {
+    msg_id: u64,
+    purpose: Purpose,
+}
+
+#[derive(Debug, Default)]
+struct ClientState {
+    next_msg_id: u64,
+    pending: Option<Pending>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct ThreadState {
+    client: Option<Addr>,
+    process: u64,
+}
+
+struct NodeSlot {
+    name: String,
+    addr: Addr,
+    proc: NodeProcess,
+    ignored: bool,
+}
+
+struct Driver<'c> {
+    cfg: &'c TestConfig,
+    t0: Instant,
+    origin: Nanos,
+    dir: PathBuf,
+    net: Network<Box<RawValue>>,
+    targets: HashMap<Addr, Target>,
+    nodes: Vec<NodeSlot>,
+    services: Vec<(Addr, &'static str, Service)>,
+    clients: HashMap<Addr, ClientState>,
+    client_counter: u64,
+    threads: Vec<ThreadState>,
+    timeouts: BinaryHeap<Reverse<(Nanos, Addr, u64)>>,
+    setup_left: usize,
+    sched: Option<Scheduler>,
+    history: History,
+    diagnostics: Vec<Diagnostic>,
+    journal: Journal,
+    events: Receiver<Event>,
+    _events_tx: Sender<Event>,
+    crash: Option<String>,
+    tearing_down: bool,
+    lags: Vec<u32>,
+    sends_per_sec: Vec<u64>,
+    counts: progress::Counts,
+    progress: progress::Progress,
+    harness: HarnessStats,
+    line: Vec<u8>,
+}
+
+impl<'c> Driver<'c> {
+    fn new(cfg: &'c TestConfig, rt: &tokio::runtime::Runtime, dir: PathBuf) -> Result<Self, RunError> {
+        let (tx, events) = channel();
+        let mut net = Network::new(cfg.latency, sub_seed(cfg.seed, 1));
+        let mut targets = HashMap::new();
+        let journal = Journal::create(&dir)?;
+        let mut nodes = Vec::with_capacity(cfg.nodes.len());
+        let addrs: Vec<Addr> = cfg.nodes.iter().map(|n| net.register(n)).collect();
+        let mut services = Vec::new();
+        for (i, name) in SERVICE_NAMES.into_iter().enumerate() {
+            let addr = net.register(name);
+            targets.insert(addr, Target::Service(i));
+            services.push((addr, name, Service::default()));
+        }
+        for (i, name) in cfg.nodes.iter().enumerate() {
+            targets.insert(addrs[i], Target::Node(i));
+            let spec = Spawn {
+                index: i,
+                name,
+                bin: &cfg.bin,
+                args: &cfg.bin_args,
+                log_path: dir.join("node-logs").join(format!("{}.log", sanitize(name))),
+                log_stderr: cfg.log_stderr,
+            };
+            let proc = NodeProcess::spawn(rt.handle(), spec, tx.clone())
+                .map_err(|e| RunError::Crash(format!("could not start node {name} ({}): {e}", cfg.bin.display())))?;
+            nodes.push(NodeSlot { name: name.clone(), addr: addrs[i], proc, ignored: false });
+        }
+        Ok(Driver {
+            cfg,
+            t0: Instant::now(),
+            origin: 0,
+            dir,
+            net,
+            targets,
+            nodes,
+            services,
+            clients: HashMap::new(),
+            client_counter: 0,
+            threads: vec![ThreadState::default(); cfg.concurrency],
+            timeouts: BinaryHeap::new(),
+            setup_left: 0,
+            sched: None,
+            history: History::default(),
+            diagnostics: Vec::new(),
+            journal,
+            events,
+            _events_tx: tx,
+            crash: None,
+            tearing_down: false,
+            lags: Vec::new(),
+            sends_per_sec: Vec::new(),
+            counts: progress::Counts::default(),
+            progress: progress::Progress::new(cfg.time_limit_s),
+            harness: HarnessStats::default(),
+            line: Vec::with_capacity(4096),
+        })
+    }
+
+    fn now(&self) -> Nanos {
+        self.t0.elapsed().as_nanos() as Nanos
+    }
+
+    fn execute(&mut self) -> Result<(), String> {
+        self.init_phase()?;
+        self.origin = self.now();
+        if self.cfg.workload == Workload::Broadcast {
+            self.topology_phase()?;
+        }
+        self.main_phase()
+    }
+
+    /// spec §3.3: one fresh client per node sends `init`, all at once; 10 s to answer.
+    fn init_phase(&mut self) -> Result<(), String> {
+        let node_ids: Vec<Value> = self.cfg.nodes.iter().map(|n| json!(n)).collect();
+        for i in 0..self.nodes.len() {
+            let client = self.open_client();
+            let body = json!({"type": "init", "node_id": self.nodes[i].name, "node_ids": node_ids});
+            self.request(client, self.nodes[i].addr, body, Purpose::Init(i), INIT_TIMEOUT_MS);
+        }
+        self.setup_left = self.nodes.len();
+        self.wait_setup()
+    }
+
+    /// spec §3.6: one setup client per node sends the same topology map; 5 s to answer; the clients stay open.
+    fn topology_phase(&mut self) -> Result<(), String> {
+        let topology = topology::build(self.cfg.topology, &self.cfg.nodes);
+        let map = serde_json::to_value(&topology).map_err(|e| e.to_string())?;
+        for i in 0..self.nodes.len() {
+            let client = self.open_client();
+            let body = json!({"type": "topology", "topology": map});
+            self.request(client, self.nodes[i].addr, body, Purpose::Topology(i), RPC_TIMEOUT_MS);
+        }
+        self.setup_left = self.nodes.len();
+        self.wait_setup()
+    }
+
+    fn wait_setup(&mut self) -> Result<(), String> {
+        while self.setup_left > 0 {
+            self.step(None);
+            if let Some(c) = self.crash.take() {
+                return Err(c);
+            }
+        }
+        Ok(())
+    }
+
+    /// spec §6: the generator, until every phase is done.
+    fn main_phase(&mut self) -> Result<(), String> {
+        let config = SchedulerConfig {
+            workload: self.cfg.workload,
+            nodes: self.cfg.nodes.clone(),
+            concurrency: self.cfg.concurrency,
+            rate: self.cfg.rate,
+            time_limit: self.cfg.time_limit_s * SEC,
+            nemesis_interval: self.cfg.nemesis_interval_s.map(|s| (s * SEC as f64) as Nanos),
+            recovery: (self.cfg.recovery_s * SEC as f64) as Nanos,
+        };
+        self.sched = Some(Scheduler::new(config, sub_seed(self.cfg.seed, 2)));
+        loop {
+            if let Some(c) = self.crash.take() {
+                return Err(c);
+            }
+            let rel = self.now().saturating_sub(self.origin);
+            let wake = loop {
+                let Some(sched) = self.sched.as_mut() else { return Ok(()) };
+                match sched.next(rel) {
+                    Action::Invoke { at, thread, process, op } => self.invoke(at, thread, process, op),
+                    Action::Nemesis { at, op } => self.nemesis(at, op),
+                    Action::Log(msg) => self.progress.suspend(|| info!("{msg}")),
+                    Action::Wait { until } => break until.map(|u| u + self.origin),
+                    Action::Done => {
+                        self.progress.finish();
+                        return Ok(());
+                    }
+                }
+            };
+            self.step(wake);
+            let phase = self.sched.as_ref().map_or("done", Scheduler::phase);
+            let elapsed = self.now().saturating_sub(self.origin) as f64 / SEC as f64;
+            self.progress.update(phase, elapsed, &self.counts);
+        }
+    }
+
+    fn invoke(&mut self, at: Nanos, thread: usize, process: u64, op: Invocation) {
+        self.history.push(Op {
+            index: 0,
+            time: at,
+            op_type: OpType::Invoke,
+            process: Process::Client(process),
+            f: op.f,
+            value: op.value.clone(),
+            final_read: op.final_read,
+            error: None,
+        });
+        // spec §5.1: a new process id means a new client, except for unique-ids whose client is reusable.
+        let state = self.threads[thread];
+        let client = match state.client {
+            Some(c) if state.process == process || self.cfg.workload == Workload::UniqueIds => c,
+            old => {
+                if let Some(old) = old {
+                    self.close_client(old);
+                }
+                self.open_client()
+            }
+        };
+        self.threads[thread] = ThreadState { client: Some(client), process };
+        let node = self.nodes[thread % self.nodes.len()].addr;
+        let body = rpc::request_body(self.cfg.workload, &op, 0);
+        self.request(client, node, body, Purpose::Op { thread, process, op }, RPC_TIMEOUT_MS);
+    }
+
+    fn nemesis(&mut self, at: Nanos, op: NemesisOp) {
+        let (f, invoke_value, done_value) = match &op {
+            NemesisOp::Start(kind, grudge) => {
+                self.net.partition(grudge);
+                (F::StartPartition, json!(kind.name()), json!(["isolated", grudge]))
+            }
+            NemesisOp::Stop => {
+                self.net.heal();
+                (F::StopPartition, Value::Null, json!("network-healed"))
+            }
+        };
+        // Nemesis operations are instantaneous and `:info` at both ends (spec §8).
+        let now = self.now().saturating_sub(self.origin).max(at);
+        for (time, value) in [(at, invoke_value), (now, done_value)] {
+            let op_type = OpType::Info;
+            self.history.push(Op { index: 0, time, op_type, process: Process::Nemesis, f, value, final_read: false, error: None });
+        }
+        if let NemesisOp::Start(kind, _) = op {
+            self.progress.suspend(|| info!("nemesis: start-partition {}", kind.name()));
+        } else {
+            self.progress.suspend(|| info!("nemesis: stop-partition"));
+        }
+    }
+
+    fn open_client(&mut self) -> Addr {
+        let name = format!("c{}", self.client_counter);
+        self.client_counter += 1;
+        let addr = self.net.register(&name);
+        self.clients.insert(addr, ClientState { next_msg_id: 1, pending: None });
+        self.targets.insert(addr, Target::Client);
+        addr
+    }
+
+    fn close_client(&mut self, addr: Addr) {
+        self.net.unregister(addr);
+        self.clients.remove(&addr);
+        self.targets.remove(&addr);
+    }
+
+    /// Sends an RPC from a client: assigns its `msg_id`, remembers it as the client's one outstanding request.
+    fn request(&mut self, client: Addr, dest: Addr, mut body: Value, purpose: Purpose, timeout_ms: u64) {
+        let Some(state) = self.clients.get_mut(&client) else { return };
+        let msg_id = state.next_msg_id;
+        state.next_msg_id += 1;
+        state.pending = Some(Pending { msg_id, purpose });
+        body["msg_id"] = json!(msg_id);
+        let now = self.now();
+        self.timeouts.push(Reverse((now + timeout_ms * MS, client, msg_id)));
+        match RawValue::from_string(body.to_string()) {
+            Ok(raw) => {
+                self.send(now, client, dest, raw);
+            }
+            Err(e) => warn!("could not encode a request: {e}"),
+        }
+    }
+
+    /// Hands a message to the network, journals it. Returns false if the network refused it.
+    fn send(&mut self, now: Nanos, src: Addr, dest: Addr, body: Box<RawValue>) -> bool {
+        let text = body.get().to_owned();
+        match self.net.send(now, src, dest, body) {
+            Ok(id) => {
+                let sec = (now.saturating_sub(self.origin) / SEC) as usize;
+                if self.sends_per_sec.len() <= sec {
+                    self.sends_per_sec.resize(sec + 1, 0);
+                }
+                self.sends_per_sec[sec] += 1;
+                let (s, d) = (self.net.name(src), self.net.name(dest));
+                if self.cfg.log_net_send {
+                    info!(target: "net", "send {id} {s} -> {d} {text}");
+                }
+                self.journal.record(EventKind::Send, now, id, s, d, Some(&text));
+                true
+            }
+            Err(e) => {
+                warn!("network refused a message: {e}");
+                false
+            }
+        }
+    }
+
+    /// One turn of the loop: deliver what is due, expire RPCs, wait for the next event or deadline, handle events.
+    fn step(&mut self, wake: Option<Nanos>) {
+        let now = self.now();
+        self.deliver_due(now);
+        self.expire(now);
+        let next = [wake, self.net.next_deadline(), self.timeouts.peek().map(|r| r.0.0)].into_iter().flatten().min();
+        let now = self.now();
+        let wait = next.map_or(200 * MS, |n| n.saturating_sub(now)).min(200 * MS);
+        if wait > 0 {
+            match self.events.recv_timeout(Duration::from_nanos(wait)) {
+                Ok(ev) => {
+                    let now = self.now();
+                    self.on_event(ev, now);
+                }
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+            }
+        }
+        for _ in 0..10_000 {
+            match self.events.try_recv() {
+                Ok(ev) => {
+                    let now = self.now();
+                    self.on_event(ev, now);
+                }
+                Err(_) => break,
+            }
+        }
+        let now = self.now();
+        self.deliver_due(now);
+        self.expire(now);
+    }
+
+    fn deliver_due(&mut self, now: Nanos) {
+        while let Some(d) = self.net.poll(now) {
+            self.deliver(d, now);
+        }
+    }
+
+    fn deliver(&mut self, d: Delivery<Box<RawValue>>, now: Nanos) {
+        let body = d.payload;
+        {
+            let (s, t) = (self.net.name(d.src), self.net.name(d.dest));
+            self.journal.record(EventKind::Recv, now, d.id, s, t, None);
+            if self.cfg.log_net_recv {
+                info!(target: "net", "recv {} {s} -> {t} {}", d.id, body.get());
+            }
+        }
+        match self.targets.get(&d.dest).copied() {
+            Some(Target::Node(i)) => {
+                if !self.net.is_client(d.src) {
+                    self.lags.push((now.saturating_sub(d.deadline) / 1_000).min(u32::MAX as u64) as u32);
+                }
+                self.line.clear();
+                let line = &mut self.line;
+                line.extend_from_slice(b"{\"id\":");
+                line.extend_from_slice(d.id.to_string().as_bytes());
+                line.extend_from_slice(b",\"src\":");
+                let _ = serde_json::to_writer(&mut *line, self.net.name(d.src));
+                line.extend_from_slice(b",\"dest\":");
+                let _ = serde_json::to_writer(&mut *line, self.net.name(d.dest));
+                line.extend_from_slice(b",\"body\":");
+                line.extend_from_slice(body.get().as_bytes());
+                line.extend_from_slice(b"}\n");
+                let _ = self.nodes[i].proc.stdin.send(self.line.clone());
+            }
+            Some(Target::Service(i)) => {
+                let Ok(request) = serde_json::from_str::<Value>(body.get()) else { return };
+                let (addr, name, service) = &mut self.services[i];
+                let addr = *addr;
+                if let Some(reply) = service.handle(name, &request) {
+                    if let Ok(raw) = RawValue::from_string(reply.to_string()) {
+                        self.send(now, addr, d.src, raw);
+                    }
+                }
+            }
+            Some(Target::Client) => self.on_client_message(d.dest, &body, now),
+            None => {}
+        }
+    }
+
+    /// spec §3.4: a client takes the reply to its outstanding request and silently drops everything else.
+    fn on_client_message(&mut self, client: Addr, body: &RawValue, now: Nanos) {
+        let Some(state) = self.clients.get_mut(&client) else { return };
+        let Some(pending) = &state.pending else { return };
+        let Ok(body) = serde_json::from_str::<Value>(body.get()) else { return };
+        if body.get("in_reply_to").and_then(Value::as_u64) != Some(pending.msg_id) {
+            return;
+        }
+        if let Some(p) = state.pending.take() {
+            self.resolve(client, p, Some(body), now);
+        }
+    }
+
+    fn expire(&mut self, now: Nanos) {
+        while let Some(Reverse((deadline, client, msg_id))) = self.timeouts.peek().copied() {
+            if deadline > now {
+                break;
+            }
+            self.timeouts.pop();
+            let Some(state) = self.clients.get_mut(&client) else { continue };
+            if state.pending.as_ref().is_some_and(|p| p.msg_id == msg_id) {
+                if let Some(p) = state.pending.take() {
+                    self.resolve(client, p, None, now);
+                }
+            }
+        }
+    }
+
+    /// A request got its reply (`Some`) or timed out (`None`).
+    fn resolve(&mut self, client: Addr, pending: Pending, reply: Option<Value>, now: Nanos) {
+        match pending.purpose {
+            Purpose::Init(i) => {
+                let name = &self.nodes[i].name;
+                match reply {
+                    None => {
+                        let msg = format!(
+                            "Expected node {name} to respond to an init message, but node did not respond within \
+                             {} s.",
+                            INIT_TIMEOUT_MS / 1000
+                        );
+                        self.crash_with(i, msg);
+                    }
+                    Some(body) => match rpc::check_init_reply(&body) {
+                        Ok(()) => {
+                            self.setup_left -= 1;
+                            self.close_client(client);
+                        }
+                        Err(e) => self.crash_with(i, format!("node {name}: {e}")),
+                    },
+                }
+            }
+            Purpose::Topology(i) => {
+                let name = &self.nodes[i].name;
+                match reply {
+                    None => {
+                        let msg = format!("node {name} did not answer the topology message within 5 s");
+                        self.crash_with(i, msg);
+                    }
+                    Some(body) => match rpc::check_topology_reply(&body) {
+                        Ok(()) => self.setup_left -= 1,
+                        Err(e) => self.crash_with(i, format!("node {name}: bad reply to topology: {e}")),
+                    },
+                }
+            }
+            Purpose::Op { thread, process, op } => {
+                let completion = match &reply {
+                    Some(body) => rpc::on_reply(self.cfg.workload, &op, body),
+                    None => rpc::on_timeout(self.cfg.workload, &op),
+                };
+                if let Some(problem) = completion.problem {
+                    let node = self.nodes[thread % self.nodes.len()].name.clone();
+                    let line = reply.as_ref().map(|b| clip(&b.to_string(), 200));
+                    self.diagnose(Diagnostic { node, line, reason: problem });
+                }
+                match completion.op_type {
+                    OpType::Ok => self.counts.ok += 1,
+                    OpType::Fail => self.counts.fail += 1,
+                    _ => self.counts.info += 1,
+                }
+                self.history.push(Op {
+                    index: 0,
+                    time: now.saturating_sub(self.origin),
+                    op_type: completion.op_type,
+                    process: Process::Client(process),
+                    f: op.f,
+                    value: completion.value,
+                    final_read: op.final_read,
+                    error: completion.error,
+                });
+                if let Some(s) = self.sched.as_mut() {
+                    s.complete(thread, completion.op_type);
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, ev: Event, now: Nanos) {
+        match ev {
+            Event::Msg { node, src, dest, body } => {
+                if self.nodes[node].ignored {
+                    return;
+                }
+                let (s, t) = (self.net.addr(&src), self.net.addr(&dest));
+                let problem = match (s, t) {
+                    (Some(s), Some(t)) => {
+                        if self.send(now, s, t, body) {
+                            return;
+                        }
+                        format!("the network refused a message from {src:?} to {dest:?}")
+                    }
+                    (None, _) => format!("invalid source {src:?}: not a node, service or open client"),
+                    (_, None) if dest.starts_with('c') => format!(
+                        "invalid dest {dest:?}: that client is closed (it timed out and moved on, or was an init \
+                         client), so this is a late reply"
+                    ),
+                    (_, None) => format!("invalid dest {dest:?}: not a node, service or open client"),
+                };
+                let line = clip(&format!(r#"{{"src":{src:?},"dest":{dest:?},"body":…}}"#), 200);
+                self.stop_reading(node, Some(line), problem);
+            }
+            Event::BadLine { node, line, reason } => {
+                if !self.nodes[node].ignored {
+                    self.stop_reading(node, Some(line), reason);
+                }
+            }
+            Event::Exited { node, status } => {
+                if !self.tearing_down {
+                    let name = self.nodes[node].name.clone();
+                    self.crash_with(node, format!("Node {name} crashed with {status}"));
+                }
+            }
+        }
+    }
+
+    /// spec §3.1 and §14 decision 1: ignore the rest of the node's stdout, and say why, once.
+    fn stop_reading(&mut self, node: usize, line: Option<String>, reason: String) {
+        let slot = &mut self.nodes[node];
+        slot.ignored = true;
+        slot.proc.stop_reading.store(true, Ordering::Relaxed);
+        let reason = format!("{reason}; as Maelstrom does, the rest of this node's stdout is ignored");
+        let d = Diagnostic { node: slot.name.clone(), line, reason };
+        self.diagnose(d);
+    }
+
+    fn diagnose(&mut self, d: Diagnostic) {
+        const MAX: usize = 100;
+        if self.diagnostics.len() < MAX {
+            self.progress.suspend(|| warn!("{d}"));
+            self.diagnostics.push(d);
+        } else if self.diagnostics.len() == MAX {
+            self.diagnostics.push(Diagnostic {
+                node: "harness".to_owned(),
+                line: None,
+                reason: format!("more than {MAX} diagnostics; the rest are not recorded"),
+            });
+        }
+    }
+
+    fn crash_with(&mut self, node: usize, msg: String) {
+        if self.crash.is_some() {
+            return;
+        }
+        let tail = self.nodes[node].proc.stderr_tail();
+        let mut msg = msg;
+        if !tail.is_empty() {
+            msg.push_str(&format!("\nlast stderr lines of {}:\n  {}", self.nodes[node].name, tail.join("\n  ")));
+        }
+        self.crash = Some(msg);
+    }
+
+    /// spec §2 step 7: every node is force-killed; one that had already exited is a crash.
+    fn teardown(&mut self, rt: &tokio::runtime::Runtime) {
+        self.progress.finish();
+        while let Ok(ev) = self.events.try_recv() {
+            let now = self.now();
+            self.on_event(ev, now);
+        }
+        self.tearing_down = true;
+        for n in &mut self.nodes {
+            n.proc.kill();
+        }
+        let nodes = &mut self.nodes;
+        rt.block_on(async {
+            for n in nodes.iter_mut() {
+                n.proc.wait_killed().await;
+            }
+        });
+    }
+
+    fn write_records(&mut self) -> std::io::Result<()> {
+        self.journal.finish()
+    }
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_seeds_differ_per_stream_and_repeat_per_seed() {
+        assert_ne!(sub_seed(1, 1), sub_seed(1, 2));
+        assert_ne!(sub_seed(1, 1), sub_seed(2, 1));
+        assert_eq!(sub_seed(7, 3), sub_seed(7, 3));
+    }
+
+    #[test]
+    fn node_log_names_are_safe_file_names() {
+        assert_eq!(sanitize("n1"), "n1");
+        assert_eq!(sanitize("../x"), "___x");
+    }
+}
