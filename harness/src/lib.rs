@@ -24,7 +24,8 @@
 //! - [`topology`], [`latency`]: topologies (spec §3.6) and latency distributions (spec §4.2).
 //! - [`rpc`]: request bodies, closed reply schemas, error codes, ok/fail/info (spec §3.4, §5.3).
 //! - [`service`]: the built-in `lin-kv`, `seq-kv`, `lww-kv`, `lin-tso` services (spec §3.5).
-//! - [`checker`]: the checkers and the results map (spec §9, §10).
+//! - [`checker`]: the checkers and the results map (spec §9, §10); [`results`] writes and prints them,
+//!   [`plot`] draws latency plots.
 //! - [`history`], [`workload`], [`diagnostic`]: shared vocabulary.
 
 pub mod checker;
@@ -35,8 +36,53 @@ pub mod history;
 pub mod latency;
 pub mod nemesis;
 pub mod net;
+pub mod plot;
+pub mod results;
 pub mod rpc;
 pub mod run;
 pub mod service;
 pub mod topology;
 pub mod workload;
+
+use checker::edn::Edn;
+use checker::{CheckConfig, check};
+
+/// Runs one test and scores it, as `osmosis-harness test` does: writes `results.edn`, `results.json`, the history,
+/// journal and plots into the run directory, prints the results and the verdict on stdout, and returns
+/// Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is an error: no analysis.
+pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
+    let rec = run::run(config)?;
+    let check_config = CheckConfig { workload: config.workload, availability: config.availability };
+    let mut results = check(&check_config, &rec.history, &rec.net, &rec.diagnostics);
+    results.insert_extra("harness", harness_edn(config, &rec.harness));
+    results::write_results(&rec.dir, &results)?;
+    if let Err(e) = plot::write_plots(&rec.dir, &rec.history, &results) {
+        tracing::warn!("plots were not written: {e}");
+    }
+    let mut out = std::io::stdout().lock();
+    use std::io::Write;
+    writeln!(out, "{}", results::summary(&results))?;
+    writeln!(out, "Run stored in {}", rec.dir.display())?;
+    Ok(results::exit_code(results.valid()))
+}
+
+/// `:harness` in the results: the seed, and how well the harness kept up.
+fn harness_edn(config: &cli::TestConfig, h: &run::HarnessStats) -> Edn {
+    let mut entries = vec![
+        ("seed", Edn::Int(config.seed as i128)),
+        ("bin", Edn::str(config.bin.display().to_string())),
+        ("args", Edn::Vector(config.bin_args.iter().map(|a| Edn::str(a.as_str())).collect())),
+        ("wall-seconds", Edn::Float((h.wall_s * 1000.0).round() / 1000.0)),
+        ("peak-msgs-per-sec", Edn::Int(h.peak_msgs_per_sec as i128)),
+        ("server-deliveries", Edn::Int(h.deliveries as i128)),
+    ];
+    if let Some([p50, p99, max]) = h.delivery_lag_us {
+        let q = Edn::Map(vec![
+            (Edn::Float(0.5), Edn::Int(p50 as i128)),
+            (Edn::Float(0.99), Edn::Int(p99 as i128)),
+            (Edn::Int(1), Edn::Int(max as i128)),
+        ]);
+        entries.push(("delivery-lag-us", q));
+    }
+    Edn::kw_map(entries)
+}

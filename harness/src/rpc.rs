@@ -123,8 +123,7 @@ fn check_schema<'a>(
         }
     }
     for key in map.keys() {
-        let allowed =
-            matches!(key.as_str(), "type" | "in_reply_to" | "msg_id") || fields.iter().any(|(n, _)| n == key);
+        let allowed = matches!(key.as_str(), "type" | "in_reply_to" | "msg_id") || fields.iter().any(|(n, _)| n == key);
         if !allowed {
             return Err(format!("reply has a key the schema does not allow: {key:?}"));
         }
@@ -291,10 +290,7 @@ mod tests {
         let r = op(F::Read, Value::Null);
         assert_eq!(on_reply(Workload::Broadcast, &r, &err(13)).op_type, OpType::Fail);
         let c = on_reply(Workload::Broadcast, &b, &err(11));
-        assert_eq!(
-            c.error,
-            Some(OpError::Rpc { code: 11, name: "temporarily-unavailable".into(), text: "no".into() })
-        );
+        assert_eq!(c.error, Some(OpError::Rpc { code: 11, name: "temporarily-unavailable".into(), text: "no".into() }));
     }
 
     #[test]

@@ -381,7 +381,16 @@ impl<'c> Driver<'c> {
         let now = self.now().saturating_sub(self.origin).max(at);
         for (time, value) in [(at, invoke_value), (now, done_value)] {
             let op_type = OpType::Info;
-            self.history.push(Op { index: 0, time, op_type, process: Process::Nemesis, f, value, final_read: false, error: None });
+            self.history.push(Op {
+                index: 0,
+                time,
+                op_type,
+                process: Process::Nemesis,
+                f,
+                value,
+                final_read: false,
+                error: None,
+            });
         }
         if let NemesisOp::Start(kind, _) = op {
             self.progress.suspend(|| info!("nemesis: start-partition {}", kind.name()));
@@ -715,7 +724,9 @@ impl<'c> Driver<'c> {
     }
 
     fn write_records(&mut self) -> std::io::Result<()> {
-        self.journal.finish()
+        self.journal.finish()?;
+        crate::results::write_history_jsonl(&self.dir.join("history.jsonl"), &self.history)?;
+        crate::results::write_history_txt(&self.dir.join("history.txt"), &self.history)
     }
 }
 

@@ -63,7 +63,10 @@ pub enum EventKind {
 impl Journal {
     /// Creates `net-journal.jsonl` in the run directory.
     pub fn create(dir: &Path) -> std::io::Result<Journal> {
-        Ok(Journal { out: BufWriter::with_capacity(1 << 20, File::create(dir.join("net-journal.jsonl"))?), failed: false })
+        Ok(Journal {
+            out: BufWriter::with_capacity(1 << 20, File::create(dir.join("net-journal.jsonl"))?),
+            failed: false,
+        })
     }
 
     /// Appends one event. Write errors are remembered, not fatal: the journal is a record, not the source of any

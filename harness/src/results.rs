@@ -1,0 +1,125 @@
+//! Writing the results and the history to the store (spec §10, §6.8), and the console summary (spec §2 step 8).
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use crate::checker::edn::{error_edn, op_value_edn, process_edn};
+use crate::checker::{Results, Validity};
+use crate::history::{History, Op};
+
+/// Writes `results.edn` (pretty EDN, newline-terminated) and `results.json` (pretty JSON, same key order) into
+/// `dir`, which must exist.
+pub fn write_results(dir: &Path, results: &Results) -> io::Result<()> {
+    let edn = results.edn();
+    std::fs::write(dir.join("results.edn"), format!("{}\n", edn.to_edn()))?;
+    let mut json = serde_json::to_string_pretty(&edn).map_err(io::Error::other)?;
+    json.push('\n');
+    std::fs::write(dir.join("results.json"), json)
+}
+
+/// The line Maelstrom prints after the results map.
+pub fn verdict_line(valid: Validity) -> &'static str {
+    match valid {
+        Validity::True => "Everything looks good! ヽ(‘ー`)ノ",
+        Validity::False => "Analysis invalid! (ﾉಥ益ಥ）ﾉ ┻━┻",
+        Validity::Unknown => "Errors occurred during analysis, but no anomalies found. ಠ~ಠ",
+    }
+}
+
+/// What the console shows at the end of a run: the pretty results map, a blank line, the verdict line.
+pub fn summary(results: &Results) -> String {
+    format!("{}\n\n{}\n", results.to_edn(), verdict_line(results.valid()))
+}
+
+/// The process exit code for a verdict (spec §1.3): 0 valid, 1 invalid, 2 unknown.
+pub fn exit_code(valid: Validity) -> i32 {
+    match valid {
+        Validity::True => 0,
+        Validity::False => 1,
+        Validity::Unknown => 2,
+    }
+}
+
+/// Writes the history as JSON Lines: one op object per line, in index order.
+pub fn write_history_jsonl(path: &Path, history: &History) -> io::Result<()> {
+    let mut out = BufWriter::new(File::create(path)?);
+    for op in &history.ops {
+        serde_json::to_writer(&mut out, op).map_err(io::Error::other)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// One `history.txt` line (without newline): `<process>\t<type>\t<f>\t<value>[\t<error>]`, rendered the way
+/// Clojure prints them, e.g. `3\t:info\t:broadcast\t1\t:net-timeout` or `:nemesis\t:info\t:start-partition\tnil`.
+pub fn history_line(op: &Op) -> String {
+    let mut line = format!(
+        "{}\t:{}\t:{}\t{}",
+        process_edn(op.process).to_edn_compact(),
+        op.op_type.name(),
+        op.f.name(),
+        op_value_edn(&op.value).to_edn_compact()
+    );
+    if let Some(e) = &op.error {
+        line.push('\t');
+        line.push_str(&error_edn(e).to_edn_compact());
+    }
+    line
+}
+
+/// Writes `history.txt` (spec §6.8): one [`history_line`] per op.
+pub fn write_history_txt(path: &Path, history: &History) -> io::Result<()> {
+    let mut out = BufWriter::new(File::create(path)?);
+    for op in &history.ops {
+        out.write_all(history_line(op).as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{F, OpError, OpType, Process};
+    use serde_json::{Value, json};
+
+    fn op(process: Process, op_type: OpType, f: F, value: Value, error: Option<OpError>) -> Op {
+        Op { index: 0, time: 0, op_type, process, f, value, final_read: false, error }
+    }
+
+    #[test]
+    fn history_lines_render_like_clojure() {
+        let timeout = op(Process::Client(3), OpType::Info, F::Broadcast, json!(1), Some(OpError::NetTimeout));
+        assert_eq!(history_line(&timeout), "3\t:info\t:broadcast\t1\t:net-timeout");
+        let nemesis = op(Process::Nemesis, OpType::Info, F::StartPartition, Value::Null, None);
+        assert_eq!(history_line(&nemesis), ":nemesis\t:info\t:start-partition\tnil");
+        let rpc = OpError::Rpc { code: 11, name: "temporarily-unavailable".into(), text: "busy".into() };
+        let read = op(Process::Client(0), OpType::Fail, F::Read, Value::Null, Some(rpc));
+        assert_eq!(history_line(&read), "0\t:fail\t:read\tnil\t[:temporarily-unavailable \"busy\"]");
+        let ok = op(Process::Client(1), OpType::Ok, F::Read, json!([1, 2]), None);
+        assert_eq!(history_line(&ok), "1\t:ok\t:read\t[1 2]");
+    }
+
+    #[test]
+    fn exit_codes_follow_the_verdict() {
+        assert_eq!(exit_code(Validity::True), 0);
+        assert_eq!(exit_code(Validity::False), 1);
+        assert_eq!(exit_code(Validity::Unknown), 2);
+    }
+
+    #[test]
+    fn history_jsonl_round_trips() {
+        let dir = std::env::temp_dir().join(format!("osmosis-results-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut h = History::default();
+        h.push(op(Process::Client(0), OpType::Invoke, F::Read, Value::Null, None));
+        h.push(Op { final_read: true, ..op(Process::Client(0), OpType::Ok, F::Read, json!([1]), None) });
+        let path = dir.join("history.jsonl");
+        write_history_jsonl(&path, &h).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let back: Vec<Op> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(back, h.ops);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
