@@ -48,11 +48,7 @@ fn assert_servers_per_broadcast(run: &Run, per_broadcast: u64) {
     let broadcasts = invocations(&run.history(), "broadcast");
     assert!(broadcasts > 0, "the run issued no broadcast");
     let servers = net_count(&run.results(), "servers", "msg-count");
-    assert_eq!(
-        servers,
-        per_broadcast * broadcasts,
-        "{per_broadcast} per broadcast × {broadcasts} broadcasts"
-    );
+    assert_eq!(servers, per_broadcast * broadcasts, "{per_broadcast} per broadcast × {broadcasts} broadcasts");
 }
 
 macro_rules! skip_sender_cases {
@@ -104,19 +100,10 @@ fn msg_count_over_msgs_per_op_equals_client_invocations() {
     assert!(ops > 0);
     for group in ["all", "servers"] {
         let msgs = net_count(&results, group, "msg-count") as f64;
-        let per_op = results["net"][group]["msgs-per-op"]
-            .as_f64()
-            .expect("msgs-per-op present when ops > 0");
-        assert_eq!(
-            (msgs / per_op).round() as u64,
-            ops,
-            "{group}: {msgs} / {per_op}"
-        );
+        let per_op = results["net"][group]["msgs-per-op"].as_f64().expect("msgs-per-op present when ops > 0");
+        assert_eq!((msgs / per_op).round() as u64, ops, "{group}: {msgs} / {per_op}");
     }
-    assert!(
-        results["net"]["clients"].get("msgs-per-op").is_none(),
-        "clients have no msgs-per-op (spec §4.4)"
-    );
+    assert!(results["net"]["clients"].get("msgs-per-op").is_none(), "clients have no msgs-per-op (spec §4.4)");
 }
 
 #[test]
@@ -126,10 +113,7 @@ fn clients_msg_count_is_init_topology_and_two_per_answered_op() {
     let completions = client_completions(&history);
     // The flooding node answers every request at once: every op completes ok, so every op has one reply.
     assert_eq!(completions.len() as u64, client_invocations(&history));
-    assert!(
-        completions.iter().all(|op| op["type"] == "ok"),
-        "all ops ok"
-    );
+    assert!(completions.iter().all(|op| op["type"] == "ok"), "all ops ok");
     let nodes = 5;
     let expected = 2 * nodes + 2 * nodes + 2 * completions.len() as u64;
     assert_eq!(net_count(&run.results(), "clients", "msg-count"), expected);
@@ -143,8 +127,7 @@ fn send_recv_and_msg_counts_agree_when_nothing_is_in_flight_at_the_end() {
         assert_eq!(net_count(&results, group, "msg-count"), send, "{group}");
         assert_eq!(net_count(&results, group, "recv-count"), send, "{group}");
     }
-    let sum =
-        net_count(&results, "clients", "msg-count") + net_count(&results, "servers", "msg-count");
+    let sum = net_count(&results, "clients", "msg-count") + net_count(&results, "servers", "msg-count");
     assert_eq!(net_count(&results, "all", "msg-count"), sum);
 }
 
@@ -153,36 +136,17 @@ fn the_store_holds_the_run_files_and_a_latest_link() {
     let run = flood_grid();
     let dir = run.dir();
     assert!(run.store.join("latest").exists(), "<store>/latest");
-    assert_eq!(
-        std::fs::canonicalize(run.store.join("latest")).unwrap(),
-        dir
-    );
-    assert_eq!(
-        dir.parent().unwrap().file_name().unwrap(),
-        "broadcast",
-        "<store>/<workload>/<time>/"
-    );
-    for file in [
-        "results.json",
-        "results.edn",
-        "history.jsonl",
-        "node-logs/n0.log",
-        "node-logs/n4.log",
-    ] {
+    assert_eq!(std::fs::canonicalize(run.store.join("latest")).unwrap(), dir);
+    assert_eq!(dir.parent().unwrap().file_name().unwrap(), "broadcast", "<store>/<workload>/<time>/");
+    for file in ["results.json", "results.edn", "history.jsonl", "node-logs/n0.log", "node-logs/n4.log"] {
         assert!(dir.join(file).is_file(), "{file} missing in {dir:?}");
     }
     let results = run.results();
     assert_eq!(results["valid?"], Value::Bool(true));
     let stats = &results["stats"];
     let history = run.history();
-    assert_eq!(
-        stats["count"].as_u64().unwrap(),
-        client_completions(&history).len() as u64
-    );
-    assert_eq!(
-        stats["by-f"]["broadcast"]["count"].as_u64().unwrap(),
-        invocations(&history, "broadcast")
-    );
+    assert_eq!(stats["count"].as_u64().unwrap(), client_completions(&history).len() as u64);
+    assert_eq!(stats["by-f"]["broadcast"]["count"].as_u64().unwrap(), invocations(&history, "broadcast"));
 }
 
 #[test]
@@ -203,20 +167,12 @@ fn a_flooding_node_with_constant_latency_loses_nothing_and_reports_stable_latenc
         "--recovery",
         "1",
     ];
-    let run = harness(
-        file!(),
-        "flood_total_latency_50",
-        "broadcast",
-        &flags,
-        &["flood"],
-    );
+    let run = harness(file!(), "flood_total_latency_50", "broadcast", &flags, &["flood"]);
     assert_eq!(run.code, Some(0));
     let workload = &run.results()["workload"];
     assert_eq!(workload["lost-count"], 0);
     assert!(workload["stable-count"].as_u64().unwrap() > 0);
-    let latencies = workload["stable-latencies"]
-        .as_object()
-        .expect("stable-latencies present");
+    let latencies = workload["stable-latencies"].as_object().expect("stable-latencies present");
     let keys: Vec<&str> = latencies.keys().map(String::as_str).collect();
     for k in ["0", "0.5", "0.95", "0.99", "1"] {
         assert!(keys.contains(&k), "quantile {k} missing: {keys:?}");

@@ -50,9 +50,7 @@ fn main() -> ExitCode {
         }
         let effects = match std::str::from_utf8(&buf) {
             Ok(line) => node.on_line(line),
-            Err(e) => vec![Effect::Log(format!(
-                "skipping a line that is not UTF-8: {e}"
-            ))],
+            Err(e) => vec![Effect::Log(format!("skipping a line that is not UTF-8: {e}"))],
         };
         for effect in effects {
             if let Err(e) = perform(effect) {

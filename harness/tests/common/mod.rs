@@ -62,27 +62,16 @@ fn harness_raw_in(args: &[&str], store: PathBuf) -> Run {
         if start.elapsed() > WATCHDOG {
             let _ = child.kill();
             let _ = child.wait();
-            panic!(
-                "osmosis-harness {args:?} still running after {WATCHDOG:?}: killed (store {store:?})"
-            );
+            panic!("osmosis-harness {args:?} still running after {WATCHDOG:?}: killed (store {store:?})");
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    Run {
-        code: status.code(),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-        store,
-    }
+    Run { code: status.code(), stdout: out.join().unwrap(), stderr: err.join().unwrap(), store }
 }
 
 /// A fresh, empty store directory for the case `name` of the calling test file.
 pub(crate) fn fresh_store(file: &str, name: &str) -> PathBuf {
-    let stem = Path::new(file)
-        .file_stem()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
+    let stem = Path::new(file).file_stem().unwrap().to_string_lossy().into_owned();
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(stem).join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -93,24 +82,14 @@ pub(crate) fn fresh_store(file: &str, name: &str) -> PathBuf {
 ///
 /// `store_name` names the store directory (unique per test case); `node_args` are the reference node's trailing
 /// arguments (mode, and the workload positionally when it is not broadcast).
-pub(crate) fn harness(
-    file: &str,
-    store_name: &str,
-    workload: &str,
-    flags: &[&str],
-    node_args: &[&str],
-) -> Run {
+pub(crate) fn harness(file: &str, store_name: &str, workload: &str, flags: &[&str], node_args: &[&str]) -> Run {
     let store = fresh_store(file, store_name);
     let store_arg = store.to_str().unwrap().to_owned();
     let mut args = vec!["test", "-w", workload, "--bin", NODE, "--store", &store_arg];
     args.extend_from_slice(flags);
     args.extend_from_slice(node_args);
     let run = harness_raw_in(&args, store);
-    eprintln!(
-        "osmosis-harness {args:?} → exit {:?}\n--- stderr ---\n{}",
-        run.code,
-        tail(&run.stderr, 4000)
-    );
+    eprintln!("osmosis-harness {args:?} → exit {:?}\n--- stderr ---\n{}", run.code, tail(&run.stderr, 4000));
     run
 }
 
@@ -130,31 +109,21 @@ impl Run {
             return dir;
         }
         let mut found = Vec::new();
-        for w in std::fs::read_dir(&self.store)
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+        for w in std::fs::read_dir(&self.store).into_iter().flatten().flatten() {
             for t in std::fs::read_dir(w.path()).into_iter().flatten().flatten() {
                 if t.path().join("results.json").is_file() {
                     found.push(t.path());
                 }
             }
         }
-        assert_eq!(
-            found.len(),
-            1,
-            "expected one run directory in {:?}, found {found:?}",
-            self.store
-        );
+        assert_eq!(found.len(), 1, "expected one run directory in {:?}, found {found:?}", self.store);
         found.pop().unwrap()
     }
 
     /// `results.json`.
     pub(crate) fn results(&self) -> Value {
         let path = self.dir().join("results.json");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{path:?}: {e}\n{}", self.stderr));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}\n{}", self.stderr));
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path:?} is not JSON: {e}"))
     }
 
@@ -164,9 +133,7 @@ impl Run {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         text.lines()
             .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad history line {l:?}: {e}"))
-            })
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad history line {l:?}: {e}")))
             .collect()
     }
 
@@ -191,10 +158,7 @@ pub(crate) fn is_client_invoke(op: &Value) -> bool {
 
 /// Number of client invocations of `f` in `history`.
 pub(crate) fn invocations(history: &[Value], f: &str) -> u64 {
-    history
-        .iter()
-        .filter(|op| is_client_invoke(op) && op["f"] == f)
-        .count() as u64
+    history.iter().filter(|op| is_client_invoke(op) && op["f"] == f).count() as u64
 }
 
 /// Number of client invocations of any `f` (spec §4.4 op-count).
@@ -204,15 +168,10 @@ pub(crate) fn client_invocations(history: &[Value]) -> u64 {
 
 /// The client completions (`ok`/`fail`/`info` with an integer process).
 pub(crate) fn client_completions(history: &[Value]) -> Vec<&Value> {
-    history
-        .iter()
-        .filter(|op| op["type"] != "invoke" && op["process"].is_u64())
-        .collect()
+    history.iter().filter(|op| op["type"] != "invoke" && op["process"].is_u64()).collect()
 }
 
 /// `results.json` → `net` → `group` → `key`, as an integer.
 pub(crate) fn net_count(results: &Value, group: &str, key: &str) -> u64 {
-    results["net"][group][key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("net.{group}.{key} missing in {}", results["net"]))
+    results["net"][group][key].as_u64().unwrap_or_else(|| panic!("net.{group}.{key} missing in {}", results["net"]))
 }

@@ -126,8 +126,7 @@ where
     let mut workload = None;
     let mut args = args.into_iter().map(|a| a.as_ref().to_owned());
     let set_workload = |name: &str, workload: &mut Option<Workload>| -> Result<(), ArgsError> {
-        let w = Workload::parse(name)
-            .ok_or_else(|| ArgsError::Bad(format!("unknown workload {name:?}")))?;
+        let w = Workload::parse(name).ok_or_else(|| ArgsError::Bad(format!("unknown workload {name:?}")))?;
         if workload.replace(w).is_some() {
             return Err(ArgsError::Bad("workload given twice".into()));
         }
@@ -138,9 +137,7 @@ where
             "-h" | "--help" => return Err(ArgsError::Help),
             "--" => {}
             "-w" | "--workload" => {
-                let name = args
-                    .next()
-                    .ok_or_else(|| ArgsError::Bad(format!("{arg} needs a value")))?;
+                let name = args.next().ok_or_else(|| ArgsError::Bad(format!("{arg} needs a value")))?;
                 set_workload(&name, &mut workload)?;
             }
             _ => {
@@ -149,10 +146,7 @@ where
                 } else if arg.starts_with('-') {
                     return Err(ArgsError::Bad(format!("unknown option {arg:?}")));
                 } else if mode.is_none() {
-                    mode = Some(
-                        Mode::parse(&arg)
-                            .ok_or_else(|| ArgsError::Bad(format!("unknown mode {arg:?}")))?,
-                    );
+                    mode = Some(Mode::parse(&arg).ok_or_else(|| ArgsError::Bad(format!("unknown mode {arg:?}")))?);
                 } else {
                     set_workload(&arg, &mut workload)?;
                 }
@@ -160,10 +154,7 @@ where
         }
     }
     let mode = mode.ok_or_else(|| ArgsError::Bad("missing <mode>".into()))?;
-    Ok(Config {
-        mode,
-        workload: workload.unwrap_or(Workload::Broadcast),
-    })
+    Ok(Config { mode, workload: workload.unwrap_or(Workload::Broadcast) })
 }
 
 #[cfg(test)]
@@ -172,21 +163,12 @@ mod tests {
 
     #[test]
     fn workload_defaults_to_broadcast() {
-        assert_eq!(
-            parse(["flood"]),
-            Ok(Config {
-                mode: Mode::Flood,
-                workload: Workload::Broadcast
-            })
-        );
+        assert_eq!(parse(["flood"]), Ok(Config { mode: Mode::Flood, workload: Workload::Broadcast }));
     }
 
     #[test]
     fn workload_is_accepted_as_option_equals_form_or_positional() {
-        let want = Ok(Config {
-            mode: Mode::Silent,
-            workload: Workload::GSet,
-        });
+        let want = Ok(Config { mode: Mode::Silent, workload: Workload::GSet });
         assert_eq!(parse(["silent", "--workload", "g-set"]), want);
         assert_eq!(parse(["--workload=g-set", "silent"]), want);
         assert_eq!(parse(["--", "silent", "g-set"]), want);
@@ -195,14 +177,8 @@ mod tests {
 
     #[test]
     fn both_counters_share_one_behaviour() {
-        assert_eq!(
-            parse(["flood", "pn-counter"]).unwrap().workload,
-            Workload::Counter
-        );
-        assert_eq!(
-            parse(["flood", "g-counter"]).unwrap().workload,
-            Workload::Counter
-        );
+        assert_eq!(parse(["flood", "pn-counter"]).unwrap().workload, Workload::Counter);
+        assert_eq!(parse(["flood", "g-counter"]).unwrap().workload, Workload::Counter);
     }
 
     #[test]
@@ -215,10 +191,7 @@ mod tests {
             &["flood", "--x"],
             &["flood", "echo", "echo"],
         ] {
-            assert!(
-                matches!(parse(bad.iter()), Err(ArgsError::Bad(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(parse(bad.iter()), Err(ArgsError::Bad(_))), "{bad:?}");
         }
         assert_eq!(parse(["--help"]), Err(ArgsError::Help));
     }

@@ -84,47 +84,29 @@ impl Node {
         let parsed: Value = match serde_json::from_str(line) {
             Ok(v) => v,
             Err(e) => {
-                return vec![log(format!(
-                    "skipping a line that is not JSON ({e}): {}",
-                    clip(line)
-                ))];
+                return vec![log(format!("skipping a line that is not JSON ({e}): {}", clip(line)))];
             }
         };
-        let (Some(src), Some(body)) = (
-            parsed.get("src").and_then(Value::as_str),
-            parsed.get("body").and_then(Value::as_object),
-        ) else {
-            return vec![log(format!(
-                "skipping a message without string src and object body: {}",
-                clip(line)
-            ))];
+        let (Some(src), Some(body)) =
+            (parsed.get("src").and_then(Value::as_str), parsed.get("body").and_then(Value::as_object))
+        else {
+            return vec![log(format!("skipping a message without string src and object body: {}", clip(line)))];
         };
         let Some(kind) = body.get("type").and_then(Value::as_str) else {
-            return vec![log(format!(
-                "skipping a message whose body has no string type: {}",
-                clip(line)
-            ))];
+            return vec![log(format!("skipping a message whose body has no string type: {}", clip(line)))];
         };
         let mut out = Vec::new();
         self.on_message(src, kind, body, &mut out);
         out
     }
 
-    fn on_message(
-        &mut self,
-        src: &str,
-        kind: &str,
-        body: &Map<String, Value>,
-        out: &mut Vec<Effect>,
-    ) {
+    fn on_message(&mut self, src: &str, kind: &str, body: &Map<String, Value>, out: &mut Vec<Effect>) {
         let msg_id = body.get("msg_id").filter(|v| !v.is_null()).cloned();
         if kind == "init" {
             return self.on_init(src, body, msg_id, out);
         }
         if self.id.is_none() {
-            return out.push(log(format!(
-                "skipping {kind:?} from {src}: not initialised yet"
-            )));
+            return out.push(log(format!("skipping {kind:?} from {src}: not initialised yet")));
         }
         match (kind, self.config.workload) {
             ("topology", _) => self.on_topology(src, body, msg_id, out),
@@ -140,13 +122,9 @@ impl Node {
                 Some(d) => self.on_delta(src, d, msg_id, out),
                 None => self.malformed(src, msg_id, "add without an integer delta", out),
             },
-            ("read", Workload::Broadcast) => self.on_read(
-                "messages",
-                Value::from(self.values.clone()),
-                src,
-                msg_id,
-                out,
-            ),
+            ("read", Workload::Broadcast) => {
+                self.on_read("messages", Value::from(self.values.clone()), src, msg_id, out)
+            }
             ("read", Workload::GSet) => {
                 self.on_read("value", Value::from(self.values.clone()), src, msg_id, out);
             }
@@ -163,27 +141,13 @@ impl Node {
                 self.reply(src, msg_id, "generate_ok", [("id", Value::from(id))], out);
             }
             _ => {
-                out.push(log(format!(
-                    "{kind:?} from {src} is not supported by this node"
-                )));
-                self.error(
-                    src,
-                    msg_id,
-                    NOT_SUPPORTED,
-                    &format!("{kind} is not supported"),
-                    out,
-                );
+                out.push(log(format!("{kind:?} from {src} is not supported by this node")));
+                self.error(src, msg_id, NOT_SUPPORTED, &format!("{kind} is not supported"), out);
             }
         }
     }
 
-    fn on_init(
-        &mut self,
-        src: &str,
-        body: &Map<String, Value>,
-        msg_id: Option<Value>,
-        out: &mut Vec<Effect>,
-    ) {
+    fn on_init(&mut self, src: &str, body: &Map<String, Value>, msg_id: Option<Value>, out: &mut Vec<Effect>) {
         let Some(id) = body.get("node_id").and_then(Value::as_str) else {
             return self.malformed(src, msg_id, "init without a string node_id", out);
         };
@@ -202,22 +166,13 @@ impl Node {
         }
     }
 
-    fn on_topology(
-        &mut self,
-        src: &str,
-        body: &Map<String, Value>,
-        msg_id: Option<Value>,
-        out: &mut Vec<Effect>,
-    ) {
+    fn on_topology(&mut self, src: &str, body: &Map<String, Value>, msg_id: Option<Value>, out: &mut Vec<Effect>) {
         let me = self.id.as_deref().unwrap_or_default();
         let Some(map) = body.get("topology").and_then(Value::as_object) else {
             return self.malformed(src, msg_id, "topology without an object topology", out);
         };
         self.topology_neighbours = strings(map.get(me));
-        out.push(log(format!(
-            "topology: my neighbours are {:?}",
-            self.topology_neighbours
-        )));
+        out.push(log(format!("topology: my neighbours are {:?}", self.topology_neighbours)));
         self.reply(src, msg_id, "topology_ok", [], out);
     }
 
@@ -225,32 +180,14 @@ impl Node {
     fn neighbours(&self) -> Vec<String> {
         match self.config.workload {
             Workload::Broadcast => self.topology_neighbours.clone(),
-            _ => self
-                .node_ids
-                .iter()
-                .filter(|n| Some(n.as_str()) != self.id.as_deref())
-                .cloned()
-                .collect(),
+            _ => self.node_ids.iter().filter(|n| Some(n.as_str()) != self.id.as_deref()).cloned().collect(),
         }
     }
 
     /// A broadcast message or g-set element, from a client (with `msg_id`) or forwarded (without).
-    fn on_value(
-        &mut self,
-        src: &str,
-        value: Value,
-        msg_id: Option<Value>,
-        ok: &str,
-        out: &mut Vec<Effect>,
-    ) {
+    fn on_value(&mut self, src: &str, value: Value, msg_id: Option<Value>, ok: &str, out: &mut Vec<Effect>) {
         if msg_id.is_some() && self.config.mode == Mode::ErrorReply {
-            return self.error(
-                src,
-                msg_id,
-                TEMPORARILY_UNAVAILABLE,
-                "temporarily unavailable",
-                out,
-            );
+            return self.error(src, msg_id, TEMPORARILY_UNAVAILABLE, "temporarily unavailable", out);
         }
         if self.seen.insert(value.to_string()) {
             self.values.push(value.clone());
@@ -263,9 +200,7 @@ impl Node {
                     if self.config.mode.skips_sender() && n == src {
                         continue;
                     }
-                    out.push(Effect::Send(
-                        self.envelope(&n, json!({"type": kind, key: value})),
-                    ));
+                    out.push(Effect::Send(self.envelope(&n, json!({"type": kind, key: value}))));
                 }
             }
         }
@@ -274,21 +209,13 @@ impl Node {
 
     fn on_delta(&mut self, src: &str, delta: i64, msg_id: Option<Value>, out: &mut Vec<Effect>) {
         if msg_id.is_some() && self.config.mode == Mode::ErrorReply {
-            return self.error(
-                src,
-                msg_id,
-                TEMPORARILY_UNAVAILABLE,
-                "temporarily unavailable",
-                out,
-            );
+            return self.error(src, msg_id, TEMPORARILY_UNAVAILABLE, "temporarily unavailable", out);
         }
         self.sum = self.sum.saturating_add(delta);
         // Only a client's add (it carries a msg_id) is forwarded; forwarded adds are just summed.
         if msg_id.is_some() && self.config.mode.forwards() {
             for n in self.neighbours() {
-                out.push(Effect::Send(
-                    self.envelope(&n, json!({"type": "add", "delta": delta})),
-                ));
+                out.push(Effect::Send(self.envelope(&n, json!({"type": "add", "delta": delta}))));
             }
         }
         self.update_reply(src, msg_id, "add_ok", out);
@@ -300,9 +227,7 @@ impl Node {
         match self.config.mode {
             Mode::Garbage if !self.garbage_done => {
                 self.garbage_done = true;
-                out.push(log(
-                    "garbage: printing a non-JSON line instead of a reply".into()
-                ));
+                out.push(log("garbage: printing a non-JSON line instead of a reply".into()));
                 out.push(Effect::Raw(GARBAGE_LINE.into()));
             }
             Mode::LateReply => {
@@ -317,22 +242,9 @@ impl Node {
         }
     }
 
-    fn on_read(
-        &mut self,
-        key: &str,
-        value: Value,
-        src: &str,
-        msg_id: Option<Value>,
-        out: &mut Vec<Effect>,
-    ) {
+    fn on_read(&mut self, key: &str, value: Value, src: &str, msg_id: Option<Value>, out: &mut Vec<Effect>) {
         if self.config.mode == Mode::ExtraKey {
-            self.reply(
-                src,
-                msg_id,
-                "read_ok",
-                [(key, value), ("oops", Value::from(1))],
-                out,
-            );
+            self.reply(src, msg_id, "read_ok", [(key, value), ("oops", Value::from(1))], out);
         } else {
             self.reply(src, msg_id, "read_ok", [(key, value)], out);
         }
@@ -343,21 +255,8 @@ impl Node {
         self.error(src, msg_id, MALFORMED_REQUEST, what, out);
     }
 
-    fn error(
-        &mut self,
-        src: &str,
-        msg_id: Option<Value>,
-        code: i64,
-        text: &str,
-        out: &mut Vec<Effect>,
-    ) {
-        self.reply(
-            src,
-            msg_id,
-            "error",
-            [("code", Value::from(code)), ("text", Value::from(text))],
-            out,
-        );
+    fn error(&mut self, src: &str, msg_id: Option<Value>, code: i64, text: &str, out: &mut Vec<Effect>) {
+        self.reply(src, msg_id, "error", [("code", Value::from(code)), ("text", Value::from(text))], out);
     }
 
     /// Replies to a request; a message without `msg_id` gets nothing.
@@ -393,12 +292,7 @@ fn log(line: String) -> Effect {
 /// The strings of a JSON array (anything else, or non-string items, are dropped).
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default()
 }
 

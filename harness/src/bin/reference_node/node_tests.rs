@@ -16,24 +16,11 @@ fn line(src: &str, dest: &str, body: Value) -> String {
 }
 
 fn init(n: &mut Node, me: &str, all: &[&str]) -> Vec<Effect> {
-    n.on_line(&line(
-        "c0",
-        me,
-        json!({"type": "init", "node_id": me, "node_ids": all, "msg_id": 1}),
-    ))
+    n.on_line(&line("c0", me, json!({"type": "init", "node_id": me, "node_ids": all, "msg_id": 1})))
 }
 
 fn sends(effects: &[Effect]) -> Vec<Value> {
-    effects
-        .iter()
-        .filter_map(|e| {
-            if let Effect::Send(m) = e {
-                Some(m.clone())
-            } else {
-                None
-            }
-        })
-        .collect()
+    effects.iter().filter_map(|e| if let Effect::Send(m) = e { Some(m.clone()) } else { None }).collect()
 }
 
 fn only_reply(effects: &[Effect]) -> Value {
@@ -46,10 +33,7 @@ fn only_reply(effects: &[Effect]) -> Value {
 fn init_is_answered_with_init_ok_in_reply_to_its_msg_id() {
     let mut n = node(Mode::Flood, Workload::Broadcast);
     let body = only_reply(&init(&mut n, "n1", &["n1", "n2"]));
-    assert_eq!(
-        body,
-        json!({"type": "init_ok", "in_reply_to": 1, "msg_id": 1})
-    );
+    assert_eq!(body, json!({"type": "init_ok", "in_reply_to": 1, "msg_id": 1}));
 }
 
 #[test]
@@ -61,20 +45,10 @@ fn replies_hold_exactly_the_keys_the_schema_allows() {
         only_reply(&n.on_line(&line("c1", "n1", topo))),
         json!({"type": "topology_ok", "in_reply_to": 1, "msg_id": 2})
     );
-    let b = n.on_line(&line(
-        "c2",
-        "n1",
-        json!({"type": "broadcast", "message": 7, "msg_id": 1}),
-    ));
-    assert_eq!(
-        only_reply(&b),
-        json!({"type": "broadcast_ok", "in_reply_to": 1, "msg_id": 3})
-    );
+    let b = n.on_line(&line("c2", "n1", json!({"type": "broadcast", "message": 7, "msg_id": 1})));
+    assert_eq!(only_reply(&b), json!({"type": "broadcast_ok", "in_reply_to": 1, "msg_id": 3}));
     let r = n.on_line(&line("c2", "n1", json!({"type": "read", "msg_id": 2})));
-    assert_eq!(
-        only_reply(&r),
-        json!({"type": "read_ok", "in_reply_to": 2, "msg_id": 4, "messages": [7]})
-    );
+    assert_eq!(only_reply(&r), json!({"type": "read_ok", "in_reply_to": 2, "msg_id": 4, "messages": [7]}));
     assert_eq!(sends(&r)[0]["dest"], "c2");
     assert_eq!(sends(&r)[0]["src"], "n1");
 }
@@ -83,29 +57,11 @@ fn replies_hold_exactly_the_keys_the_schema_allows() {
 fn forwarded_values_without_msg_id_get_no_reply() {
     let mut n = node(Mode::Flood, Workload::Broadcast);
     init(&mut n, "n1", &["n1", "n2"]);
-    n.on_line(&line(
-        "c1",
-        "n1",
-        json!({"type": "topology", "topology": {"n1": ["n2"], "n2": ["n1"]}, "msg_id": 1}),
-    ));
-    let out = n.on_line(&line(
-        "n2",
-        "n1",
-        json!({"type": "broadcast", "message": 3}),
-    ));
+    n.on_line(&line("c1", "n1", json!({"type": "topology", "topology": {"n1": ["n2"], "n2": ["n1"]}, "msg_id": 1})));
+    let out = n.on_line(&line("n2", "n1", json!({"type": "broadcast", "message": 3})));
     // flood forwards to all neighbours, including the sender, and does not reply.
-    assert_eq!(
-        sends(&out),
-        vec![json!({"src": "n1", "dest": "n2", "body": {"type": "broadcast", "message": 3}})]
-    );
-    assert!(
-        sends(&n.on_line(&line(
-            "n2",
-            "n1",
-            json!({"type": "broadcast", "message": 3})
-        )))
-        .is_empty()
-    );
+    assert_eq!(sends(&out), vec![json!({"src": "n1", "dest": "n2", "body": {"type": "broadcast", "message": 3}})]);
+    assert!(sends(&n.on_line(&line("n2", "n1", json!({"type": "broadcast", "message": 3})))).is_empty());
 }
 
 #[test]
@@ -113,16 +69,8 @@ fn skip_sender_does_not_send_the_value_back() {
     let mut n = node(Mode::FloodSkipSender, Workload::Broadcast);
     init(&mut n, "n1", &["n1", "n2", "n3"]);
     let topo = json!({"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]});
-    n.on_line(&line(
-        "c1",
-        "n1",
-        json!({"type": "topology", "topology": topo, "msg_id": 1}),
-    ));
-    let out = n.on_line(&line(
-        "n2",
-        "n1",
-        json!({"type": "broadcast", "message": "x"}),
-    ));
+    n.on_line(&line("c1", "n1", json!({"type": "topology", "topology": topo, "msg_id": 1})));
+    let out = n.on_line(&line("n2", "n1", json!({"type": "broadcast", "message": "x"})));
     let dests: Vec<_> = sends(&out).iter().map(|m| m["dest"].clone()).collect();
     assert_eq!(dests, vec![json!("n3")]);
 }
@@ -131,22 +79,11 @@ fn skip_sender_does_not_send_the_value_back() {
 fn g_set_reads_answer_value_and_forward_to_all_other_nodes() {
     let mut n = node(Mode::Flood, Workload::GSet);
     init(&mut n, "n2", &["n1", "n2", "n3"]);
-    let out = n.on_line(&line(
-        "c4",
-        "n2",
-        json!({"type": "add", "element": 5, "msg_id": 1}),
-    ));
+    let out = n.on_line(&line("c4", "n2", json!({"type": "add", "element": 5, "msg_id": 1})));
     let s = sends(&out);
-    let fwd: Vec<_> = s
-        .iter()
-        .filter(|m| m["body"]["type"] == "add")
-        .map(|m| m["dest"].clone())
-        .collect();
+    let fwd: Vec<_> = s.iter().filter(|m| m["body"]["type"] == "add").map(|m| m["dest"].clone()).collect();
     assert_eq!(fwd, vec![json!("n1"), json!("n3")]);
-    assert_eq!(
-        s.last().unwrap()["body"],
-        json!({"type": "add_ok", "in_reply_to": 1, "msg_id": 2})
-    );
+    assert_eq!(s.last().unwrap()["body"], json!({"type": "add_ok", "in_reply_to": 1, "msg_id": 2}));
     let r = n.on_line(&line("c4", "n2", json!({"type": "read", "msg_id": 2})));
     assert_eq!(only_reply(&r)["value"], json!([5]));
 }
@@ -155,60 +92,35 @@ fn g_set_reads_answer_value_and_forward_to_all_other_nodes() {
 fn counter_sums_client_and_forwarded_deltas_and_forwards_only_client_adds() {
     let mut n = node(Mode::Flood, Workload::Counter);
     init(&mut n, "n1", &["n1", "n2", "n3"]);
-    let out = n.on_line(&line(
-        "c4",
-        "n1",
-        json!({"type": "add", "delta": -4, "msg_id": 1}),
-    ));
+    let out = n.on_line(&line("c4", "n1", json!({"type": "add", "delta": -4, "msg_id": 1})));
     assert_eq!(sends(&out).len(), 3, "two forwards and one add_ok");
     assert!(sends(&n.on_line(&line("n2", "n1", json!({"type": "add", "delta": 10})))).is_empty());
     let r = n.on_line(&line("c4", "n1", json!({"type": "read", "msg_id": 2})));
-    assert_eq!(
-        only_reply(&r),
-        json!({"type": "read_ok", "in_reply_to": 2, "msg_id": 3, "value": 6})
-    );
+    assert_eq!(only_reply(&r), json!({"type": "read_ok", "in_reply_to": 2, "msg_id": 3, "value": 6}));
 }
 
 #[test]
 fn echo_and_generate_answer_with_their_workload_keys() {
     let mut e = node(Mode::Flood, Workload::Echo);
     init(&mut e, "n1", &["n1"]);
-    let r = e.on_line(&line(
-        "c1",
-        "n1",
-        json!({"type": "echo", "echo": "Please echo 3", "msg_id": 5}),
-    ));
-    assert_eq!(
-        only_reply(&r),
-        json!({"type": "echo_ok", "echo": "Please echo 3", "in_reply_to": 5, "msg_id": 2})
-    );
+    let r = e.on_line(&line("c1", "n1", json!({"type": "echo", "echo": "Please echo 3", "msg_id": 5})));
+    assert_eq!(only_reply(&r), json!({"type": "echo_ok", "echo": "Please echo 3", "in_reply_to": 5, "msg_id": 2}));
     let mut g = node(Mode::Flood, Workload::UniqueIds);
     init(&mut g, "n3", &["n3"]);
     let a = only_reply(&g.on_line(&line("c1", "n3", json!({"type": "generate", "msg_id": 1}))));
     let b = only_reply(&g.on_line(&line("c1", "n3", json!({"type": "generate", "msg_id": 2}))));
-    assert_eq!(
-        (a["id"].clone(), b["id"].clone()),
-        (json!("n3-0"), json!("n3-1"))
-    );
+    assert_eq!((a["id"].clone(), b["id"].clone()), (json!("n3-0"), json!("n3-1")));
 }
 
 #[test]
 fn malformed_input_is_logged_and_skipped() {
     let mut n = node(Mode::Flood, Workload::Broadcast);
     init(&mut n, "n1", &["n1"]);
-    for bad in [
-        "not json",
-        "[1,2]",
-        "{\"src\":1}",
-        "{\"src\":\"c1\",\"body\":{}}",
-        "{\"src\":\"c1\",\"body\":[]}",
-        "\u{0}",
-    ] {
+    for bad in
+        ["not json", "[1,2]", "{\"src\":1}", "{\"src\":\"c1\",\"body\":{}}", "{\"src\":\"c1\",\"body\":[]}", "\u{0}"]
+    {
         let out = n.on_line(bad);
-        assert!(
-            matches!(out.as_slice(), [Effect::Log(_)]),
-            "{bad:?} gave {out:?}"
-        );
+        assert!(matches!(out.as_slice(), [Effect::Log(_)]), "{bad:?} gave {out:?}");
     }
     assert!(n.on_line("").is_empty());
 }
@@ -217,29 +129,14 @@ fn malformed_input_is_logged_and_skipped() {
 fn bad_requests_get_a_definite_error_not_a_panic() {
     let mut n = node(Mode::Flood, Workload::Counter);
     init(&mut n, "n1", &["n1"]);
-    let r = n.on_line(&line(
-        "c1",
-        "n1",
-        json!({"type": "add", "delta": "x", "msg_id": 1}),
-    ));
+    let r = n.on_line(&line("c1", "n1", json!({"type": "add", "delta": "x", "msg_id": 1})));
     assert_eq!(only_reply(&r)["code"], 12);
     let r = n.on_line(&line("c1", "n1", json!({"type": "cas", "msg_id": 2})));
     assert_eq!(only_reply(&r)["code"], 10);
-    let r = n.on_line(&line(
-        "c1",
-        "n1",
-        json!({"type": "add", "delta": i64::MAX, "msg_id": 3}),
-    ));
+    let r = n.on_line(&line("c1", "n1", json!({"type": "add", "delta": i64::MAX, "msg_id": 3})));
     only_reply(&r);
-    n.on_line(&line(
-        "c1",
-        "n1",
-        json!({"type": "add", "delta": i64::MAX, "msg_id": 4}),
-    ));
-    assert_eq!(
-        only_reply(&n.on_line(&line("c1", "n1", json!({"type": "read", "msg_id": 5}))))["value"],
-        i64::MAX
-    );
+    n.on_line(&line("c1", "n1", json!({"type": "add", "delta": i64::MAX, "msg_id": 4})));
+    assert_eq!(only_reply(&n.on_line(&line("c1", "n1", json!({"type": "read", "msg_id": 5}))))["value"], i64::MAX);
 }
 
 #[test]
@@ -267,18 +164,10 @@ fn hang_init_never_replies() {
 fn garbage_replaces_only_the_first_update_reply() {
     let mut n = node(Mode::Garbage, Workload::GSet);
     init(&mut n, "n1", &["n1"]);
-    let first = n.on_line(&line(
-        "c1",
-        "n1",
-        json!({"type": "add", "element": 1, "msg_id": 1}),
-    ));
+    let first = n.on_line(&line("c1", "n1", json!({"type": "add", "element": 1, "msg_id": 1})));
     assert!(first.contains(&Effect::Raw(GARBAGE_LINE.into())));
     assert!(sends(&first).is_empty());
-    let second = n.on_line(&line(
-        "c1",
-        "n1",
-        json!({"type": "add", "element": 2, "msg_id": 2}),
-    ));
+    let second = n.on_line(&line("c1", "n1", json!({"type": "add", "element": 2, "msg_id": 2})));
     assert_eq!(only_reply(&second)["type"], "add_ok");
     assert!(serde_json::from_str::<Value>(GARBAGE_LINE).is_err());
 }
@@ -287,18 +176,11 @@ fn garbage_replaces_only_the_first_update_reply() {
 fn late_reply_delays_updates_but_not_reads() {
     let mut n = node(Mode::LateReply, Workload::Broadcast);
     init(&mut n, "n1", &["n1"]);
-    let out = n.on_line(&line(
-        "c1",
-        "n1",
-        json!({"type": "broadcast", "message": 1, "msg_id": 1}),
-    ));
+    let out = n.on_line(&line("c1", "n1", json!({"type": "broadcast", "message": 1, "msg_id": 1})));
     assert!(
         matches!(out.as_slice(), [Effect::SendAfter(d, m)] if *d == LATE_REPLY_DELAY && m["body"]["type"] == "broadcast_ok")
     );
-    assert!(
-        LATE_REPLY_DELAY.as_millis() > 5_000,
-        "must exceed the 5 s client timeout"
-    );
+    assert!(LATE_REPLY_DELAY.as_millis() > 5_000, "must exceed the 5 s client timeout");
     only_reply(&n.on_line(&line("c1", "n1", json!({"type": "read", "msg_id": 2}))));
 }
 
@@ -314,15 +196,8 @@ fn extra_key_adds_oops_to_every_read_ok() {
 fn error_reply_answers_updates_with_code_11_and_does_not_apply_them() {
     let mut n = node(Mode::ErrorReply, Workload::Broadcast);
     init(&mut n, "n1", &["n1"]);
-    let e = only_reply(&n.on_line(&line(
-        "c1",
-        "n1",
-        json!({"type": "broadcast", "message": 1, "msg_id": 1}),
-    )));
-    assert_eq!(
-        (e["type"].clone(), e["code"].clone()),
-        (json!("error"), json!(11))
-    );
+    let e = only_reply(&n.on_line(&line("c1", "n1", json!({"type": "broadcast", "message": 1, "msg_id": 1}))));
+    assert_eq!((e["type"].clone(), e["code"].clone()), (json!("error"), json!(11)));
     let r = only_reply(&n.on_line(&line("c1", "n1", json!({"type": "read", "msg_id": 2}))));
     assert_eq!(r["messages"], json!([]));
 }
@@ -336,37 +211,23 @@ fn topology(kind: &str, nodes: &[String]) -> BTreeMap<String, Vec<String>> {
     for (idx, name) in nodes.iter().enumerate() {
         let nb: Vec<usize> = match kind {
             "total" => (0..n).filter(|&j| j != idx).collect(),
-            "line" => [idx.checked_sub(1), Some(idx + 1).filter(|&j| j < n)]
-                .into_iter()
-                .flatten()
-                .collect(),
+            "line" => [idx.checked_sub(1), Some(idx + 1).filter(|&j| j < n)].into_iter().flatten().collect(),
             "grid" => {
                 let side = (n as f64).sqrt().ceil() as usize;
                 let (i, j) = ((idx / side) as i64, (idx % side) as i64);
                 [(i + 1, j), (i - 1, j), (i, j + 1), (i, j - 1)]
                     .into_iter()
-                    .filter(|&(a, b)| {
-                        a >= 0
-                            && b >= 0
-                            && (b as usize) < side
-                            && (a as usize) * side + (b as usize) < n
-                    })
+                    .filter(|&(a, b)| a >= 0 && b >= 0 && (b as usize) < side && (a as usize) * side + (b as usize) < n)
                     .map(|(a, b)| a as usize * side + b as usize)
                     .collect()
             }
             tree => {
                 let b: usize = tree.strip_prefix("tree").unwrap().parse().unwrap_or(2);
                 let parent = (idx > 0).then(|| (idx - 1) / b);
-                parent
-                    .into_iter()
-                    .chain((b * idx + 1..=b * idx + b).filter(|&c| c < n))
-                    .collect()
+                parent.into_iter().chain((b * idx + 1..=b * idx + b).filter(|&c| c < n)).collect()
             }
         };
-        t.insert(
-            name.clone(),
-            nb.into_iter().map(|j| nodes[j].clone()).collect(),
-        );
+        t.insert(name.clone(), nb.into_iter().map(|j| nodes[j].clone()).collect());
     }
     t
 }
@@ -381,11 +242,7 @@ fn server_messages(mode: Mode, kind: &str, n: usize, broadcasts: usize) -> (usiz
     for name in &names {
         let mut node = node(mode, Workload::Broadcast);
         init(&mut node, name, &all);
-        node.on_line(&line(
-            "c9",
-            name,
-            json!({"type": "topology", "topology": topo, "msg_id": 1}),
-        ));
+        node.on_line(&line("c9", name, json!({"type": "topology", "topology": topo, "msg_id": 1})));
         nodes.insert(name.clone(), node);
     }
     let mut queue: VecDeque<Value> = VecDeque::new();
@@ -409,30 +266,16 @@ fn server_messages(mode: Mode, kind: &str, n: usize, broadcasts: usize) -> (usiz
     }
     for (name, node) in &mut nodes {
         let r = only_reply(&node.on_line(&line("c1", name, json!({"type": "read", "msg_id": 7}))));
-        assert_eq!(
-            r["messages"].as_array().unwrap().len(),
-            broadcasts,
-            "{name} on {kind} missed values"
-        );
+        assert_eq!(r["messages"].as_array().unwrap().len(), broadcasts, "{name} on {kind} missed values");
     }
     (server, edges)
 }
 
 #[test]
 fn spec_edge_counts_hold_for_the_test_topologies() {
-    for (kind, n, e) in [
-        ("grid", 25, 40),
-        ("grid", 5, 5),
-        ("line", 25, 24),
-        ("tree4", 25, 24),
-        ("total", 25, 300),
-    ] {
+    for (kind, n, e) in [("grid", 25, 40), ("grid", 5, 5), ("line", 25, 24), ("tree4", 25, 24), ("total", 25, 300)] {
         let names: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
-        assert_eq!(
-            topology(kind, &names).values().map(Vec::len).sum::<usize>(),
-            2 * e,
-            "{kind} {n}"
-        );
+        assert_eq!(topology(kind, &names).values().map(Vec::len).sum::<usize>(), 2 * e, "{kind} {n}");
     }
 }
 
@@ -449,8 +292,5 @@ fn flood_sends_2e_and_skip_sender_sends_2e_minus_n_minus_1_per_broadcast() {
     // spec §12's figures for 25 nodes.
     assert_eq!(server_messages(Mode::FloodSkipSender, "grid", 25, 1).0, 56);
     assert_eq!(server_messages(Mode::FloodSkipSender, "line", 25, 1).0, 24);
-    assert_eq!(
-        server_messages(Mode::FloodSkipSender, "total", 25, 1).0,
-        576
-    );
+    assert_eq!(server_messages(Mode::FloodSkipSender, "total", 25, 1).0, 576);
 }
