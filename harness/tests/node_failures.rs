@@ -1,0 +1,107 @@
+//! How the harness handles nodes that misbehave (spec §2 step 7, §3.1, §3.3, §3.4, §5.3, §14), using the
+//! reference node's fault modes. Single-node clusters keep the unavoidable 5 s client timeouts few.
+
+mod common;
+
+use common::{Run, client_completions, harness};
+use serde_json::Value;
+
+/// A short one-node run of `workload` with the reference node in `mode`.
+fn one_node(name: &str, workload: &str, mode: &str, recovery: &str) -> Run {
+    let flags = ["--node-count", "1", "--time-limit", "2", "--rate", "10", "--recovery", recovery, "--seed", "5"];
+    harness(file!(), name, workload, &flags, &[mode, workload])
+}
+
+/// Exit codes of a run that reached its analysis (valid, invalid or unknown), as opposed to a crash (255).
+fn analysed(run: &Run) -> bool {
+    matches!(run.code, Some(0..=2))
+}
+
+#[test]
+fn a_node_that_crashes_after_init_makes_the_run_crash_naming_the_node() {
+    // echo has no topology and no final reads: the crash is found at teardown (spec §2 step 7).
+    let run = one_node("crash_after_init", "echo", "crash-after-init", "1");
+    assert_eq!(run.code, Some(255), "node crash → exit 255 (spec §1.3)");
+    let text = format!("{}{}", run.stderr, run.stdout);
+    assert!(text.contains("n0"), "the message names the node:\n{text}");
+    assert!(text.to_lowercase().contains("crash"), "the message says it crashed:\n{text}");
+}
+
+#[test]
+fn a_node_that_never_answers_init_makes_the_run_crash_naming_the_node() {
+    // spec §3.3: 10 s init timeout, then a crash.
+    let run = one_node("hang_init", "broadcast", "hang-init", "1");
+    assert_eq!(run.code, Some(255));
+    let text = format!("{}{}", run.stderr, run.stdout);
+    assert!(text.contains("n0"), "the message names the node:\n{text}");
+    assert!(text.contains("init"), "the message names the init handshake:\n{text}");
+}
+
+#[test]
+fn a_garbage_line_is_diagnosed_and_the_run_still_completes() {
+    // spec §3.1 / §14.1: the harness stops reading n0's stdout after the bad line, but says so and finishes.
+    let run = one_node("garbage", "broadcast", "garbage", "1");
+    assert!(analysed(&run), "the run completes with a verdict, exit {:?}", run.code);
+    let diagnostics = run.diagnostics();
+    assert!(
+        diagnostics.iter().any(|d| d.contains("n0") && d.contains("this is not JSON")),
+        "a diagnostic names the node and quotes the line: {diagnostics:?}"
+    );
+}
+
+#[test]
+fn a_reply_after_the_client_timed_out_is_diagnosed_and_the_run_still_completes() {
+    // The broadcast times out at 5 s (:info), its client is closed, and the reply lands at 6 s, during the
+    // recovery sleep: an invalid destination (spec §3.1, §4.4).
+    let run = one_node("late_reply", "broadcast", "late-reply", "3");
+    assert!(analysed(&run), "the run completes with a verdict, exit {:?}", run.code);
+    let history = run.history();
+    let broadcasts: Vec<&Value> =
+        client_completions(&history).into_iter().filter(|op| op["f"] == "broadcast").collect();
+    assert!(!broadcasts.is_empty());
+    assert!(broadcasts.iter().all(|op| op["type"] == "info"), "unanswered broadcasts are :info (spec §5.3)");
+    let diagnostics = run.diagnostics();
+    assert!(
+        diagnostics.iter().any(|d| {
+            let d = d.to_lowercase();
+            d.contains("n0") && (d.contains("dest") || d.contains("closed"))
+        }),
+        "a diagnostic names the node and the invalid destination / closed client: {diagnostics:?}"
+    );
+}
+
+#[test]
+fn a_reply_with_an_extra_key_is_malformed_and_the_diagnostic_names_the_key() {
+    // spec §3.4 closed schemas, §5.3(b): a malformed reply is an uncaught exception → :info, indeterminate.
+    let run = one_node("extra_key", "broadcast", "extra-key", "1");
+    assert_eq!(run.code, Some(1), "read never ok → :stats invalid (spec §9.5)");
+    let history = run.history();
+    let reads: Vec<&Value> = client_completions(&history).into_iter().filter(|op| op["f"] == "read").collect();
+    assert!(!reads.is_empty());
+    for op in &reads {
+        assert_eq!(op["type"], "info", "{op}");
+        assert_eq!(op["error"]["kind"], "indeterminate", "{op}");
+    }
+    let diagnostics = run.diagnostics();
+    assert!(diagnostics.iter().any(|d| d.contains("oops")), "a diagnostic names the extra key: {diagnostics:?}");
+}
+
+#[test]
+fn error_replies_make_broadcasts_fail_with_a_definite_code_11() {
+    // spec §3.4 error registry, §5.3(a): a definite error → :fail, even for the non-idempotent broadcast.
+    let run = one_node("error_reply", "broadcast", "error-reply", "1");
+    assert!(analysed(&run), "exit {:?}", run.code);
+    let history = run.history();
+    let broadcasts: Vec<&Value> =
+        client_completions(&history).into_iter().filter(|op| op["f"] == "broadcast").collect();
+    assert!(!broadcasts.is_empty());
+    for op in &broadcasts {
+        assert_eq!(op["type"], "fail", "{op}");
+        assert_eq!(op["error"]["kind"], "rpc", "{op}");
+        assert_eq!(op["error"]["code"], 11, "{op}");
+        assert_eq!(op["error"]["name"], "temporarily-unavailable", "{op}");
+    }
+    let by_f = &run.results()["stats"]["by-f"]["broadcast"];
+    assert_eq!(by_f["ok-count"], 0);
+    assert_eq!(by_f["fail-count"].as_u64().unwrap(), broadcasts.len() as u64);
+}
