@@ -2,10 +2,7 @@
 //!
 //! Each iteration routes a batch of messages through a network in virtual time: node↔node gossip with sampled
 //! latency plus client requests and replies, delivering everything due as time advances, the way the driver does.
-#![expect(
-    missing_docs,
-    reason = "criterion_group! generates an undocumented public function"
-)]
+#![expect(missing_docs, reason = "criterion_group! generates an undocumented public function")]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use osmosis_harness::latency::{Latency, LatencyDist};
@@ -20,13 +17,7 @@ const BATCH: u64 = 10_000;
 
 /// Sends `BATCH` messages at 10 µs spacing (90% node→node, 10% client→node), delivering all that is due before
 /// each send, then drains. Returns the number of deliveries.
-fn route(
-    net: &mut Network<u64>,
-    nodes: &[Addr],
-    clients: &[Addr],
-    rng: &mut ChaCha8Rng,
-    t0: u64,
-) -> (u64, u64) {
+fn route(net: &mut Network<u64>, nodes: &[Addr], clients: &[Addr], rng: &mut ChaCha8Rng, t0: u64) -> (u64, u64) {
     let mut now = t0;
     let mut delivered = 0;
     for k in 0..BATCH {
@@ -35,15 +26,9 @@ fn route(
             delivered += black_box(d.payload) & 1;
         }
         let (src, dest) = if k % 10 == 0 {
-            (
-                clients[rng.random_range(0..clients.len())],
-                nodes[rng.random_range(0..nodes.len())],
-            )
+            (clients[rng.random_range(0..clients.len())], nodes[rng.random_range(0..nodes.len())])
         } else {
-            (
-                nodes[rng.random_range(0..nodes.len())],
-                nodes[rng.random_range(0..nodes.len())],
-            )
+            (nodes[rng.random_range(0..nodes.len())], nodes[rng.random_range(0..nodes.len())])
         };
         net.send(now, src, dest, k).expect("registered");
     }
@@ -60,14 +45,8 @@ fn send_and_poll(c: &mut Criterion) {
     let mut group = c.benchmark_group("network_send_poll");
     group.throughput(Throughput::Elements(BATCH));
     for (name, latency) in [
-        (
-            "constant_100ms",
-            Latency::new(100, LatencyDist::Constant).unwrap(),
-        ),
-        (
-            "exponential_100ms",
-            Latency::new(100, LatencyDist::Exponential).unwrap(),
-        ),
+        ("constant_100ms", Latency::new(100, LatencyDist::Constant).unwrap()),
+        ("exponential_100ms", Latency::new(100, LatencyDist::Exponential).unwrap()),
     ] {
         group.bench_function(BenchmarkId::new(name, NODES), |b| {
             let mut net: Network<u64> = Network::new(latency, 1);

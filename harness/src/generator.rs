@@ -76,10 +76,7 @@ impl SchedulerConfig {
             return Err("concurrency must be at least 1 client thread".into());
         }
         if self.rate.is_nan() || self.rate < 0.0 {
-            return Err(format!(
-                "--rate must be a non-negative number, got {}",
-                self.rate
-            ));
+            return Err(format!("--rate must be a non-negative number, got {}", self.rate));
         }
         if self.nemesis_interval == Some(0) {
             return Err("--nemesis-interval must be positive".into());
@@ -171,11 +168,7 @@ struct Stagger {
 
 impl Stagger {
     fn advance<R: Rng + ?Sized>(&mut self, from: Nanos, rng: &mut R) {
-        let gap = if self.span == 0 {
-            0
-        } else {
-            rng.random_range(0..self.span)
-        };
+        let gap = if self.span == 0 { 0 } else { rng.random_range(0..self.span) };
         self.next = from.saturating_add(gap);
     }
 }
@@ -221,9 +214,7 @@ impl Threads {
     /// Jepsen's `some-free-process`: the first free thread at or after the pointer, wrapping.
     fn rotating(&self) -> Option<usize> {
         let c = self.count();
-        (self.pointer.min(c)..c)
-            .chain(0..self.pointer.min(c))
-            .find(|&t| !self.busy[t])
+        (self.pointer.min(c)..c).chain(0..self.pointer.min(c)).find(|&t| !self.busy[t])
     }
 
     /// `each-thread`'s choice: uniform among the free threads.
@@ -265,24 +256,14 @@ struct OpStream {
 impl OpStream {
     fn new<R: Rng + ?Sized>(workload: Workload, rng: &mut R) -> Self {
         let mix_next = match workload {
-            Workload::Broadcast | Workload::GSet | Workload::PnCounter | Workload::GCounter => {
-                rng.random_range(0..2)
-            }
+            Workload::Broadcast | Workload::GSet | Workload::PnCounter | Workload::GCounter => rng.random_range(0..2),
             Workload::Echo | Workload::UniqueIds => 0,
         };
-        OpStream {
-            workload,
-            mix_next,
-            next_value: 0,
-        }
+        OpStream { workload, mix_next, next_value: 0 }
     }
 
     fn read() -> Invocation {
-        Invocation {
-            f: F::Read,
-            value: Value::Null,
-            final_read: false,
-        }
+        Invocation { f: F::Read, value: Value::Null, final_read: false }
     }
 
     /// Takes the current mix choice and draws the next one.
@@ -298,16 +279,8 @@ impl OpStream {
                 }
                 let value = self.next_value;
                 self.next_value += 1;
-                let f = if self.workload == Workload::Broadcast {
-                    F::Broadcast
-                } else {
-                    F::Add
-                };
-                Invocation {
-                    f,
-                    value: Value::from(value),
-                    final_read: false,
-                }
+                let f = if self.workload == Workload::Broadcast { F::Broadcast } else { F::Add };
+                Invocation { f, value: Value::from(value), final_read: false }
             }
             Workload::PnCounter => {
                 if self.mix_next == 1 {
@@ -317,11 +290,7 @@ impl OpStream {
                 // (- (rand-int 10) 5): the delta is drawn by the sub-generator, then mix redraws its index.
                 let delta = rng.random_range(0..10i64) - 5;
                 self.mix(rng);
-                Invocation {
-                    f: F::Add,
-                    value: Value::from(delta),
-                    final_read: false,
-                }
+                Invocation { f: F::Add, value: Value::from(delta), final_read: false }
             }
             Workload::GCounter => loop {
                 // pn-counter's stream under (gen/filter (not (neg? delta))): a rejected add is discarded and the
@@ -333,36 +302,20 @@ impl OpStream {
                 let delta = rng.random_range(0..10i64) - 5;
                 self.mix(rng);
                 if delta >= 0 {
-                    return Invocation {
-                        f: F::Add,
-                        value: Value::from(delta),
-                        final_read: false,
-                    };
+                    return Invocation { f: F::Add, value: Value::from(delta), final_read: false };
                 }
             },
             Workload::Echo => {
                 let k = rng.random_range(0..128u32);
-                Invocation {
-                    f: F::Echo,
-                    value: Value::from(format!("Please echo {k}")),
-                    final_read: false,
-                }
+                Invocation { f: F::Echo, value: Value::from(format!("Please echo {k}")), final_read: false }
             }
-            Workload::UniqueIds => Invocation {
-                f: F::Generate,
-                value: Value::Null,
-                final_read: false,
-            },
+            Workload::UniqueIds => Invocation { f: F::Generate, value: Value::Null, final_read: false },
         }
     }
 
     /// The final read of one thread (spec §7: `:final? true`, except g-set's plain `{:f :read}`).
     fn final_read(&self) -> Invocation {
-        Invocation {
-            f: F::Read,
-            value: Value::Null,
-            final_read: self.workload != Workload::GSet,
-        }
+        Invocation { f: F::Read, value: Value::Null, final_read: self.workload != Workload::GSet }
     }
 }
 
@@ -412,30 +365,13 @@ impl Scheduler {
         let ops = OpStream::new(config.workload, &mut rng);
         let threads = Threads::new(config.concurrency);
         // Jepsen: (long (secs->nanos (* 2 (/ rate)))) — NaN and non-positive rates give no client ops.
-        let clients = (config.rate > 0.0 && config.concurrency > 0).then(|| Stagger {
-            span: (2e9 / config.rate) as Nanos,
-            next: 0,
-        });
+        let clients = (config.rate > 0.0 && config.concurrency > 0)
+            .then(|| Stagger { span: (2e9 / config.rate) as Nanos, next: 0 });
         let nemesis = config
             .nemesis_interval
             .filter(|&i| i > 0)
-            .map(|i| NemesisSchedule {
-                stagger: Stagger {
-                    span: i.saturating_mul(2),
-                    next: 0,
-                },
-                start_next: true,
-            });
-        Scheduler {
-            config,
-            rng,
-            threads,
-            ops,
-            clients,
-            nemesis,
-            phase: Phase::Idle,
-            ops_invoked: 0,
-        }
+            .map(|i| NemesisSchedule { stagger: Stagger { span: i.saturating_mul(2), next: 0 }, start_next: true });
+        Scheduler { config, rng, threads, ops, clients, nemesis, phase: Phase::Idle, ops_invoked: 0 }
     }
 
     /// The next action at `now`. Call repeatedly until it returns `Wait` or `Done`.
@@ -458,15 +394,9 @@ impl Scheduler {
                         n.stagger.next = now;
                     }
                     let sleep_until = if self.clients.is_none() { cutoff } else { now };
-                    self.phase = Phase::Main {
-                        cutoff,
-                        sleep_until,
-                    };
+                    self.phase = Phase::Main { cutoff, sleep_until };
                 }
-                &mut Phase::Main {
-                    cutoff,
-                    sleep_until,
-                } => match self.step_main(now, cutoff) {
+                &mut Phase::Main { cutoff, sleep_until } => match self.step_main(now, cutoff) {
                     Some(action) => return action,
                     None => self.phase = Phase::Drain { sleep_until },
                 },
@@ -475,9 +405,7 @@ impl Scheduler {
                         return Action::Wait { until: None };
                     }
                     if now < sleep_until {
-                        return Action::Wait {
-                            until: Some(sleep_until),
-                        };
+                        return Action::Wait { until: Some(sleep_until) };
                     }
                     if !self.config.workload.has_final_reads() {
                         self.phase = Phase::Done;
@@ -487,16 +415,11 @@ impl Scheduler {
                     if self.nemesis.is_some() {
                         // spec §8: one stop-partition before the recovery sleep.
                         self.threads.bump_pointer();
-                        return Action::Nemesis {
-                            at: now,
-                            op: NemesisOp::Stop,
-                        };
+                        return Action::Nemesis { at: now, op: NemesisOp::Stop };
                     }
                 }
                 &mut Phase::Log { at } => {
-                    self.phase = Phase::Recovery {
-                        until: at.saturating_add(self.config.recovery),
-                    };
+                    self.phase = Phase::Recovery { until: at.saturating_add(self.config.recovery) };
                     return Action::Log(RECOVERY_LOG);
                 }
                 &mut Phase::Recovery { until } => {
@@ -506,10 +429,7 @@ impl Scheduler {
                     // each-thread: every thread's read is due at once; ties are broken at random (spec §6.7).
                     let mut order: Vec<usize> = (0..self.threads.count()).collect();
                     order.shuffle(&mut self.rng);
-                    self.phase = Phase::Final {
-                        at: until,
-                        order: order.into(),
-                    };
+                    self.phase = Phase::Final { at: until, order: order.into() };
                 }
                 Phase::Final { at, order } => {
                     let at = *at;
@@ -619,11 +539,7 @@ impl Scheduler {
             Offer::Nemesis(_) => false,
             Offer::Tie(_) => self.rng.random_bool(0.5),
         };
-        Some(if client_first {
-            self.emit_client(t)
-        } else {
-            self.emit_nemesis(t)
-        })
+        Some(if client_first { self.emit_client(t) } else { self.emit_nemesis(t) })
     }
 
     fn emit_client(&mut self, at: Nanos) -> Action {
@@ -662,12 +578,7 @@ impl Scheduler {
     fn invoke(&mut self, at: Nanos, thread: usize, op: Invocation) -> Action {
         self.threads.occupy(thread);
         self.ops_invoked += 1;
-        Action::Invoke {
-            at,
-            thread,
-            process: self.threads.process[thread],
-            op,
-        }
+        Action::Invoke { at, thread, process: self.threads.process[thread], op }
     }
 }
 

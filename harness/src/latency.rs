@@ -21,11 +21,7 @@ pub enum LatencyDist {
 
 impl LatencyDist {
     /// Every distribution, in the order Maelstrom's help lists them.
-    pub const ALL: [LatencyDist; 3] = [
-        LatencyDist::Constant,
-        LatencyDist::Uniform,
-        LatencyDist::Exponential,
-    ];
+    pub const ALL: [LatencyDist; 3] = [LatencyDist::Constant, LatencyDist::Uniform, LatencyDist::Exponential];
 
     /// Maelstrom's keyword name (without the colon).
     pub fn name(self) -> &'static str {
@@ -79,10 +75,7 @@ impl Latency {
 
     /// Zero latency (Maelstrom's default, `--latency 0 --latency-dist constant`).
     pub fn zero() -> Self {
-        Latency {
-            mean_ms: 0,
-            dist: LatencyDist::Constant,
-        }
+        Latency { mean_ms: 0, dist: LatencyDist::Constant }
     }
 
     /// One sample in whole milliseconds.
@@ -162,10 +155,7 @@ mod tests {
         assert!((mean(&s) - 99.5).abs() < 1.5, "mean {}", mean(&s));
         // P(X < 100) = 1 - 1/e ≈ 0.632
         let below = s.iter().filter(|&&x| x < 100).count() as f64 / s.len() as f64;
-        assert!(
-            (below - 0.632).abs() < 0.01,
-            "fraction below the mean {below}"
-        );
+        assert!((below - 0.632).abs() < 0.01, "fraction below the mean {below}");
         assert!(s.iter().any(|&x| x > 500), "the tail exists");
     }
 
@@ -183,11 +173,6 @@ mod tests {
         for d in LatencyDist::ALL {
             assert_eq!(d.to_string().parse::<LatencyDist>(), Ok(d));
         }
-        assert!(
-            "normal"
-                .parse::<LatencyDist>()
-                .unwrap_err()
-                .contains("normal")
-        );
+        assert!("normal".parse::<LatencyDist>().unwrap_err().contains("normal"));
     }
 }

@@ -30,12 +30,8 @@ pub enum GrudgeKind {
 impl GrudgeKind {
     /// The specs in Maelstrom's order (`[:one :minority-third :majority :majorities-ring]`); `random_grudge` draws
     /// an index into this array.
-    pub const ALL: [GrudgeKind; 4] = [
-        GrudgeKind::One,
-        GrudgeKind::MinorityThird,
-        GrudgeKind::Majority,
-        GrudgeKind::MajoritiesRing,
-    ];
+    pub const ALL: [GrudgeKind; 4] =
+        [GrudgeKind::One, GrudgeKind::MinorityThird, GrudgeKind::Majority, GrudgeKind::MajoritiesRing];
 
     /// The keyword name without the colon (`one`, `minority-third`, `majority`, `majorities-ring`).
     pub fn name(self) -> &'static str {
@@ -111,8 +107,7 @@ pub fn complete_grudge(components: &[Vec<String>]) -> Grudge {
     let mut grudge = Grudge::new();
     for component in components {
         let inside: BTreeSet<&String> = component.iter().collect();
-        let outside: BTreeSet<String> =
-            universe.difference(&inside).map(|s| (*s).clone()).collect();
+        let outside: BTreeSet<String> = universe.difference(&inside).map(|s| (*s).clone()).collect();
         for node in component {
             grudge.insert(node.clone(), outside.clone());
         }
@@ -126,11 +121,7 @@ pub fn complete_grudge(components: &[Vec<String>]) -> Grudge {
 /// node at offset `floor(m/2)` drop everyone outside the window (for N = 5 each node hears itself and its two ring
 /// neighbours; for N = 3 the result is not symmetric, as in Jepsen). Stochastic: see [`majorities_ring_stochastic`].
 pub fn majorities_ring<R: Rng + ?Sized>(nodes: &[String], rng: &mut R) -> Grudge {
-    if nodes.len() <= 5 {
-        majorities_ring_perfect(nodes, rng)
-    } else {
-        majorities_ring_stochastic(nodes, rng)
-    }
+    if nodes.len() <= 5 { majorities_ring_perfect(nodes, rng) } else { majorities_ring_stochastic(nodes, rng) }
 }
 
 fn majorities_ring_perfect<R: Rng + ?Sized>(nodes: &[String], rng: &mut R) -> Grudge {
@@ -144,10 +135,7 @@ fn majorities_ring_perfect<R: Rng + ?Sized>(nodes: &[String], rng: &mut R) -> Gr
         // (partition m 1 (cycle ring)) → windows ring[i..i+m] (wrapping); the centre drops the rest.
         let window: BTreeSet<&String> = (0..m).map(|k| &ring[(i + k) % n]).collect();
         let centre = &ring[(i + m / 2) % n];
-        grudge.insert(
-            centre.clone(),
-            universe.difference(&window).map(|s| (*s).clone()).collect(),
-        );
+        grudge.insert(centre.clone(), universe.difference(&window).map(|s| (*s).clone()).collect());
     }
     grudge
 }
@@ -192,11 +180,7 @@ pub fn majorities_ring_stochastic<R: Rng + ?Sized>(nodes: &[String], rng: &mut R
     // invert-grudge
     let mut grudge = Grudge::new();
     for (i, node) in nodes.iter().enumerate() {
-        let dropped = nodes
-            .iter()
-            .enumerate()
-            .filter(|(j, _)| !conns[i].contains(j))
-            .map(|(_, s)| s.clone());
+        let dropped = nodes.iter().enumerate().filter(|(j, _)| !conns[i].contains(j)).map(|(_, s)| s.clone());
         grudge.entry(node.clone()).or_default().extend(dropped);
     }
     grudge
@@ -222,19 +206,7 @@ mod tests {
 
     /// For each node, the nodes it hears from (itself included).
     fn hears(g: &Grudge, nodes: &[String]) -> BTreeMap<String, BTreeSet<String>> {
-        nodes
-            .iter()
-            .map(|a| {
-                (
-                    a.clone(),
-                    nodes
-                        .iter()
-                        .filter(|b| !g[a].contains(*b))
-                        .cloned()
-                        .collect(),
-                )
-            })
-            .collect()
+        nodes.iter().map(|a| (a.clone(), nodes.iter().filter(|b| !g[a].contains(*b)).cloned().collect())).collect()
     }
 
     /// Component sizes of a complete grudge (ascending), checking that it really is one.
@@ -253,17 +225,10 @@ mod tests {
 
     fn basic_laws(g: &Grudge, nodes: &[String]) {
         let all: BTreeSet<&String> = nodes.iter().collect();
-        assert_eq!(
-            g.keys().collect::<BTreeSet<_>>(),
-            all,
-            "every node has an entry, no stranger does"
-        );
+        assert_eq!(g.keys().collect::<BTreeSet<_>>(), all, "every node has an entry, no stranger does");
         for (a, dropped) in g {
             assert!(!dropped.contains(a), "{a} drops itself");
-            assert!(
-                dropped.iter().all(|d| all.contains(d)),
-                "{a} drops a stranger"
-            );
+            assert!(dropped.iter().all(|d| all.contains(d)), "{a} drops a stranger");
         }
     }
 
@@ -273,19 +238,8 @@ mod tests {
 
     #[test]
     fn helper_counts_match_jepsen_util() {
-        assert_eq!(
-            (majority(1), majority(4), majority(5), majority(25)),
-            (1, 3, 3, 13)
-        );
-        assert_eq!(
-            (
-                minority_third(0),
-                minority_third(3),
-                minority_third(4),
-                minority_third(5)
-            ),
-            (0, 0, 1, 1)
-        );
+        assert_eq!((majority(1), majority(4), majority(5), majority(25)), (1, 3, 3, 13));
+        assert_eq!((minority_third(0), minority_third(3), minority_third(4), minority_third(5)), (0, 0, 1, 1));
         assert_eq!((minority_third(7), minority_third(25)), (2, 8));
     }
 
@@ -304,11 +258,7 @@ mod tests {
             let mut cur = nodes[0].clone();
             let mut prev = String::new();
             for _ in 0..5 {
-                let next = h[&cur]
-                    .iter()
-                    .find(|x| **x != cur && **x != prev)
-                    .unwrap()
-                    .clone();
+                let next = h[&cur].iter().find(|x| **x != cur && **x != prev).unwrap().clone();
                 prev = std::mem::replace(&mut cur, next);
                 seen.insert(cur.clone());
             }
@@ -320,16 +270,9 @@ mod tests {
     #[test]
     fn three_node_majorities_ring_is_asymmetric_as_in_jepsen() {
         let nodes = names(3);
-        let g = grudge(
-            GrudgeKind::MajoritiesRing,
-            &nodes,
-            &mut ChaCha8Rng::seed_from_u64(1),
-        );
+        let g = grudge(GrudgeKind::MajoritiesRing, &nodes, &mut ChaCha8Rng::seed_from_u64(1));
         basic_laws(&g, &nodes);
-        assert!(
-            g.values().all(|d| d.len() == 1),
-            "each hears itself and one other: {g:?}"
-        );
+        assert!(g.values().all(|d| d.len() == 1), "each hears itself and one other: {g:?}");
         assert!(!symmetric(&g));
     }
 
@@ -356,10 +299,7 @@ mod tests {
             *counts.entry(kind.name()).or_insert(0) += 1;
         }
         assert_eq!(counts.len(), 4);
-        assert!(
-            counts.values().all(|&c| (880..1120).contains(&c)),
-            "{counts:?}"
-        );
+        assert!(counts.values().all(|&c| (880..1120).contains(&c)), "{counts:?}");
     }
 
     #[test]

@@ -23,8 +23,7 @@ pub enum TopologyKind {
 
 impl TopologyKind {
     /// Every name `--topology` accepts, in Maelstrom's order.
-    pub const NAMES: [&'static str; 7] =
-        ["grid", "line", "total", "tree", "tree2", "tree3", "tree4"];
+    pub const NAMES: [&'static str; 7] = ["grid", "line", "total", "tree", "tree2", "tree3", "tree4"];
 
     /// Maelstrom's canonical name (`tree` is reported as `tree2`).
     pub fn name(self) -> String {
@@ -55,10 +54,7 @@ impl FromStr for TopologyKind {
             "tree" | "tree2" => Ok(TopologyKind::Tree(2)),
             "tree3" => Ok(TopologyKind::Tree(3)),
             "tree4" => Ok(TopologyKind::Tree(4)),
-            _ => Err(format!(
-                "unknown topology {s:?}; expected one of {}",
-                TopologyKind::NAMES.join(", ")
-            )),
+            _ => Err(format!("unknown topology {s:?}; expected one of {}", TopologyKind::NAMES.join(", "))),
         }
     }
 }
@@ -87,11 +83,7 @@ pub fn edge_count(topology: &Topology) -> usize {
     for (a, ns) in topology {
         for b in ns {
             if a != b {
-                let pair = if a < b {
-                    (a.as_str(), b.as_str())
-                } else {
-                    (b.as_str(), a.as_str())
-                };
+                let pair = if a < b { (a.as_str(), b.as_str()) } else { (b.as_str(), a.as_str()) };
                 pairs.insert(pair);
             }
         }
@@ -153,15 +145,7 @@ fn line(nodes: &[String]) -> Topology {
 
 /// spec §3.6 total: every node → all others in test order.
 fn total(nodes: &[String]) -> Topology {
-    nodes
-        .iter()
-        .map(|node| {
-            (
-                node.clone(),
-                nodes.iter().filter(|o| *o != node).cloned().collect(),
-            )
-        })
-        .collect()
+    nodes.iter().map(|node| (node.clone(), nodes.iter().filter(|o| *o != node).cloned().collect())).collect()
 }
 
 /// spec §3.6 treeB: heap layout; neighbours = `[parent]` then children `B·g+1 … B·g+B`.
@@ -176,11 +160,7 @@ fn tree(b: usize, nodes: &[String]) -> Topology {
                 ns.push(nodes[(g - 1) / b].clone());
             }
             let first = b.saturating_mul(g).saturating_add(1);
-            ns.extend(
-                (first..first.saturating_add(b))
-                    .take_while(|&c| c < n)
-                    .map(|c| nodes[c].clone()),
-            );
+            ns.extend((first..first.saturating_add(b)).take_while(|&c| c < n).map(|c| nodes[c].clone()));
             (node.clone(), ns)
         })
         .collect()
@@ -197,10 +177,7 @@ mod tests {
     }
 
     fn t(pairs: &[(&str, &[&str])]) -> Topology {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect())).collect()
     }
 
     #[test]
@@ -230,25 +207,12 @@ mod tests {
     #[test]
     fn five_node_trees_match_the_spec_examples() {
         let nodes = names("n", 1..6);
-        let tree2 = t(&[
-            ("n1", &["n2", "n3"]),
-            ("n2", &["n1", "n4", "n5"]),
-            ("n3", &["n1"]),
-            ("n4", &["n2"]),
-            ("n5", &["n2"]),
-        ]);
+        let tree2 =
+            t(&[("n1", &["n2", "n3"]), ("n2", &["n1", "n4", "n5"]), ("n3", &["n1"]), ("n4", &["n2"]), ("n5", &["n2"])]);
         assert_eq!(build(TopologyKind::Tree(2), &nodes), tree2);
-        assert_eq!(
-            "tree".parse::<TopologyKind>().map(|k| build(k, &nodes)),
-            Ok(tree2)
-        );
-        let tree4 = t(&[
-            ("n1", &["n2", "n3", "n4", "n5"]),
-            ("n2", &["n1"]),
-            ("n3", &["n1"]),
-            ("n4", &["n1"]),
-            ("n5", &["n1"]),
-        ]);
+        assert_eq!("tree".parse::<TopologyKind>().map(|k| build(k, &nodes)), Ok(tree2));
+        let tree4 =
+            t(&[("n1", &["n2", "n3", "n4", "n5"]), ("n2", &["n1"]), ("n3", &["n1"]), ("n4", &["n1"]), ("n5", &["n1"])]);
         assert_eq!(build(TopologyKind::Tree(4), &nodes), tree4);
     }
 
@@ -265,28 +229,13 @@ mod tests {
     #[test]
     fn line_links_each_node_to_its_predecessor_then_successor() {
         let topo = build(TopologyKind::Line, &names("n", 1..5));
-        assert_eq!(
-            topo,
-            t(&[
-                ("n1", &["n2"]),
-                ("n2", &["n1", "n3"]),
-                ("n3", &["n2", "n4"]),
-                ("n4", &["n3"])
-            ])
-        );
+        assert_eq!(topo, t(&[("n1", &["n2"]), ("n2", &["n1", "n3"]), ("n3", &["n2", "n4"]), ("n4", &["n3"])]));
     }
 
     #[test]
     fn total_lists_every_other_node_in_test_order() {
         let topo = build(TopologyKind::Total, &names("n", 1..4));
-        assert_eq!(
-            topo,
-            t(&[
-                ("n1", &["n2", "n3"]),
-                ("n2", &["n1", "n3"]),
-                ("n3", &["n1", "n2"])
-            ])
-        );
+        assert_eq!(topo, t(&[("n1", &["n2", "n3"]), ("n2", &["n1", "n3"]), ("n3", &["n1", "n2"])]));
     }
 
     #[test]
@@ -296,22 +245,14 @@ mod tests {
             assert_eq!(k.name().parse::<TopologyKind>(), Ok(k));
         }
         assert_eq!("tree3".parse::<TopologyKind>(), Ok(TopologyKind::Tree(3)));
-        assert!(
-            "tree5"
-                .parse::<TopologyKind>()
-                .unwrap_err()
-                .contains("grid, line")
-        );
+        assert!("tree5".parse::<TopologyKind>().unwrap_err().contains("grid, line"));
     }
 
     #[test]
     fn ceil_sqrt_is_exact_at_perfect_squares() {
         for n in 0..2000usize {
             let s = ceil_sqrt(n);
-            assert!(
-                s * s >= n && (s == 0 || (s - 1) * (s - 1) < n),
-                "n={n} s={s}"
-            );
+            assert!(s * s >= n && (s == 0 || (s - 1) * (s - 1) < n), "n={n} s={s}");
         }
     }
 

@@ -70,10 +70,7 @@ pub struct Delivery<P> {
 /// A latency source for server↔server messages: nanoseconds of delay for one message from `src` to `dest`.
 pub type Sampler = Box<dyn FnMut(Addr, Addr) -> Nanos + Send>;
 
-#[expect(
-    clippy::large_enum_variant,
-    reason = "one per network; keeps the rng inline on the send path"
-)]
+#[expect(clippy::large_enum_variant, reason = "one per network; keeps the rng inline on the send path")]
 enum LatencySource {
     Model { latency: Latency, rng: ChaCha8Rng },
     Custom(Sampler),
@@ -82,9 +79,7 @@ enum LatencySource {
 impl LatencySource {
     fn sample(&mut self, src: Addr, dest: Addr) -> Nanos {
         match self {
-            LatencySource::Model { latency, rng } => {
-                latency.sample_ms(rng).saturating_mul(1_000_000)
-            }
+            LatencySource::Model { latency, rng } => latency.sample_ms(rng).saturating_mul(1_000_000),
             LatencySource::Custom(f) => f(src, dest),
         }
     }
@@ -143,11 +138,7 @@ struct Receiver<P> {
 
 impl<P> Receiver<P> {
     fn new() -> Self {
-        Receiver {
-            queue: BinaryHeap::new(),
-            in_flight: None,
-            receiving: true,
-        }
+        Receiver { queue: BinaryHeap::new(), in_flight: None, receiving: true }
     }
 }
 
@@ -178,10 +169,7 @@ pub struct Network<P> {
 impl<P> Network<P> {
     /// A network with no participants. `seed` drives the latency samples.
     pub fn new(latency: Latency, seed: u64) -> Self {
-        Self::with_source(LatencySource::Model {
-            latency,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-        })
+        Self::with_source(LatencySource::Model { latency, rng: ChaCha8Rng::seed_from_u64(seed) })
     }
 
     /// A network whose server↔server latencies (in nanoseconds) come from `sampler`, called once per such message
@@ -222,8 +210,7 @@ impl<P> Network<P> {
             }
             return addr;
         }
-        let addr =
-            Addr(u32::try_from(self.names.len()).expect("more than 2^32 network participants"));
+        let addr = Addr(u32::try_from(self.names.len()).expect("more than 2^32 network participants"));
         self.names.push(name.to_owned());
         self.clients.push(name.starts_with('c'));
         self.registered.push(true);
@@ -255,10 +242,7 @@ impl<P> Network<P> {
 
     /// The address of a currently registered participant.
     pub fn addr(&self, name: &str) -> Option<Addr> {
-        self.by_name
-            .get(name)
-            .copied()
-            .filter(|&a| self.is_registered(a))
+        self.by_name.get(name).copied().filter(|&a| self.is_registered(a))
     }
 
     /// The name of an address (registered now or before). An address this network never handed out is named `"?"`.
@@ -273,10 +257,7 @@ impl<P> Network<P> {
 
     /// Is this address registered now?
     pub fn is_registered(&self, addr: Addr) -> bool {
-        self.registered
-            .get(addr.0 as usize)
-            .copied()
-            .unwrap_or(false)
+        self.registered.get(addr.0 as usize).copied().unwrap_or(false)
     }
 
     /// How many participants are registered now.
@@ -291,9 +272,7 @@ impl<P> Network<P> {
 
     /// Messages sent to `addr` and not yet delivered nor dropped (its queue plus its in-flight message).
     pub fn pending_for(&self, addr: Addr) -> usize {
-        self.receivers
-            .get(addr.0 as usize)
-            .map_or(0, |r| r.queue.len() + usize::from(r.in_flight.is_some()))
+        self.receivers.get(addr.0 as usize).map_or(0, |r| r.queue.len() + usize::from(r.in_flight.is_some()))
     }
 
     /// Sends at `now`: assigns the next message id (first is 0), counts a send, samples latency (servers only),
@@ -311,19 +290,10 @@ impl<P> Network<P> {
         self.next_id += 1;
         let involves_client = self.is_client(src) || self.is_client(dest);
         self.stats.on_send(involves_client);
-        let latency = if involves_client {
-            0
-        } else {
-            self.latency.sample(src, dest)
-        };
+        let latency = if involves_client { 0 } else { self.latency.sample(src, dest) };
         let deadline = now.saturating_add(latency);
         let receiver = &mut self.receivers[dest.0 as usize];
-        receiver.queue.push(Queued {
-            deadline,
-            id,
-            src,
-            payload,
-        });
+        receiver.queue.push(Queued { deadline, id, src, payload });
         if receiver.in_flight.is_none() && receiver.receiving {
             self.take(dest, now);
         }
@@ -350,18 +320,11 @@ impl<P> Network<P> {
         let dest = Addr(dest);
         let msg = self.receivers[dest.0 as usize].in_flight.take()?;
         debug_assert_eq!(msg.id, id, "ready heap and in-flight slot disagree");
-        self.stats
-            .on_recv(self.is_client(msg.src) || self.is_client(dest));
+        self.stats.on_recv(self.is_client(msg.src) || self.is_client(dest));
         if self.receivers[dest.0 as usize].receiving {
             self.take(dest, now);
         }
-        Some(Delivery {
-            id: msg.id,
-            src: msg.src,
-            dest,
-            deadline: msg.deadline,
-            payload: msg.payload,
-        })
+        Some(Delivery { id: msg.id, src: msg.src, dest, deadline: msg.deadline, payload: msg.payload })
     }
 
     /// Pauses (`false`) or resumes (`true`) a receiver's delivery loop at `now`. Every receiver starts receiving.
@@ -418,10 +381,7 @@ impl<P> Network<P> {
 
     /// Does `dest` currently drop messages from `src`?
     pub fn is_partitioned(&self, src: Addr, dest: Addr) -> bool {
-        self.grudges
-            .get(dest.0 as usize)
-            .and_then(|bits| bits.get(src.0 as usize).map(|b| *b))
-            .unwrap_or(false)
+        self.grudges.get(dest.0 as usize).and_then(|bits| bits.get(src.0 as usize).map(|b| *b)).unwrap_or(false)
     }
 
     /// The `:net` counters so far.

@@ -42,10 +42,6 @@ impl NetStats {
     }
 
     fn group(&mut self, involves_client: bool) -> &mut GroupStats {
-        if involves_client {
-            &mut self.clients
-        } else {
-            &mut self.servers
-        }
+        if involves_client { &mut self.clients } else { &mut self.servers }
     }
 }

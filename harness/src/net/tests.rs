@@ -29,10 +29,7 @@ fn run_until(net: &mut Network<u32>, until: Nanos) -> Vec<(Nanos, Delivery<u32>)
 }
 
 fn grudge(dest: &str, srcs: &[&str]) -> Grudge {
-    Grudge::from([(
-        dest.to_owned(),
-        srcs.iter().map(|s| s.to_string()).collect(),
-    )])
+    Grudge::from([(dest.to_owned(), srcs.iter().map(|s| s.to_string()).collect())])
 }
 
 #[test]
@@ -44,10 +41,7 @@ fn constant_latency_delivers_fifo_per_receiver_at_send_time_plus_latency() {
         net.send(u64::from(k) * MS / 2, src, r, k).unwrap();
     }
     let got = run_until(&mut net, u64::MAX);
-    assert_eq!(
-        got.iter().map(|(_, d)| d.payload).collect::<Vec<_>>(),
-        (0..10).collect::<Vec<_>>()
-    );
+    assert_eq!(got.iter().map(|(_, d)| d.payload).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
     for (t, d) in &got {
         assert_eq!(*t, d.deadline);
         assert_eq!(d.deadline, u64::from(d.payload) * MS / 2 + 5 * MS);
@@ -64,10 +58,7 @@ fn a_later_message_with_an_earlier_deadline_waits_behind_the_in_flight_one() {
     assert_eq!(net.next_deadline(), Some(100 * MS));
     assert_eq!(net.poll(50 * MS), None, "nothing is due before 100 ms");
     let got = run_until(&mut net, u64::MAX);
-    let seen: Vec<_> = got
-        .iter()
-        .map(|(t, d)| (*t / MS, d.payload, d.deadline / MS))
-        .collect();
+    let seen: Vec<_> = got.iter().map(|(t, d)| (*t / MS, d.payload, d.deadline / MS)).collect();
     assert_eq!(seen, [(100, 1, 100), (100, 2, 11)]);
 }
 
@@ -102,15 +93,8 @@ fn a_message_taken_before_a_partition_starts_is_delivered_and_one_still_queued_i
     net.partition(&grudge("n2", &["n1"]));
     let got = run_until(&mut net, u64::MAX);
     assert_eq!(got.iter().map(|(_, d)| d.payload).collect::<Vec<_>>(), [1]);
-    assert_eq!(
-        net.pending_for(r),
-        0,
-        "the queued message was dropped when taken"
-    );
-    assert_eq!(
-        (net.stats().all.send_count, net.stats().all.recv_count),
-        (2, 1)
-    );
+    assert_eq!(net.pending_for(r), 0, "the queued message was dropped when taken");
+    assert_eq!((net.stats().all.send_count, net.stats().all.recv_count), (2, 1));
 }
 
 #[test]
@@ -122,12 +106,7 @@ fn a_message_still_queued_when_the_partition_heals_is_delivered() {
     net.send(MS, s, r, 2).unwrap(); // queued: the receiver is busy, so no partition check yet
     net.heal();
     let got = run_until(&mut net, u64::MAX);
-    assert_eq!(
-        got.iter()
-            .map(|(t, d)| (*t / MS, d.payload))
-            .collect::<Vec<_>>(),
-        [(100, 1), (100, 2)]
-    );
+    assert_eq!(got.iter().map(|(t, d)| (*t / MS, d.payload)).collect::<Vec<_>>(), [(100, 1), (100, 2)]);
 }
 
 #[test]
@@ -135,27 +114,15 @@ fn an_idle_receiver_drops_a_partitioned_message_at_send_time_but_the_send_is_cou
     let mut net = constant(10);
     let [s, r] = ["n1", "n2"].map(|n| net.register(n));
     net.partition(&grudge("n2", &["n1"]));
-    assert!(
-        net.is_partitioned(s, r) && !net.is_partitioned(r, s),
-        "grudges are one-way"
-    );
+    assert!(net.is_partitioned(s, r) && !net.is_partitioned(r, s), "grudges are one-way");
     assert_eq!(net.send(0, s, r, 1), Ok(0));
     assert_eq!(net.next_deadline(), None);
     assert_eq!(net.send(0, r, s, 2), Ok(1), "the other direction flows");
     net.heal();
     assert_eq!(net.send(5, s, r, 3), Ok(2));
     let got = run_until(&mut net, u64::MAX);
-    assert_eq!(
-        got.iter().map(|(_, d)| d.payload).collect::<Vec<_>>(),
-        [2, 3]
-    );
-    assert_eq!(
-        (
-            net.stats().servers.send_count,
-            net.stats().servers.recv_count
-        ),
-        (3, 2)
-    );
+    assert_eq!(got.iter().map(|(_, d)| d.payload).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!((net.stats().servers.send_count, net.stats().servers.recv_count), (3, 2));
 }
 
 #[test]
@@ -191,20 +158,11 @@ fn message_ids_are_global_from_zero_and_refused_sends_consume_none() {
     let [a, b, c] = ["n1", "n2", "c1"].map(|n| net.register(n));
     assert_eq!(net.send(0, a, b, 0), Ok(0));
     assert_eq!(net.send(0, c, a, 0), Ok(1));
-    assert_eq!(
-        net.send(0, a, Addr(99), 0),
-        Err(NetError::InvalidDest("?99".into()))
-    );
-    assert_eq!(
-        net.send(0, Addr(98), a, 0),
-        Err(NetError::InvalidSrc("?98".into()))
-    );
+    assert_eq!(net.send(0, a, Addr(99), 0), Err(NetError::InvalidDest("?99".into())));
+    assert_eq!(net.send(0, Addr(98), a, 0), Err(NetError::InvalidSrc("?98".into())));
     assert_eq!(net.send(0, b, c, 0), Ok(2));
     assert_eq!(net.next_message_id(), 3);
-    let ids: Vec<u64> = run_until(&mut net, 0)
-        .into_iter()
-        .map(|(_, d)| d.id)
-        .collect();
+    let ids: Vec<u64> = run_until(&mut net, 0).into_iter().map(|(_, d)| d.id).collect();
     assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 3);
 }
 
@@ -219,33 +177,12 @@ fn stats_split_client_traffic_from_server_traffic() {
     net.send(0, kv, a, 0).unwrap();
     run_until(&mut net, MS / 2);
     let s = *net.stats();
-    assert_eq!(
-        s.clients,
-        GroupStats {
-            send_count: 2,
-            recv_count: 2,
-            msg_count: 2
-        }
-    );
-    assert_eq!(
-        s.servers,
-        GroupStats {
-            send_count: 3,
-            recv_count: 0,
-            msg_count: 3
-        }
-    );
+    assert_eq!(s.clients, GroupStats { send_count: 2, recv_count: 2, msg_count: 2 });
+    assert_eq!(s.servers, GroupStats { send_count: 3, recv_count: 0, msg_count: 3 });
     run_until(&mut net, u64::MAX);
     let s = *net.stats();
     assert_eq!(s.servers.recv_count, 3);
-    assert_eq!(
-        s.all,
-        GroupStats {
-            send_count: 5,
-            recv_count: 5,
-            msg_count: 5
-        }
-    );
+    assert_eq!(s.all, GroupStats { send_count: 5, recv_count: 5, msg_count: 5 });
 }
 
 #[test]
@@ -253,11 +190,7 @@ fn an_unregistered_receiver_loses_its_queue_and_refuses_later_sends() {
     let mut net = scripted(&[10 * MS, 10 * MS, 10 * MS]);
     let [a, b] = ["n1", "n2"].map(|n| net.register(n));
     let c = net.register("c3");
-    assert_eq!(
-        net.register("c3"),
-        c,
-        "registering a registered name returns its address"
-    );
+    assert_eq!(net.register("c3"), c, "registering a registered name returns its address");
     net.send(0, a, b, 1).unwrap();
     net.send(0, a, b, 2).unwrap();
     net.send(0, a, c, 3).unwrap();
@@ -268,23 +201,12 @@ fn an_unregistered_receiver_loses_its_queue_and_refuses_later_sends() {
     assert_eq!(net.registered_count(), 2);
     assert_eq!(net.addr("n2"), None);
     assert_eq!(net.name(b), "n2");
-    assert_eq!(
-        net.send(1, a, b, 5),
-        Err(NetError::InvalidDest("n2".into()))
-    );
+    assert_eq!(net.send(1, a, b, 5), Err(NetError::InvalidDest("n2".into())));
     assert_eq!(net.send(1, b, a, 5), Err(NetError::InvalidSrc("n2".into())));
     let got = run_until(&mut net, u64::MAX);
-    assert_eq!(
-        got.iter().map(|(_, d)| d.payload).collect::<Vec<_>>(),
-        [3, 4],
-        "b's sent message still arrives"
-    );
+    assert_eq!(got.iter().map(|(_, d)| d.payload).collect::<Vec<_>>(), [3, 4], "b's sent message still arrives");
     assert_eq!(net.stats().all.recv_count, 2);
-    assert_eq!(
-        net.register("n2"),
-        b,
-        "a name comes back at its old address"
-    );
+    assert_eq!(net.register("n2"), b, "a name comes back at its old address");
     assert_eq!(net.pending_for(b), 0);
 }
 
@@ -298,25 +220,17 @@ fn a_paused_receiver_keeps_messages_queued_until_resumed() {
     assert_eq!(net.pending_for(c), 1);
     net.set_receiving(9, c, true);
     let got = run_until(&mut net, u64::MAX);
-    assert_eq!(
-        got.iter().map(|(t, d)| (*t, d.payload)).collect::<Vec<_>>(),
-        [(9, 1)]
-    );
+    assert_eq!(got.iter().map(|(t, d)| (*t, d.payload)).collect::<Vec<_>>(), [(9, 1)]);
     net.set_receiving(10, c, false);
     net.send(11, n, c, 2).unwrap();
     net.unregister(c);
-    assert_eq!(
-        net.stats().clients.recv_count,
-        1,
-        "a message queued to a closed client is never received"
-    );
+    assert_eq!(net.stats().clients.recv_count, 1, "a message queued to a closed client is never received");
 }
 
 #[test]
 fn the_latency_model_is_sampled_from_the_seed() {
     let sample = |seed| {
-        let mut net: Network<()> =
-            Network::new(Latency::new(100, LatencyDist::Exponential).unwrap(), seed);
+        let mut net: Network<()> = Network::new(Latency::new(100, LatencyDist::Exponential).unwrap(), seed);
         let [a, b] = ["n1", "n2"].map(|n| net.register(n));
         (0..20)
             .map(|_| {
@@ -355,25 +269,18 @@ struct Step {
 }
 
 fn steps() -> impl Strategy<Value = Vec<Step>> {
-    prop::collection::vec(
-        (0..3 * MS, 0usize..6, 0usize..6).prop_map(|(dt, src, dest)| Step { dt, src, dest }),
-        1..200,
-    )
+    prop::collection::vec((0..3 * MS, 0usize..6, 0usize..6).prop_map(|(dt, src, dest)| Step { dt, src, dest }), 1..200)
 }
 
 /// Replays `steps` in virtual time, delivering each message at its due time; returns deliveries with their times.
 fn simulate(net: &mut Network<u32>, steps: &[Step]) -> (Vec<Addr>, Vec<(Nanos, Delivery<u32>)>) {
-    let addrs: Vec<Addr> = ["n1", "n2", "n3", "lin-kv", "c1", "c2"]
-        .iter()
-        .map(|n| net.register(n))
-        .collect();
+    let addrs: Vec<Addr> = ["n1", "n2", "n3", "lin-kv", "c1", "c2"].iter().map(|n| net.register(n)).collect();
     let mut now = 0;
     let mut out = Vec::new();
     for (k, step) in steps.iter().enumerate() {
         now += step.dt;
         out.extend(run_until(net, now));
-        net.send(now, addrs[step.src], addrs[step.dest], k as u32)
-            .unwrap();
+        net.send(now, addrs[step.src], addrs[step.dest], k as u32).unwrap();
     }
     out.extend(run_until(net, u64::MAX));
     (addrs, out)
