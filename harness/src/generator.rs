@@ -448,7 +448,8 @@ impl Scheduler {
 
     /// Reports that `thread`'s outstanding operation completed with `op_type` (`Info` bumps its process by `C`).
     ///
-    /// A report for a thread that has no operation outstanding (or does not exist) is ignored.
+    /// A report for a thread that has no operation outstanding (or does not exist) is ignored. Call `next` right
+    /// after reporting: a client op held back because every thread was busy goes out at that call's `now`.
     pub fn complete(&mut self, thread: usize, op_type: OpType) {
         if !self.threads.busy.get(thread).copied().unwrap_or(false) {
             return;
