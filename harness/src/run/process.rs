@@ -16,6 +16,8 @@ use tokio::process::{Child, Command};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
+use super::lag::LagHistogram;
+
 /// A node line longer than this is refused (a node printing without newlines must not exhaust memory).
 pub const MAX_LINE_BYTES: u64 = 64 << 20;
 /// How many of the last stdout and stderr lines are kept for crash reports (spec §3.1).
@@ -65,11 +67,29 @@ struct Envelope {
     id: Option<i64>,
 }
 
+/// Lines for one node's stdin, handed over together.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// The lines, each ending in `\n`.
+    pub bytes: Vec<u8>,
+    /// Deadlines (ns on the driver's clock) of the server messages among them, to measure delivery lag.
+    pub deadlines: Vec<u64>,
+}
+
+/// Where the stdin writers report delivery lag: the driver's clock origin and the histogram.
+#[derive(Debug, Clone)]
+pub struct LagProbe {
+    /// The driver's clock origin.
+    pub t0: std::time::Instant,
+    /// Lags of server messages.
+    pub lags: Arc<LagHistogram>,
+}
+
 /// The handles the driver keeps for one running node.
 #[derive(Debug)]
 pub struct NodeProcess {
-    /// Lines (each ending in `\n`) to write to the node's stdin, in order.
-    pub stdin: mpsc::UnboundedSender<Vec<u8>>,
+    /// Batches of lines to write to the node's stdin, in order.
+    pub stdin: mpsc::UnboundedSender<Batch>,
     /// Set to make the stdout reader stop reading (the pipe stays open, as in Maelstrom).
     pub stop_reading: Arc<AtomicBool>,
     /// The last stderr lines.
@@ -93,11 +113,13 @@ pub struct Spawn<'a> {
     pub log_path: PathBuf,
     /// echo its stderr into the harness log
     pub log_stderr: bool,
+    /// where the stdin writer reports delivery lag
+    pub probe: LagProbe,
 }
 
 impl NodeProcess {
     /// Starts the process and its I/O tasks on `rt`. The working directory is the system temp dir (spec §3.1).
-    pub fn spawn(rt: &Handle, spec: Spawn<'_>, events: Sender<Event>) -> std::io::Result<NodeProcess> {
+    pub fn spawn(rt: &Handle, spec: Spawn<'_>, events: Sender<Vec<Event>>) -> std::io::Result<NodeProcess> {
         let _guard = rt.enter();
         let mut child = Command::new(spec.bin)
             .args(spec.args)
@@ -116,7 +138,7 @@ impl NodeProcess {
         else {
             return Err(std::io::Error::other("child has no piped stdio"));
         };
-        rt.spawn(write_stdin(stdin, stdin_rx));
+        rt.spawn(write_stdin(stdin, stdin_rx, spec.probe.clone()));
         rt.spawn(read_stdout(spec.index, stdout, stop_reading.clone(), events.clone()));
         rt.spawn(read_stderr(spec.name.to_owned(), stderr, log, stderr_tail.clone(), spec.log_stderr));
         let (kill_tx, kill_rx) = oneshot::channel();
@@ -145,19 +167,20 @@ impl NodeProcess {
     }
 }
 
-async fn write_stdin(mut stdin: tokio::process::ChildStdin, mut lines: mpsc::UnboundedReceiver<Vec<u8>>) {
-    while let Some(first) = lines.recv().await {
-        if stdin.write_all(&first).await.is_err() {
+async fn write_stdin(
+    mut stdin: tokio::process::ChildStdin,
+    mut batches: mpsc::UnboundedReceiver<Batch>,
+    probe: LagProbe,
+) {
+    while let Some(batch) = batches.recv().await {
+        if stdin.write_all(&batch.bytes).await.is_err() || stdin.flush().await.is_err() {
             return;
         }
-        // Batch whatever else is ready into the same flush.
-        while let Ok(more) = lines.try_recv() {
-            if stdin.write_all(&more).await.is_err() {
-                return;
+        if !batch.deadlines.is_empty() {
+            let now = probe.t0.elapsed().as_nanos() as u64;
+            for d in batch.deadlines {
+                probe.lags.record(now.saturating_sub(d));
             }
-        }
-        if stdin.flush().await.is_err() {
-            return;
         }
     }
 }
@@ -194,32 +217,42 @@ pub fn parse_line(line: &[u8]) -> Result<(String, String, Box<RawValue>), String
     }
 }
 
-async fn read_stdout(node: usize, stdout: tokio::process::ChildStdout, stop: Arc<AtomicBool>, events: Sender<Event>) {
+async fn read_stdout(
+    node: usize,
+    stdout: tokio::process::ChildStdout,
+    stop: Arc<AtomicBool>,
+    events: Sender<Vec<Event>>,
+) {
     let mut reader = BufReader::with_capacity(1 << 16, stdout);
     let mut buf = Vec::with_capacity(1024);
+    // Lines already buffered are parsed and handed over together: one wake-up of the driver per read, not per line.
+    let mut batch = Vec::new();
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        match next_line(&mut reader, &mut buf).await {
-            Ok(false) => return,
+        let bad = match next_line(&mut reader, &mut buf).await {
+            Ok(false) => {
+                let _ = events.send(batch);
+                return;
+            }
             Ok(true) => match parse_line(&buf) {
                 Ok((src, dest, body)) => {
-                    if events.send(Event::Msg { node, src, dest, body }).is_err() {
-                        return;
-                    }
+                    batch.push(Event::Msg { node, src, dest, body });
+                    None
                 }
-                Err(reason) => {
-                    let line = crate::diagnostic::clip(&String::from_utf8_lossy(&buf), 200);
-                    let _ = events.send(Event::BadLine { node, line, reason });
-                    break;
-                }
+                Err(reason) => Some(reason),
             },
-            Err(reason) => {
-                let line = crate::diagnostic::clip(&String::from_utf8_lossy(&buf), 200);
-                let _ = events.send(Event::BadLine { node, line, reason });
-                break;
-            }
+            Err(reason) => Some(reason),
+        };
+        if let Some(reason) = bad {
+            let line = crate::diagnostic::clip(&String::from_utf8_lossy(&buf), 200);
+            batch.push(Event::BadLine { node, line, reason });
+            let _ = events.send(std::mem::take(&mut batch));
+            break;
+        }
+        if reader.buffer().is_empty() && events.send(std::mem::take(&mut batch)).is_err() {
+            return;
         }
     }
     // Maelstrom stops reading this node's stdout for the rest of the test but keeps the pipe open (spec §3.1):
@@ -260,7 +293,7 @@ async fn watch_exit(
     mut child: Child,
     kill: oneshot::Receiver<()>,
     done: oneshot::Sender<()>,
-    events: Sender<Event>,
+    events: Sender<Vec<Event>>,
 ) {
     tokio::select! {
         status = child.wait() => {
@@ -271,7 +304,7 @@ async fn watch_exit(
                 },
                 Err(e) => format!("unknown status ({e})"),
             };
-            let _ = events.send(Event::Exited { node, status });
+            let _ = events.send(vec![Event::Exited { node, status }]);
         }
         _ = kill => {
             let _ = child.start_kill();
