@@ -31,7 +31,7 @@ impl LagHistogram {
     /// The upper bound (µs) of a bucket; the overflow bucket reports 100 ms.
     fn upper(bucket: usize) -> u64 {
         let b = bucket as u64;
-        if b < FINE { (b + 1) * 10 } else { FINE * 10 + (b - FINE + 1) * 1000 }
+        if b < FINE { (b + 1) * 10 } else { (FINE * 10 + (b - FINE + 1) * 1000).min(100_000) }
     }
 
     /// Records one lag, in nanoseconds.
