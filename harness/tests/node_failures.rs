@@ -8,7 +8,13 @@ use serde_json::Value;
 
 /// A short one-node run of `workload` with the reference node in `mode`.
 fn one_node(name: &str, workload: &str, mode: &str, recovery: &str) -> Run {
-    let flags = ["--node-count", "1", "--time-limit", "2", "--rate", "10", "--recovery", recovery, "--seed", "5"];
+    one_node_for(name, workload, mode, "2", recovery)
+}
+
+/// Like [`one_node`] with a chosen `--time-limit`.
+fn one_node_for(name: &str, workload: &str, mode: &str, time_limit: &str, recovery: &str) -> Run {
+    let flags =
+        ["--node-count", "1", "--time-limit", time_limit, "--rate", "10", "--recovery", recovery, "--seed", "5"];
     harness(file!(), name, workload, &flags, &[mode, workload])
 }
 
@@ -50,10 +56,12 @@ fn a_garbage_line_is_diagnosed_and_the_run_still_completes() {
 }
 
 #[test]
-fn a_reply_after_the_client_timed_out_is_diagnosed_and_the_run_still_completes() {
-    // The broadcast times out at 5 s (:info), its client is closed, and the reply lands at 6 s, during the
-    // recovery sleep: an invalid destination (spec §3.1, §4.4).
-    let run = one_node("late_reply", "broadcast", "late-reply", "3");
+fn a_reply_after_the_client_was_closed_is_diagnosed_and_the_run_still_completes() {
+    // A worker closes its client lazily, when it starts its next op under a new process (spec §5.1). With a 7 s
+    // main phase, the broadcast invoked near t = 0.3 s (seed 5) times out at ~5.3 s (:info), the worker goes on
+    // at once with a new client, and the broadcast_ok lands at ~6.3 s on the closed client: an invalid
+    // destination (spec §3.1, §4.4), after which n0's stdout is ignored.
+    let run = one_node_for("late_reply_closed", "broadcast", "late-reply", "7", "1");
     assert!(analysed(&run), "the run completes with a verdict, exit {:?}", run.code);
     let history = run.history();
     let broadcasts: Vec<&Value> =
@@ -68,6 +76,31 @@ fn a_reply_after_the_client_timed_out_is_diagnosed_and_the_run_still_completes()
         }),
         "a diagnostic names the node and the invalid destination / closed client: {diagnostics:?}"
     );
+    // The rejected reply is not journaled (spec §4.4): each timed-out op contributes its request only.
+    let completions = client_completions(&history);
+    let timed_out = completions.iter().filter(|op| op["error"]["kind"] == "net-timeout").count() as u64;
+    let answered = completions.len() as u64 - timed_out;
+    assert_eq!(common::net_count(&run.results(), "clients", "msg-count"), 4 + 2 * answered + timed_out);
+}
+
+#[test]
+fn a_late_reply_to_a_client_not_yet_closed_is_counted_and_dropped_silently() {
+    // Main phase 2 s: after the broadcast's timeout (~5.3 s) the worker has no next op until the final read
+    // (~5.3 + 3 s recovery), so its old client is still open when the broadcast_ok lands (~6.3 s): the network
+    // takes it (one more client message, spec §4.4: "2 if a late reply was still accepted"), the client drops it.
+    let run = one_node("late_reply_open", "broadcast", "late-reply", "3");
+    assert!(analysed(&run), "exit {:?}", run.code);
+    assert_eq!(run.diagnostics(), Vec::<String>::new(), "nothing went wrong on the wire");
+    let history = run.history();
+    let completions = client_completions(&history);
+    let timed_out = completions.iter().filter(|op| op["error"]["kind"] == "net-timeout").count() as u64;
+    assert_eq!(timed_out, 1, "exactly one broadcast was in flight when the main phase ended");
+    let answered = completions.len() as u64 - timed_out;
+    let results = run.results();
+    // init 2 + topology 2 + 2 per answered op + request and late reply of the timed-out broadcast.
+    assert_eq!(common::net_count(&results, "clients", "msg-count"), 4 + 2 * answered + 2);
+    let final_read = completions.iter().find(|op| op["final?"] == true).expect("a final read");
+    assert_eq!(final_read["type"], "ok", "n0's stdout is still read: {final_read}");
 }
 
 #[test]
