@@ -12,6 +12,20 @@ pub struct Diagnostic {
     pub line: Option<String>,
     /// What was wrong and what the harness did about it.
     pub reason: String,
+    /// How many times the same node did the same thing (identical diagnostics are recorded once).
+    #[serde(default = "one")]
+    pub count: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+impl Diagnostic {
+    /// A diagnostic seen once.
+    pub fn new(node: impl Into<String>, line: Option<String>, reason: impl Into<String>) -> Self {
+        Diagnostic { node: node.into(), line, reason: reason.into(), count: 1 }
+    }
 }
 
 impl std::fmt::Display for Diagnostic {
@@ -19,6 +33,9 @@ impl std::fmt::Display for Diagnostic {
         write!(f, "{}: {}", self.node, self.reason)?;
         if let Some(line) = &self.line {
             write!(f, " (line: {line})")?;
+        }
+        if self.count > 1 {
+            write!(f, " [{} times; the first line is shown]", self.count)?;
         }
         Ok(())
     }

@@ -323,7 +323,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let written = write_plots(&dir, &h, &results).unwrap();
         if std::env::var_os("OSMOSIS_KEEP_PLOTS").is_some() {
-            println!("{}", crate::results::summary(&results));
+            eprintln!("{}", crate::results::summary(&results));
             crate::results::write_results(&dir, &results).unwrap();
         }
         assert_eq!(written, vec![dir.join("latency-raw.svg"), dir.join("stable-latency.svg")]);

@@ -101,10 +101,10 @@ fn check_schema<'a>(
         Some(v) => return Err(format!("in_reply_to is {v}, expected an integer")),
         None => return Err("reply has no in_reply_to".to_owned()),
     }
-    if let Some(v) = map.get("msg_id") {
-        if !(v.is_i64() || v.is_u64()) {
-            return Err(format!("msg_id is {v}, expected an integer"));
-        }
+    if let Some(v) = map.get("msg_id")
+        && !(v.is_i64() || v.is_u64())
+    {
+        return Err(format!("msg_id is {v}, expected an integer"));
     }
     for (name, field) in fields {
         let v = map.get(*name).ok_or_else(|| format!("reply has no {name:?} key"))?;

@@ -539,10 +539,10 @@ impl<'c> Driver<'c> {
                 let Ok(request) = serde_json::from_str::<Value>(body.get()) else { return };
                 let (addr, name, service) = &mut self.services[i];
                 let addr = *addr;
-                if let Some(reply) = service.handle(name, &request) {
-                    if let Ok(raw) = RawValue::from_string(reply.to_string()) {
-                        self.send(now, addr, d.src, raw);
-                    }
+                if let Some(reply) = service.handle(name, &request)
+                    && let Ok(raw) = RawValue::from_string(reply.to_string())
+                {
+                    self.send(now, addr, d.src, raw);
                 }
             }
             Some(Target::Client) => self.on_client_message(d.dest, &body, now),
@@ -570,10 +570,10 @@ impl<'c> Driver<'c> {
             }
             self.timeouts.pop();
             let Some(state) = self.clients.get_mut(&client) else { continue };
-            if state.pending.as_ref().is_some_and(|p| p.msg_id == msg_id) {
-                if let Some(p) = state.pending.take() {
-                    self.resolve(client, p, None, now);
-                }
+            if state.pending.as_ref().is_some_and(|p| p.msg_id == msg_id)
+                && let Some(p) = state.pending.take()
+            {
+                self.resolve(client, p, None, now);
             }
         }
     }
@@ -623,7 +623,7 @@ impl<'c> Driver<'c> {
                 if let Some(problem) = completion.problem {
                     let node = self.nodes[thread % self.nodes.len()].name.clone();
                     let line = reply.as_ref().map(|b| clip(&b.to_string(), 200));
-                    self.diagnose(Diagnostic { node, line, reason: problem });
+                    self.diagnose(Diagnostic::new(node, line, problem));
                 }
                 match completion.op_type {
                     OpType::Ok => self.counts.ok += 1,
@@ -691,21 +691,21 @@ impl<'c> Driver<'c> {
         slot.ignored = true;
         slot.proc.stop_reading.store(true, Ordering::Relaxed);
         let reason = format!("{reason}; as Maelstrom does, the rest of this node's stdout is ignored");
-        let d = Diagnostic { node: slot.name.clone(), line, reason };
+        let d = Diagnostic::new(slot.name.clone(), line, reason);
         self.diagnose(d);
     }
 
+    /// Records a diagnostic; the same node doing the same thing again only bumps its count.
     fn diagnose(&mut self, d: Diagnostic) {
         const MAX: usize = 100;
-        if self.diagnostics.len() < MAX {
+        if let Some(seen) = self.diagnostics.iter_mut().find(|s| s.node == d.node && s.reason == d.reason) {
+            seen.count += 1;
+        } else if self.diagnostics.len() < MAX {
             self.progress.suspend(|| warn!("{d}"));
             self.diagnostics.push(d);
         } else if self.diagnostics.len() == MAX {
-            self.diagnostics.push(Diagnostic {
-                node: "harness".to_owned(),
-                line: None,
-                reason: format!("more than {MAX} diagnostics; the rest are not recorded"),
-            });
+            let reason = format!("more than {MAX} different diagnostics; the rest are not recorded");
+            self.diagnostics.push(Diagnostic::new("harness", None, reason));
         }
     }
 

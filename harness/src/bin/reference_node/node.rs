@@ -123,7 +123,7 @@ impl Node {
                 None => self.malformed(src, msg_id, "add without an integer delta", out),
             },
             ("read", Workload::Broadcast) => {
-                self.on_read("messages", Value::from(self.values.clone()), src, msg_id, out)
+                self.on_read("messages", Value::from(self.values.clone()), src, msg_id, out);
             }
             ("read", Workload::GSet) => {
                 self.on_read("value", Value::from(self.values.clone()), src, msg_id, out);

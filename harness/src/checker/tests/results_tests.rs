@@ -56,7 +56,7 @@ fn overall_verdict_is_the_worst_and_diagnostics_do_not_change_it() {
     let mut h = Hist::new();
     h.invoke(0, F::Echo, json!("x"), 0);
     h.info(0, F::Echo, json!("x"), 1);
-    let diag = Diagnostic { node: "n1".into(), line: Some("garbage".into()), reason: "not JSON".into() };
+    let diag = Diagnostic::new("n1", Some("garbage".into()), "not JSON");
     let r = check(&config(Workload::Echo), &h.h, &NetStats::default(), &[diag]);
     assert_eq!(r.section_valid("workload"), Some(Validity::True));
     assert_eq!(r.section_valid("stats"), Some(Validity::False));
