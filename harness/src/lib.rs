@@ -73,6 +73,7 @@ fn harness_edn(config: &cli::TestConfig, h: &run::HarnessStats) -> Edn {
         ("bin", Edn::str(config.bin.display().to_string())),
         ("args", Edn::Vector(config.bin_args.iter().map(|a| Edn::str(a.as_str())).collect())),
         ("wall-seconds", Edn::Float((h.wall_s * 1000.0).round() / 1000.0)),
+        ("cpu-seconds", Edn::Float((h.cpu_s * 1000.0).round() / 1000.0)),
         ("peak-msgs-per-sec", Edn::Int(h.peak_msgs_per_sec as i128)),
         ("server-deliveries", Edn::Int(h.deliveries as i128)),
     ];

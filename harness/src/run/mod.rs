@@ -32,7 +32,8 @@ use crate::rpc::{self, INIT_TIMEOUT_MS, RPC_TIMEOUT_MS};
 use crate::service::{SERVICE_NAMES, Service};
 use crate::topology;
 use crate::workload::Workload;
-use process::{Batch, Event, LagProbe, NodeProcess, Spawn};
+use lag::LagHistogram;
+use process::{Event, NodeProcess, Spawn};
 use store::{EventKind, Journal};
 
 const MS: u64 = 1_000_000;
@@ -76,10 +77,19 @@ pub struct HarnessStats {
     pub peak_msgs_per_sec: u64,
     /// Wall-clock seconds from spawning the nodes to the end of teardown.
     pub wall_s: f64,
+    /// CPU seconds the harness process itself used (all its threads; not the nodes).
+    pub cpu_s: f64,
+}
+
+/// CPU time used so far by this process, all threads.
+fn process_cpu_seconds() -> f64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 /// Runs the test and returns what it recorded. The caller scores it.
 pub fn run(cfg: &TestConfig) -> Result<Recording, RunError> {
+    let cpu_start = process_cpu_seconds();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let dir = store::create_run_dir(&cfg.store, cfg.workload.name())?;
     info!(
@@ -102,7 +112,8 @@ pub fn run(cfg: &TestConfig) -> Result<Recording, RunError> {
         return Err(RunError::Crash(c));
     }
     d.harness.wall_s = d.t0.elapsed().as_secs_f64();
-    let lags = &d.probe.lags;
+    d.harness.cpu_s = process_cpu_seconds() - cpu_start;
+    let lags = &d.lags;
     d.harness.deliveries = lags.count();
     if let (Some(a), Some(b), Some(c)) = (lags.quantile(0.5), lags.quantile(0.99), lags.quantile(1.0)) {
         d.harness.delivery_lag_us = Some([a, b, c]);
@@ -157,6 +168,12 @@ struct ThreadState {
     process: u64,
 }
 
+#[derive(Debug, Default)]
+struct Outbox {
+    bytes: Vec<u8>,
+    deadlines: Vec<u64>,
+}
+
 struct NodeSlot {
     name: String,
     addr: Addr,
@@ -186,9 +203,11 @@ struct Driver<'c> {
     _events_tx: Sender<Vec<Event>>,
     crash: Option<String>,
     tearing_down: bool,
-    probe: LagProbe,
-    outbox: Vec<Batch>,
+    lags: LagHistogram,
+    /// Lines for each node gathered during one turn, written together.
+    outbox: Vec<Outbox>,
     dirty: Vec<usize>,
+    backed_up: Vec<usize>,
     sends_per_sec: Vec<u64>,
     counts: progress::Counts,
     progress: progress::Progress,
@@ -198,7 +217,7 @@ struct Driver<'c> {
 impl<'c> Driver<'c> {
     fn new(cfg: &'c TestConfig, rt: &tokio::runtime::Runtime, dir: PathBuf) -> Result<Self, RunError> {
         let (tx, events) = channel();
-        let probe = LagProbe { t0: Instant::now(), lags: Default::default() };
+        let t0 = Instant::now();
         let mut net = Network::new(cfg.latency, sub_seed(cfg.seed, 1));
         let mut targets = HashMap::new();
         let journal = Journal::create(&dir)?;
@@ -219,7 +238,6 @@ impl<'c> Driver<'c> {
                 args: &cfg.bin_args,
                 log_path: dir.join("node-logs").join(format!("{}.log", sanitize(name))),
                 log_stderr: cfg.log_stderr,
-                probe: probe.clone(),
             };
             let proc = NodeProcess::spawn(rt.handle(), spec, tx.clone())
                 .map_err(|e| RunError::Crash(format!("could not start node {name} ({}): {e}", cfg.bin.display())))?;
@@ -227,7 +245,7 @@ impl<'c> Driver<'c> {
         }
         Ok(Driver {
             cfg,
-            t0: probe.t0,
+            t0,
             origin: 0,
             dir,
             net,
@@ -247,9 +265,10 @@ impl<'c> Driver<'c> {
             _events_tx: tx,
             crash: None,
             tearing_down: false,
-            outbox: (0..cfg.nodes.len()).map(|_| Batch::default()).collect(),
+            outbox: (0..cfg.nodes.len()).map(|_| Outbox::default()).collect(),
             dirty: Vec::new(),
-            probe,
+            backed_up: Vec::new(),
+            lags: LagHistogram::default(),
             sends_per_sec: Vec::new(),
             counts: progress::Counts::default(),
             progress: progress::Progress::new(cfg.time_limit_s),
@@ -468,7 +487,11 @@ impl<'c> Driver<'c> {
         let now = self.now();
         self.deliver_due(now);
         self.expire(now);
-        let next = [wake, self.net.next_deadline(), self.timeouts.peek().map(|r| r.0.0)].into_iter().flatten().min();
+        self.flush_backed_up(now);
+        // A node with output waiting in a full pipe is retried every millisecond.
+        let retry = (!self.backed_up.is_empty()).then_some(now + MS);
+        let next =
+            [wake, self.net.next_deadline(), self.timeouts.peek().map(|r| r.0.0), retry].into_iter().flatten().min();
         let now = self.now();
         let wait = next.map_or(200 * MS, |n| n.saturating_sub(now)).min(200 * MS);
         if wait > 0 {
@@ -501,9 +524,24 @@ impl<'c> Driver<'c> {
             self.deliver(d, now);
         }
         for i in self.dirty.drain(..) {
-            let batch = std::mem::take(&mut self.outbox[i]);
-            let _ = self.nodes[i].proc.stdin.send(batch);
+            let out = &mut self.outbox[i];
+            let stdin = &mut self.nodes[i].proc.stdin;
+            stdin.write(&out.bytes, &out.deadlines, now, &self.lags);
+            out.bytes.clear();
+            out.deadlines.clear();
+            if stdin.is_backed_up() && !self.backed_up.contains(&i) {
+                self.backed_up.push(i);
+            }
         }
+    }
+
+    /// Retries output that a node's full pipe could not take.
+    fn flush_backed_up(&mut self, now: Nanos) {
+        let (nodes, lags) = (&mut self.nodes, &self.lags);
+        self.backed_up.retain(|&i| {
+            nodes[i].proc.stdin.flush(now, lags);
+            nodes[i].proc.stdin.is_backed_up()
+        });
     }
 
     fn deliver(&mut self, d: Delivery<Box<RawValue>>, now: Nanos) {

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::lag::LagHistogram;
 
@@ -67,29 +67,92 @@ struct Envelope {
     id: Option<i64>,
 }
 
-/// Lines for one node's stdin, handed over together.
-#[derive(Debug, Default)]
-pub struct Batch {
-    /// The lines, each ending in `\n`.
-    pub bytes: Vec<u8>,
-    /// Deadlines (ns on the driver's clock) of the server messages among them, to measure delivery lag.
-    pub deadlines: Vec<u64>,
+/// A node's stdin pipe, written by the driver's own thread without blocking: whatever the pipe cannot take now
+/// waits in `pending` and goes first on the next write, so order is kept and a node that stops reading never
+/// stalls the harness (Maelstrom's per-node stdin thread would block instead; the node sees the same thing: a full
+/// pipe).
+#[derive(Debug)]
+pub struct StdinPipe {
+    file: Option<std::fs::File>,
+    pending: Vec<u8>,
+    /// Deadlines of the server messages waiting in `pending`, for the lag measurement.
+    pending_deadlines: Vec<u64>,
 }
 
-/// Where the stdin writers report delivery lag: the driver's clock origin and the histogram.
-#[derive(Debug, Clone)]
-pub struct LagProbe {
-    /// The driver's clock origin.
-    pub t0: std::time::Instant,
-    /// Lags of server messages.
-    pub lags: Arc<LagHistogram>,
+impl StdinPipe {
+    fn new(stdin: tokio::process::ChildStdin) -> std::io::Result<StdinPipe> {
+        use rustix::fs::{OFlags, fcntl_getfl, fcntl_setfl};
+        let file = std::fs::File::from(stdin.into_owned_fd()?);
+        let flags = fcntl_getfl(&file)?;
+        fcntl_setfl(&file, flags | OFlags::NONBLOCK)?;
+        Ok(StdinPipe { file: Some(file), pending: Vec::new(), pending_deadlines: Vec::new() })
+    }
+
+    /// Is some output still waiting for the node to read?
+    pub fn is_backed_up(&self) -> bool {
+        !self.pending.is_empty() && self.file.is_some()
+    }
+
+    /// Writes `bytes` after anything pending. `deadlines` are those of the server messages in `bytes`; their lag
+    /// (`now` − deadline) is recorded in `lags` once they are in the pipe.
+    pub fn write(&mut self, bytes: &[u8], deadlines: &[u64], now: u64, lags: &LagHistogram) {
+        if self.pending.is_empty() {
+            let n = self.write_some(bytes);
+            if n == bytes.len() {
+                deadlines.iter().for_each(|d| lags.record(now.saturating_sub(*d)));
+                return;
+            }
+            self.pending.extend_from_slice(&bytes[n..]);
+        } else {
+            self.pending.extend_from_slice(bytes);
+        }
+        self.pending_deadlines.extend_from_slice(deadlines);
+        self.flush(now, lags);
+    }
+
+    /// Tries to move pending output into the pipe.
+    pub fn flush(&mut self, now: u64, lags: &LagHistogram) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let n = self.write_some(&pending);
+        if n == pending.len() {
+            self.pending_deadlines.drain(..).for_each(|d| lags.record(now.saturating_sub(d)));
+            self.pending = pending;
+            self.pending.clear();
+        } else {
+            self.pending = pending[n..].to_vec();
+        }
+    }
+
+    /// Writes what the pipe takes without blocking; a broken pipe (the node is gone) drops everything.
+    fn write_some(&mut self, mut bytes: &[u8]) -> usize {
+        use std::io::{ErrorKind, Write};
+        let total = bytes.len();
+        while !bytes.is_empty() {
+            let Some(file) = self.file.as_mut() else { return total };
+            match file.write(bytes) {
+                Ok(0) => break,
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.file = None;
+                    self.pending_deadlines.clear();
+                    return total;
+                }
+            }
+        }
+        total - bytes.len()
+    }
 }
 
 /// The handles the driver keeps for one running node.
 #[derive(Debug)]
 pub struct NodeProcess {
-    /// Batches of lines to write to the node's stdin, in order.
-    pub stdin: mpsc::UnboundedSender<Batch>,
+    /// The node's stdin.
+    pub stdin: StdinPipe,
     /// Set to make the stdout reader stop reading (the pipe stays open, as in Maelstrom).
     pub stop_reading: Arc<AtomicBool>,
     /// The last stderr lines.
@@ -113,8 +176,6 @@ pub struct Spawn<'a> {
     pub log_path: PathBuf,
     /// echo its stderr into the harness log
     pub log_stderr: bool,
-    /// where the stdin writer reports delivery lag
-    pub probe: LagProbe,
 }
 
 impl NodeProcess {
@@ -129,7 +190,6 @@ impl NodeProcess {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
-        let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
         let stop_reading = Arc::new(AtomicBool::new(false));
         let stderr_tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
         let log = std::fs::File::create(&spec.log_path)?;
@@ -138,13 +198,13 @@ impl NodeProcess {
         else {
             return Err(std::io::Error::other("child has no piped stdio"));
         };
-        rt.spawn(write_stdin(stdin, stdin_rx, spec.probe.clone()));
+        let stdin = StdinPipe::new(stdin)?;
         rt.spawn(read_stdout(spec.index, stdout, stop_reading.clone(), events.clone()));
         rt.spawn(read_stderr(spec.name.to_owned(), stderr, log, stderr_tail.clone(), spec.log_stderr));
         let (kill_tx, kill_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
         rt.spawn(watch_exit(spec.index, child, kill_rx, done_tx, events));
-        Ok(NodeProcess { stdin: stdin_tx, stop_reading, stderr_tail, kill: Some(kill_tx), done: Some(done_rx) })
+        Ok(NodeProcess { stdin, stop_reading, stderr_tail, kill: Some(kill_tx), done: Some(done_rx) })
     }
 
     /// The last stderr lines, oldest first.
@@ -163,24 +223,6 @@ impl NodeProcess {
     pub async fn wait_killed(&mut self) {
         if let Some(done) = self.done.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), done).await;
-        }
-    }
-}
-
-async fn write_stdin(
-    mut stdin: tokio::process::ChildStdin,
-    mut batches: mpsc::UnboundedReceiver<Batch>,
-    probe: LagProbe,
-) {
-    while let Some(batch) = batches.recv().await {
-        if stdin.write_all(&batch.bytes).await.is_err() || stdin.flush().await.is_err() {
-            return;
-        }
-        if !batch.deadlines.is_empty() {
-            let now = probe.t0.elapsed().as_nanos() as u64;
-            for d in batch.deadlines {
-                probe.lags.record(now.saturating_sub(d));
-            }
         }
     }
 }
@@ -317,6 +359,43 @@ async fn watch_exit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_pipe_keeps_output_pending_in_order_without_blocking() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let _guard = rt.enter();
+        // The reader sleeps first, so the pipe fills; then it copies everything to stdout.
+        let mut child = Command::new("sh")
+            .args(["-c", "sleep 1; cat"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = StdinPipe::new(child.stdin.take().unwrap()).unwrap();
+        let lags = LagHistogram::default();
+        let lines: Vec<Vec<u8>> = (0..20_000).map(|i| format!("{i:064}\n").into_bytes()).collect();
+        for (i, line) in lines.iter().enumerate() {
+            pipe.write(line, &[i as u64], i as u64, &lags);
+        }
+        assert!(pipe.is_backed_up(), "1.3 MB cannot fit in a pipe nobody reads yet");
+        assert!(lags.count() < 20_000);
+        let out = child.stdout.take().unwrap();
+        let reader = rt.spawn(async move {
+            let mut all = Vec::new();
+            BufReader::new(out).read_to_end(&mut all).await.unwrap();
+            all
+        });
+        let start = std::time::Instant::now();
+        while pipe.is_backed_up() && start.elapsed() < Duration::from_secs(20) {
+            pipe.flush(30_000, &lags);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(!pipe.is_backed_up());
+        assert_eq!(lags.count(), 20_000, "every line's lag is recorded once");
+        drop(pipe);
+        let all = rt.block_on(reader).unwrap();
+        assert_eq!(all, lines.concat(), "everything arrives, in order");
+    }
 
     #[test]
     fn envelopes_need_src_dest_body_and_nothing_else() {
