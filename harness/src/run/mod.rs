@@ -500,10 +500,16 @@ impl<'c> Driver<'c> {
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
             }
         }
+        // Drain what else arrived, but deliver as soon as something falls due: a surge of node output must not
+        // hold up deliveries.
         for _ in 0..10_000 {
             match self.events.try_recv() {
                 Ok(batch) => self.on_events(batch),
                 Err(_) => break,
+            }
+            let now = self.now();
+            if self.net.next_deadline().is_some_and(|d| d <= now) {
+                self.deliver_due(now);
             }
         }
         let now = self.now();

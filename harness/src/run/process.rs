@@ -201,6 +201,7 @@ impl NodeProcess {
         let stdin = StdinPipe::new(stdin)?;
         rt.spawn(read_stdout(spec.index, stdout, stop_reading.clone(), events.clone()));
         rt.spawn(read_stderr(spec.name.to_owned(), stderr, log, stderr_tail.clone(), spec.log_stderr));
+        lower_priority(&child);
         let (kill_tx, kill_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
         rt.spawn(watch_exit(spec.index, child, kill_rx, done_tx, events));
@@ -224,6 +225,22 @@ impl NodeProcess {
         if let Some(done) = self.done.take() {
             let _ = tokio::time::timeout(Duration::from_secs(5), done).await;
         }
+    }
+}
+
+/// How much lower than the harness the nodes run (a nice value). The harness needs little CPU but needs it at the
+/// right moment: when a message falls due while every core is busy with nodes, the event loop must get a core at
+/// once, not after the scheduler's wake-up granularity (milliseconds). Nodes still get every cycle the harness
+/// does not use.
+pub const NODE_NICENESS: i32 = 5;
+
+/// Best effort: lowers the node's scheduling priority (raising one's own children's niceness needs no privilege).
+fn lower_priority(child: &Child) {
+    use rustix::process::{Pid, getpriority_process, setpriority_process};
+    let Some(pid) = child.id().and_then(|id| Pid::from_raw(id as i32)) else { return };
+    let current = getpriority_process(Some(pid)).unwrap_or(0);
+    if let Err(e) = setpriority_process(Some(pid), current + NODE_NICENESS) {
+        tracing::debug!("could not lower the priority of node process {pid:?}: {e}");
     }
 }
 
