@@ -47,6 +47,12 @@ impl SetFingerprint {
         self.count += 1;
     }
 
+    /// Absorbs another accumulator over disjoint elements (the fingerprint of the union).
+    pub(crate) fn merge(&mut self, other: SetFingerprint) {
+        self.sum = self.sum.wrapping_add(other.sum);
+        self.count += other.count;
+    }
+
     /// The fingerprint under `key`, truncated to `bits` bits.
     pub(crate) fn finish(self, key: u64, bits: u8) -> u64 {
         truncate(self.sum.wrapping_add(mix64(self.count ^ key.rotate_left(32))), bits)

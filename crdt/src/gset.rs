@@ -1,9 +1,12 @@
 //! [`GSet`]: a grow-only set of `u64` on a [`RoaringTreemap`], with a chunked, seeded digest.
 //!
 //! # Digest format
-//! The element space is cut into *chunks* of 2^16 consecutive values: chunk key `k = x >> 16` (the high 48 bits),
-//! exactly the unit of a roaring container. A [`GSetDigest`] holds the round `seed`, the fingerprint width `bits`
-//! (1..=64, default 64) and, for every non-empty chunk in ascending key order, the pair `(k, fp_k)` with
+//! The element space is cut into *chunks* of `2^shift` consecutive values, chunk key `k = x >> shift`. The finest
+//! chunk is `shift = 16`, exactly a roaring container, and that is what dense sets use. The digest's owner
+//! coarsens (raises `shift`) only when its set has more than one chunk per 32 elements — sparse sets — choosing
+//! the smallest `shift` whose chunk count is at most `max(1, len / 32)`. A [`GSetDigest`] holds the round `seed`,
+//! the fingerprint width `bits` (1..=64, default 64), `shift` (16..=64) and, for every non-empty chunk in
+//! ascending key order, the pair `(k, fp_k)` with
 //!
 //! ```text
 //! key    = mix64(seed + 0x9e3779b97f4a7c15)
@@ -11,14 +14,16 @@
 //! ```
 //!
 //! where `mix64` is the SplitMix64 finalizer (see `fingerprint.rs`) and `n_k` the chunk's cardinality. It is plain
-//! integer arithmetic: the same on every platform and build (golden-value tests pin it).
+//! integer arithmetic: the same on every platform and build (golden-value tests pin it). Because the fingerprint
+//! is a sum, coarse chunks are computed by adding the accumulators of the 2^16 chunks: one pass over the set.
+//! The responder always uses the digest's `seed`, `bits` and `shift`.
 //!
-//! **Size.** One entry per non-empty chunk (per roaring container), independent of how many elements each chunk
-//! holds: 16 bytes per chunk in binary; in JSON `{"seed":S,"bits":B,"chunks":[[k,fp],…]}` is at most
-//! `33 + 20 (seed) + 39·c` bytes for `c` chunks with 64-bit fingerprints (a key ≤ 15 digits, a fingerprint ≤ 20
-//! digits, 4 punctuation bytes). 1M sequential elements touch 16 chunks (≈ 0.4 KiB measured, see
-//! benches/README.md). The worst case is one element per chunk (uniform random 64-bit values), where the digest is
-//! as large as the set itself: the digest is proportional to containers, as designed.
+//! **Size.** `c = min(containers, max(1, len/32))` entries, each 16 bytes in binary; in JSON
+//! `{"seed":S,"bits":64,"shift":H,"chunks":[[k,fp],…]}` is at most `52 + 20 (seed) + 39·c` bytes (a key ≤ 15
+//! digits, a fingerprint ≤ 20 digits, 4 punctuation bytes). So it is bounded both by the number of roaring
+//! containers touched and by 1/32 of the element count: 1M sequential elements → 16 chunks, 428 bytes measured
+//! (benches/README.md); 1M uniform 64-bit values → 31 250 chunks (≈ 1.2 bytes per element, versus ≥ 20 for the
+//! set itself).
 //!
 //! **Precision.** [`GSet::delta_since`] sends every element of each chunk whose fingerprint differs or that the
 //! digest does not list, and nothing else: it is a superset of what the owner lacks, at chunk granularity (a
@@ -30,17 +35,19 @@
 //! missing one. Because the seed keys every element hash, the next round (fresh seed) computes independent
 //! fingerprints, so a collision cannot persist: the probability that a difference stays hidden for `r` rounds is
 //! about `2^(-bits·r)`. The seed travels in the digest, so the responder always hashes with the owner's seed.
-//! Engines must rotate seeds (see [`crate::DeltaCrdt`]); a test exercises a real collision with 4-bit fingerprints.
+//! Engines must rotate seeds (see [`crate::DeltaCrdt`]); tests exercise real collisions with 4-bit fingerprints.
 
 use std::fmt;
 
-use roaring::RoaringTreemap;
+use roaring::{RoaringBitmap, RoaringTreemap};
 
 use crate::fingerprint::{SetFingerprint, hash_u64, key};
 use crate::traits::{DeltaCrdt, Lattice};
 
-/// Bits of an element that select its position inside a chunk (a roaring container holds 2^16 values).
-pub const CHUNK_BITS: u32 = 16;
+/// The finest chunk: `x >> 16`, a roaring container (2^16 values).
+pub const CHUNK_BITS: u8 = 16;
+/// The owner coarsens its chunks until they hold at least this many elements on average.
+const TARGET_PER_CHUNK: u64 = 32;
 
 /// A grow-only set of `u64` (state-based and delta-state CRDT), stored as a roaring treemap.
 ///
@@ -53,9 +60,9 @@ pub const CHUNK_BITS: u32 = 16;
 /// let delta = a.insert(1);            // every mutator returns its delta
 /// b.insert(70_000);
 /// b.apply_delta(&delta);
-/// a.apply_delta(&a.delta_since(&a.digest()));          // nothing new: an empty delta
 /// assert!(a.join(&b.delta_since(&a.digest_seeded(42))));
 /// assert_eq!(a, b);
+/// assert!(a.delta_since(&b.digest()).is_empty());      // equal replicas: nothing to send
 /// assert_eq!(a.iter().collect::<Vec<_>>(), vec![1, 70_000]);
 /// ```
 #[derive(Clone, Default, PartialEq)]
@@ -63,12 +70,13 @@ pub struct GSet {
     pub(crate) set: RoaringTreemap,
 }
 
-/// The digest of a [`GSet`]: one fingerprint per non-empty 2^16-element chunk (format in the module docs).
+/// The digest of a [`GSet`]: one fingerprint per non-empty chunk of `2^shift` values (format in the module docs).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "DigestWire")]
 pub struct GSetDigest {
     seed: u64,
     bits: u8,
+    shift: u8,
     chunks: Vec<(u64, u64)>,
 }
 
@@ -76,16 +84,51 @@ pub struct GSetDigest {
 struct DigestWire {
     seed: u64,
     bits: u8,
+    shift: u8,
     chunks: Vec<(u64, u64)>,
 }
 
 impl TryFrom<DigestWire> for GSetDigest {
     type Error = String;
     fn try_from(w: DigestWire) -> Result<Self, String> {
-        let d = GSetDigest { seed: w.seed, bits: w.bits, chunks: w.chunks };
+        let d = GSetDigest { seed: w.seed, bits: w.bits, shift: w.shift, chunks: w.chunks };
         d.validate()?;
         Ok(d)
     }
+}
+
+/// The chunk key of `x` for chunks of `2^shift` values (`shift` 64: everything is chunk 0).
+fn chunk_of(x: u64, shift: u8) -> u64 {
+    x.checked_shr(u32::from(shift)).unwrap_or(0)
+}
+
+/// Merges finest-chunk accumulators into chunks of `2^shift` values.
+fn coarsen(fine: &[(u64, SetFingerprint)], shift: u8) -> Vec<(u64, SetFingerprint)> {
+    let extra = shift - CHUNK_BITS;
+    let mut out: Vec<(u64, SetFingerprint)> = Vec::new();
+    for &(k, fp) in fine {
+        let c = chunk_of(k, extra);
+        match out.last_mut() {
+            Some((last, acc)) if *last == c => acc.merge(fp),
+            _ => out.push((c, fp)),
+        }
+    }
+    out
+}
+
+/// How many distinct chunks `fine` (ascending finest keys) has at `shift`.
+fn count_at(fine: &[(u64, SetFingerprint)], shift: u8) -> u64 {
+    let extra = shift - CHUNK_BITS;
+    let mut count = 0;
+    let mut last = None;
+    for &(k, _) in fine {
+        let c = chunk_of(k, extra);
+        if last != Some(c) {
+            count += 1;
+            last = Some(c);
+        }
+    }
+    count
 }
 
 impl GSetDigest {
@@ -99,22 +142,31 @@ impl GSetDigest {
         self.bits
     }
 
+    /// Chunks hold `2^shift` values (16..=64; 16 is one roaring container).
+    pub fn shift(&self) -> u8 {
+        self.shift
+    }
+
     /// The `(chunk key, fingerprint)` pairs, ascending by key.
     pub fn chunks(&self) -> &[(u64, u64)] {
         &self.chunks
     }
 
-    /// Checks the digest's invariants: `bits` in 1..=64, keys strictly ascending and below 2^48.
+    /// Checks the digest's invariants: `bits` in 1..=64, `shift` in 16..=64, keys strictly ascending and below
+    /// `2^(64 - shift)`.
     #[doc(hidden)]
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=64).contains(&self.bits) {
             return Err(format!("digest bits must be in 1..=64, got {}", self.bits));
         }
+        if !(CHUNK_BITS..=64).contains(&self.shift) {
+            return Err(format!("digest shift must be in 16..=64, got {}", self.shift));
+        }
         if self.chunks.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err("digest chunk keys must be strictly ascending".into());
         }
-        if self.chunks.last().is_some_and(|&(k, _)| k >> (64 - CHUNK_BITS) != 0) {
-            return Err("digest chunk key exceeds 48 bits".into());
+        if self.chunks.last().is_some_and(|&(k, _)| chunk_of(k, 64 - self.shift) != 0) {
+            return Err(format!("digest chunk key exceeds {} bits", 64 - self.shift));
         }
         Ok(())
     }
@@ -165,41 +217,77 @@ impl GSet {
         self.set.iter()
     }
 
-    /// The digest with a chosen fingerprint width (`bits` in 1..=64; smaller is shorter and collides more often).
+    /// The digest with a chosen fingerprint width and chunk size: `bits` in 1..=64 (smaller is shorter and
+    /// collides more often), `shift` in 16..=64 (chunks of `2^shift` values).
     ///
     /// # Panics
-    /// If `bits` is outside 1..=64 (a programming error, not peer input).
-    pub fn digest_with(&self, seed: u64, bits: u8) -> GSetDigest {
-        assert!((1..=64).contains(&bits), "fingerprint bits must be in 1..=64");
-        GSetDigest { seed, bits, chunks: self.chunk_fingerprints(seed, bits) }
+    /// If a parameter is out of range (a programming error, not peer input).
+    pub fn digest_with(&self, seed: u64, bits: u8, shift: u8) -> GSetDigest {
+        assert!((1..=64).contains(&bits) && (CHUNK_BITS..=64).contains(&shift), "digest parameters out of range");
+        let k = key(seed);
+        let chunks = coarsen(&self.fine_fingerprints(k), shift).into_iter().map(|(c, fp)| (c, fp.finish(k, bits)));
+        GSetDigest { seed, bits, shift, chunks: chunks.collect() }
     }
 
-    /// `(chunk key, fingerprint)` for every non-empty chunk, ascending.
-    fn chunk_fingerprints(&self, seed: u64, bits: u8) -> Vec<(u64, u64)> {
-        let k = key(seed);
-        let mut out = Vec::new();
-        for (high, bitmap) in self.set.bitmaps() {
-            let mut current: Option<(u64, SetFingerprint)> = None;
-            for low in bitmap.iter() {
-                let x = (u64::from(high) << 32) | u64::from(low);
-                let chunk = x >> CHUNK_BITS;
-                match &mut current {
-                    Some((c, fp)) if *c == chunk => fp.add(hash_u64(x, k)),
-                    _ => {
-                        if let Some((c, fp)) = current.take() {
-                            out.push((c, fp.finish(k, bits)));
-                        }
-                        let mut fp = SetFingerprint::default();
-                        fp.add(hash_u64(x, k));
-                        current = Some((chunk, fp));
-                    }
+    /// Fingerprint accumulators for every non-empty finest chunk (`x >> 16`), ascending: one pass over the set.
+    fn fine_fingerprints(&self, k: u64) -> Vec<(u64, SetFingerprint)> {
+        let mut out: Vec<(u64, SetFingerprint)> = Vec::new();
+        for x in self.set.iter() {
+            let c = x >> CHUNK_BITS;
+            match out.last_mut() {
+                Some((last, fp)) if *last == c => fp.add(hash_u64(x, k)),
+                _ => {
+                    let mut fp = SetFingerprint::default();
+                    fp.add(hash_u64(x, k));
+                    out.push((c, fp));
                 }
-            }
-            if let Some((c, fp)) = current {
-                out.push((c, fp.finish(k, bits)));
             }
         }
         out
+    }
+
+    /// The smallest shift (finest chunks) whose chunk count is within the owner's budget `max(1, len / 32)`.
+    fn own_shift(&self, fine: &[(u64, SetFingerprint)]) -> u8 {
+        let budget = (self.len() / TARGET_PER_CHUNK).max(1);
+        if fine.len() as u64 <= budget {
+            return CHUNK_BITS;
+        }
+        // The count only falls as the shift grows, and is 1 at shift 64: binary search.
+        let (mut lo, mut hi) = (CHUNK_BITS + 1, 64u8);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if count_at(fine, mid) <= budget { hi = mid } else { lo = mid + 1 }
+        }
+        lo
+    }
+
+    /// The elements of this set that lie in `chunks` (ascending keys of `2^shift`-value chunks).
+    fn elements_in_chunks(&self, chunks: &[u64], shift: u8) -> RoaringTreemap {
+        let mut out = Vec::new();
+        for (high, bitmap) in self.set.bitmaps() {
+            let base = u64::from(high) << 32;
+            let first = chunks.partition_point(|&c| c < chunk_of(base, shift));
+            let last = chunks.partition_point(|&c| c <= chunk_of(base | u64::from(u32::MAX), shift));
+            let inside = &chunks[first..last];
+            if inside.is_empty() {
+                continue;
+            }
+            if shift >= 32 {
+                out.push((high, bitmap.clone()));
+                continue;
+            }
+            let mut mask = RoaringBitmap::new();
+            for &c in inside {
+                // shift < 32: the chunk lies inside this bitmap's 2^32 values.
+                let lo = u32::try_from((c << shift) & u64::from(u32::MAX)).expect("masked to 32 bits");
+                mask.insert_range(lo..=lo | ((1u32 << shift) - 1));
+            }
+            let part = bitmap & &mask;
+            if !part.is_empty() {
+                out.push((high, part));
+            }
+        }
+        RoaringTreemap::from_bitmaps(out)
     }
 
     /// Checks invariants: the treemap's cardinality matches its strictly ascending iteration.
@@ -252,31 +340,36 @@ impl DeltaCrdt for GSet {
     type Digest = GSetDigest;
     type Delta = GSet;
 
+    /// Chunks of 2^16 values (one roaring container), coarsened to `2^shift` only when the set has more than
+    /// one chunk per 32 elements.
     fn digest_seeded(&self, seed: u64) -> GSetDigest {
-        self.digest_with(seed, 64)
+        let k = key(seed);
+        let fine = self.fine_fingerprints(k);
+        let shift = self.own_shift(&fine);
+        let chunks = coarsen(&fine, shift).into_iter().map(|(c, fp)| (c, fp.finish(k, 64)));
+        GSetDigest { seed, bits: 64, shift, chunks: chunks.collect() }
     }
 
-    /// Every element of each chunk whose fingerprint (under the digest's seed and width) differs from the
-    /// digest's, or that the digest does not list.
+    /// Every element of each chunk whose fingerprint (under the digest's seed, width and chunk size) differs
+    /// from the digest's, or that the digest does not list.
     fn delta_since(&self, digest: &GSetDigest) -> GSet {
-        let mine = self.chunk_fingerprints(digest.seed, digest.bits);
+        let k = key(digest.seed);
+        let mine = coarsen(&self.fine_fingerprints(k), digest.shift);
         let theirs = &digest.chunks;
-        let mut mask = RoaringTreemap::new();
+        let mut differing = Vec::new();
         let mut j = 0;
         for (chunk, fp) in mine {
             while j < theirs.len() && theirs[j].0 < chunk {
                 j += 1;
             }
-            let same = j < theirs.len() && theirs[j] == (chunk, fp);
-            if !same {
-                let lo = chunk << CHUNK_BITS;
-                mask.insert_range(lo..=lo | ((1 << CHUNK_BITS) - 1));
+            if !(j < theirs.len() && theirs[j] == (chunk, fp.finish(k, digest.bits))) {
+                differing.push(chunk);
             }
         }
-        if mask.is_empty() {
+        if differing.is_empty() {
             return GSet::new();
         }
-        GSet { set: &self.set & &mask }
+        GSet { set: self.elements_in_chunks(&differing, digest.shift) }
     }
 
     fn apply_delta(&mut self, delta: &GSet) -> bool {
@@ -324,16 +417,48 @@ mod tests {
     }
 
     #[test]
-    fn digest_decoding_rejects_unordered_keys_and_bad_widths() {
+    fn digest_decoding_rejects_unordered_keys_and_bad_parameters() {
         let bad = [
-            r#"{"seed":0,"bits":64,"chunks":[[2,1],[1,1]]}"#,
-            r#"{"seed":0,"bits":0,"chunks":[]}"#,
-            r#"{"seed":0,"bits":65,"chunks":[]}"#,
-            r#"{"seed":0,"bits":64,"chunks":[[281474976710656,1]]}"#,
+            r#"{"seed":0,"bits":64,"shift":16,"chunks":[[2,1],[1,1]]}"#,
+            r#"{"seed":0,"bits":0,"shift":16,"chunks":[]}"#,
+            r#"{"seed":0,"bits":65,"shift":16,"chunks":[]}"#,
+            r#"{"seed":0,"bits":64,"shift":15,"chunks":[]}"#,
+            r#"{"seed":0,"bits":64,"shift":65,"chunks":[]}"#,
+            r#"{"seed":0,"bits":64,"shift":16,"chunks":[[281474976710656,1]]}"#,
+            r#"{"seed":0,"bits":64,"shift":64,"chunks":[[1,1]]}"#,
+            r#"{"seed":0,"bits":64,"chunks":[]}"#,
         ];
         for text in bad {
             assert!(serde_json::from_str::<GSetDigest>(text).is_err(), "{text}");
         }
-        assert!(serde_json::from_str::<GSetDigest>(r#"{"seed":0,"bits":64,"chunks":[[1,1]]}"#).is_ok());
+        let good = r#"{"seed":0,"bits":64,"shift":64,"chunks":[[0,1]]}"#;
+        assert!(serde_json::from_str::<GSetDigest>(good).is_ok());
+    }
+
+    #[test]
+    fn sparse_sets_get_coarser_chunks_so_the_digest_stays_small() {
+        let sparse: GSet = (0..10_000u64).map(|i| i << 20).collect();
+        let d = sparse.digest();
+        assert!(d.chunks().len() as u64 <= 10_000 / 32, "{}", d.chunks().len());
+        assert_eq!(d.shift(), 26);
+        let mut fewer = sparse.clone();
+        fewer.set.remove(5 << 20);
+        let delta = sparse.delta_since(&fewer.digest_seeded(4));
+        assert_eq!(delta.iter().collect::<Vec<_>>(), (0..64u64).map(|i| i << 20).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn coarse_digests_split_correctly_across_treemap_bitmaps() {
+        let a: GSet = [1u64, 1 << 32, (1 << 32) + 5, 3 << 40, u64::MAX].into_iter().collect();
+        let b = GSet::new();
+        for shift in [16, 20, 31, 32, 33, 48, 63, 64] {
+            assert_eq!(a.delta_since(&b.digest_with(7, 64, shift)), a, "shift {shift}");
+            assert!(a.delta_since(&a.digest_with(7, 64, shift)).is_empty());
+            let mut c = a.clone();
+            c.set.remove(1 << 32);
+            let delta = a.delta_since(&c.digest_with(7, 64, shift));
+            assert!(delta.contains(1 << 32), "shift {shift}");
+            assert!(!delta.contains(u64::MAX) || shift == 64);
+        }
     }
 }

@@ -88,7 +88,7 @@ proptest! {
 
     #[test]
     fn gset_collisions_are_repaired_by_the_next_seed(a in gset(), b in gset()) {
-        collision_repair(&a, &b, |s, seed| s.digest_with(seed, 4))?;
+        collision_repair(&a, &b, |s, seed| s.digest_with(seed, 4, 16 + 16 * (seed % 4) as u8))?;
     }
 
     #[test]
@@ -123,7 +123,7 @@ proptest! {
     #[test]
     fn jsonset_collisions_are_repaired_by_the_next_seed(a in jsonset(), b in jsonset()) {
         collision_repair(&a, &b, |s, seed| JsonSetDigest {
-            ints: s.ints().digest_with(seed, 4),
+            ints: s.ints().digest_with(seed, 4, 16),
             other: s.other().digest_with(seed, 4, 1),
         })?;
     }
@@ -175,12 +175,12 @@ fn a_gset_fingerprint_collision_delays_a_chunk_by_one_round_only() {
     let a: GSet = [1u64, 2, 3].into_iter().collect();
     let b: GSet = [1u64, 2].into_iter().collect();
     let seed = (0..1000u64)
-        .find(|&s| a.digest_with(s, 4).chunks() == b.digest_with(s, 4).chunks())
+        .find(|&s| a.digest_with(s, 4, 16).chunks() == b.digest_with(s, 4, 16).chunks())
         .expect("a 4-bit collision within 1000 seeds");
-    assert!(a.delta_since(&b.digest_with(seed, 4)).is_empty(), "the colliding round ships nothing");
-    let next = (seed + 1..seed + 64).find(|&s| !a.delta_since(&b.digest_with(s, 4)).is_empty()).unwrap();
+    assert!(a.delta_since(&b.digest_with(seed, 4, 16)).is_empty(), "the colliding round ships nothing");
+    let next = (seed + 1..seed + 64).find(|&s| !a.delta_since(&b.digest_with(s, 4, 16)).is_empty()).unwrap();
     let mut b2 = b.clone();
-    b2.apply_delta(&a.delta_since(&b.digest_with(next, 4)));
+    b2.apply_delta(&a.delta_since(&b.digest_with(next, 4, 16)));
     assert_eq!(b2, a);
     // The same pair never collides with full-width fingerprints under those seeds.
     assert_eq!(a.delta_since(&b.digest_seeded(seed)), a);
