@@ -327,11 +327,39 @@ impl FromIterator<u64> for GSet {
     }
 }
 
+/// Above this many elements in `other`, [`GSet::join`] merges container lists instead of inserting in place.
+const IN_PLACE_JOIN_MAX: u64 = 64;
+
 impl Lattice for GSet {
-    /// In-place roaring union (container by container); `other` is only borrowed.
+    /// Roaring union; `other` is only borrowed. Small `other`s (deltas) are inserted in place. Roaring 0.12's
+    /// in-place union inserts each new container into a `Vec`, quadratic when the two sets' containers interleave
+    /// (measured: 278 ms for two random 100k-element sets), so larger joins merge the sorted container lists
+    /// instead (linear; our containers are copied once).
     fn join(&mut self, other: &Self) -> bool {
         let before = self.set.len();
-        self.set |= &other.set;
+        if other.set.len() <= IN_PLACE_JOIN_MAX {
+            self.set |= &other.set;
+        } else {
+            let mut merged = Vec::new();
+            let mut mine = self.set.bitmaps().peekable();
+            let mut theirs = other.set.bitmaps().peekable();
+            loop {
+                let next = match (mine.peek(), theirs.peek()) {
+                    (None, None) => break,
+                    (Some(&(a, _)), Some(&(b, _))) if a == b => {
+                        let ((k, x), (_, y)) = (mine.next().expect("peeked"), theirs.next().expect("peeked"));
+                        (k, x | y)
+                    }
+                    (Some(&(a, _)), Some(&(b, _))) if b < a => {
+                        theirs.next().map(|(k, y)| (k, y.clone())).expect("peeked")
+                    }
+                    (Some(_), _) => mine.next().map(|(k, x)| (k, x.clone())).expect("peeked"),
+                    (None, Some(_)) => theirs.next().map(|(k, y)| (k, y.clone())).expect("peeked"),
+                };
+                merged.push(next);
+            }
+            self.set = RoaringTreemap::from_bitmaps(merged);
+        }
         self.set.len() != before
     }
 }
@@ -390,6 +418,18 @@ mod tests {
         let mut s = GSet::new();
         assert_eq!(s.insert(5).iter().collect::<Vec<_>>(), vec![5]);
         assert!(s.insert(5).is_empty());
+    }
+
+    #[test]
+    fn large_interleaved_joins_merge_containers_correctly() {
+        let evens: GSet = (0..5_000u64).map(|i| (i * 2) << 16).chain([1 << 40]).collect();
+        let odds: GSet = (0..5_000u64).map(|i| (i * 2 + 1) << 16).chain([(1 << 40) + 1, 7 << 50]).collect();
+        let mut joined = evens.clone();
+        assert!(joined.join(&odds));
+        let expected: std::collections::BTreeSet<u64> = evens.iter().chain(odds.iter()).collect();
+        assert!(joined.iter().eq(expected.iter().copied()));
+        assert!(!joined.join(&odds));
+        joined.validate().unwrap();
     }
 
     #[test]

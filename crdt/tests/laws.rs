@@ -17,8 +17,10 @@ fn element() -> impl Strategy<Value = u64> {
     ]
 }
 
+/// Scattered elements plus a run (0..200 long), so that large joins take the container-merge path.
 fn gset() -> impl Strategy<Value = GSet> {
-    prop::collection::vec(element(), 0..60).prop_map(|v| v.into_iter().collect())
+    (prop::collection::vec(element(), 0..60), element(), 0u64..200)
+        .prop_map(|(v, start, len)| v.into_iter().chain((start..).take(len as usize)).collect())
 }
 
 fn ordgset() -> impl Strategy<Value = OrdGSet<String>> {
