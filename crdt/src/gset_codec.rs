@@ -51,9 +51,22 @@ impl GSet {
 
     /// The wire form [`Serialize`] will use, and its JSON length in bytes.
     pub fn encoding(&self) -> (GSetEncoding, usize) {
-        let array = self.json_array_len();
         let (_, roaring) = self.optimized();
-        if array < roaring { (GSetEncoding::Array, array) } else { (GSetEncoding::Roaring, roaring) }
+        match self.array_len_if_shorter(roaring) {
+            Some(array) => (GSetEncoding::Array, array),
+            None => (GSetEncoding::Roaring, roaring),
+        }
+    }
+
+    /// The array form's length if it is shorter than `roaring`; skips the O(n) digit count when even the
+    /// shortest possible array (`2·len + 1` bytes: one digit and one comma per element) is not shorter.
+    fn array_len_if_shorter(&self, roaring: usize) -> Option<usize> {
+        let lower_bound = 2 * self.set.len() as usize + 1;
+        if lower_bound >= roaring {
+            return None;
+        }
+        let array = self.json_array_len();
+        (array < roaring).then_some(array)
     }
 
     /// The base64 string of the run-optimized portable roaring serialization.
@@ -71,9 +84,8 @@ fn roaring_base64(set: &RoaringTreemap) -> String {
 
 impl Serialize for GSet {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let array = self.json_array_len();
         let (opt, roaring) = self.optimized();
-        if roaring <= array {
+        if self.array_len_if_shorter(roaring).is_none() {
             return serializer.serialize_str(&roaring_base64(&opt));
         }
         let mut seq = serializer.serialize_seq(Some(self.set.len() as usize))?;

@@ -14,8 +14,9 @@
 //! | [`PNCounter`] | `i128` read (checked `i64`) | both version vectors | exact |
 //!
 //! Hashed digests are keyed by a per-round seed carried in the digest; a fingerprint collision delays one chunk
-//! by one round and is repaired by the next seed (the argument is in [`gset`]'s docs, the format in
-//! `DIGEST.md`). All hashing is a fixed integer function (SplitMix64), stable across platforms and builds.
+//! by one round and is repaired by the next seed. The digest formats, size formulas and the collision argument are
+//! written down in [`gset`] and [`ordgset`]. All hashing is a fixed integer function (SplitMix64), stable across
+//! platforms and builds.
 //!
 //! Modules: [`traits`] (the contracts), [`gset`] + `gset_codec` (roaring set and its adaptive wire encoding),
 //! [`ordgset`], [`jsonset`], [`gcounter`], [`pncounter`], [`error`], `fingerprint` (stable hashing).
