@@ -8,8 +8,8 @@ mod datasets;
 use std::collections::{BTreeSet, HashSet};
 use std::hint::black_box;
 
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use crdts::{CmRDT, CvRDT};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use datasets::{SIZES, Spread, elements};
 use osmosis::crdt::{DeltaCrdt, GCounter, GSet, Lattice};
 use roaring::RoaringBitmap;
@@ -37,22 +37,40 @@ fn join(c: &mut Criterion) {
             g.throughput(Throughput::Elements(n));
             let (ga, gb): (GSet, GSet) = (a.iter().copied().collect(), b.iter().copied().collect());
             g.bench_function(id("osmosis_gset", spread, n), |bch| {
-                bch.iter_batched_ref(|| ga.clone(), |x| x.join(black_box(&gb)), BatchSize::LargeInput);
+                bch.iter_batched_ref(
+                    || ga.clone(),
+                    |x| x.join(black_box(&gb)),
+                    BatchSize::LargeInput,
+                );
             });
             let (ra, rb): (RoaringBitmap, RoaringBitmap) = (
                 a.iter().map(|&x| x as u32).collect(),
                 b.iter().map(|&x| x as u32).collect(),
             );
             g.bench_function(id("roaring_bitmap_u32", spread, n), |bch| {
-                bch.iter_batched_ref(|| ra.clone(), |x| *x |= black_box(&rb), BatchSize::LargeInput);
+                bch.iter_batched_ref(
+                    || ra.clone(),
+                    |x| *x |= black_box(&rb),
+                    BatchSize::LargeInput,
+                );
             });
-            let (ba, bb): (BTreeSet<u64>, BTreeSet<u64>) = (a.iter().copied().collect(), b.iter().copied().collect());
+            let (ba, bb): (BTreeSet<u64>, BTreeSet<u64>) =
+                (a.iter().copied().collect(), b.iter().copied().collect());
             g.bench_function(id("btreeset", spread, n), |bch| {
-                bch.iter_batched_ref(|| ba.clone(), |x| x.extend(black_box(&bb)), BatchSize::LargeInput);
+                bch.iter_batched_ref(
+                    || ba.clone(),
+                    |x| x.extend(black_box(&bb)),
+                    BatchSize::LargeInput,
+                );
             });
-            let (ha, hb): (HashSet<u64>, HashSet<u64>) = (a.iter().copied().collect(), b.iter().copied().collect());
+            let (ha, hb): (HashSet<u64>, HashSet<u64>) =
+                (a.iter().copied().collect(), b.iter().copied().collect());
             g.bench_function(id("hashset", spread, n), |bch| {
-                bch.iter_batched_ref(|| ha.clone(), |x| x.extend(black_box(&hb)), BatchSize::LargeInput);
+                bch.iter_batched_ref(
+                    || ha.clone(),
+                    |x| x.extend(black_box(&hb)),
+                    BatchSize::LargeInput,
+                );
             });
             let (ca, cb) = (crdts_set(&a), crdts_set(&b));
             g.bench_function(id("crdts_gset", spread, n), |bch| {
@@ -75,7 +93,11 @@ fn join(c: &mut Criterion) {
     }
     g.throughput(Throughput::Elements(replicas));
     g.bench_function(BenchmarkId::new("osmosis_gcounter", replicas), |bch| {
-        bch.iter_batched_ref(|| ours.0.clone(), |x| x.join(black_box(&ours.1)), BatchSize::SmallInput);
+        bch.iter_batched_ref(
+            || ours.0.clone(),
+            |x| x.join(black_box(&ours.1)),
+            BatchSize::SmallInput,
+        );
     });
     g.bench_function(BenchmarkId::new("crdts_gcounter", replicas), |bch| {
         bch.iter_batched_ref(
@@ -99,7 +121,9 @@ fn delta_since(c: &mut Criterion) {
             let gb: GSet = a.iter().copied().filter(|&x| x != missing).collect();
             let digest = gb.digest_seeded(1);
             g.throughput(Throughput::Elements(n));
-            g.bench_function(id("osmosis_gset", spread, n), |bch| bch.iter(|| ga.delta_since(black_box(&digest))));
+            g.bench_function(id("osmosis_gset", spread, n), |bch| {
+                bch.iter(|| ga.delta_since(black_box(&digest)));
+            });
             let ba: BTreeSet<u64> = a.iter().copied().collect();
             let bb: BTreeSet<u64> = gb.iter().collect();
             g.bench_function(id("btreeset_difference", spread, n), |bch| {
@@ -122,7 +146,9 @@ fn digest(c: &mut Criterion) {
         for n in SIZES {
             let ga: GSet = elements(spread, n, 0).into_iter().collect();
             g.throughput(Throughput::Elements(n));
-            g.bench_function(id("osmosis_gset", spread, n), |bch| bch.iter(|| black_box(&ga).digest_seeded(1)));
+            g.bench_function(id("osmosis_gset", spread, n), |bch| {
+                bch.iter(|| black_box(&ga).digest_seeded(1));
+            });
         }
     }
     g.finish();
@@ -138,9 +164,15 @@ fn encode_decode(c: &mut Criterion) {
             let ba: BTreeSet<u64> = a.iter().copied().collect();
             let ca = crdts_set(&a);
             enc.throughput(Throughput::Elements(n));
-            enc.bench_function(id("osmosis_gset", spread, n), |bch| bch.iter(|| serde_json::to_vec(black_box(&ga))));
-            enc.bench_function(id("btreeset", spread, n), |bch| bch.iter(|| serde_json::to_vec(black_box(&ba))));
-            enc.bench_function(id("crdts_gset", spread, n), |bch| bch.iter(|| serde_json::to_vec(black_box(&ca))));
+            enc.bench_function(id("osmosis_gset", spread, n), |bch| {
+                bch.iter(|| serde_json::to_vec(black_box(&ga)));
+            });
+            enc.bench_function(id("btreeset", spread, n), |bch| {
+                bch.iter(|| serde_json::to_vec(black_box(&ba)));
+            });
+            enc.bench_function(id("crdts_gset", spread, n), |bch| {
+                bch.iter(|| serde_json::to_vec(black_box(&ca)));
+            });
         }
     }
     enc.finish();
@@ -157,10 +189,14 @@ fn encode_decode(c: &mut Criterion) {
                 bch.iter(|| serde_json::from_slice::<GSet>(black_box(&ours)).expect("decode"));
             });
             dec.bench_function(id("btreeset", spread, n), |bch| {
-                bch.iter(|| serde_json::from_slice::<BTreeSet<u64>>(black_box(&plain)).expect("decode"));
+                bch.iter(|| {
+                    serde_json::from_slice::<BTreeSet<u64>>(black_box(&plain)).expect("decode")
+                });
             });
             dec.bench_function(id("crdts_gset", spread, n), |bch| {
-                bch.iter(|| serde_json::from_slice::<crdts::GSet<u64>>(black_box(&theirs)).expect("decode"));
+                bch.iter(|| {
+                    serde_json::from_slice::<crdts::GSet<u64>>(black_box(&theirs)).expect("decode")
+                });
             });
         }
     }

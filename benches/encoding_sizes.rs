@@ -9,7 +9,9 @@ use osmosis::crdt::{DeltaCrdt, GSet};
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    println!("| spread | elements | JSON array (B) | roaring base64 (B) | GSet serde (B, form) | crdts::GSet JSON (B) | crdts ÷ ours | GSet digest JSON (B) |");
+    println!(
+        "| spread | elements | JSON array (B) | roaring base64 (B) | GSet serde (B, form) | crdts::GSet JSON (B) | crdts ÷ ours | GSet digest JSON (B) |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for spread in [Spread::Dense, Spread::Sparse, Spread::Scattered] {
         for n in SIZES {
@@ -21,13 +23,19 @@ fn main() {
             let array = serde_json::to_string(&v).expect("encode").len();
             let roaring = ours.to_roaring_base64().len() + 2;
             let encoded = serde_json::to_string(&ours).expect("encode");
-            let form = if encoded.starts_with('"') { "roaring" } else { "array" };
+            let form = if encoded.starts_with('"') {
+                "roaring"
+            } else {
+                "array"
+            };
             let mut theirs = crdts::GSet::new();
             for x in &v {
                 theirs.insert(*x);
             }
             let crdts_len = serde_json::to_string(&theirs).expect("encode").len();
-            let digest = serde_json::to_string(&ours.digest_seeded(1)).expect("encode").len();
+            let digest = serde_json::to_string(&ours.digest_seeded(1))
+                .expect("encode")
+                .len();
             println!(
                 "| {} | {n} | {array} | {roaring} | {} ({form}) | {crdts_len} | {:.1}× | {digest} |",
                 spread.name(),

@@ -32,14 +32,20 @@ impl<T: Ord + Clone + Debug + Serialize + DeserializeOwned> ReplicaId for T {}
 /// assert!(!a.join(&b));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "BTreeMap<K, u64>", into = "BTreeMap<K, u64>", bound = "K: ReplicaId")]
+#[serde(
+    try_from = "BTreeMap<K, u64>",
+    into = "BTreeMap<K, u64>",
+    bound = "K: ReplicaId"
+)]
 pub struct GCounter<K: ReplicaId = String> {
     entries: BTreeMap<K, u64>,
 }
 
 impl<K: ReplicaId> Default for GCounter<K> {
     fn default() -> Self {
-        GCounter { entries: BTreeMap::new() }
+        GCounter {
+            entries: BTreeMap::new(),
+        }
     }
 }
 
@@ -73,9 +79,13 @@ impl<K: ReplicaId> GCounter<K> {
             return Ok(GCounter::new());
         }
         let current = self.get(&replica);
-        let next = current.checked_add(by).ok_or(CounterOverflow { current, add: by })?;
+        let next = current
+            .checked_add(by)
+            .ok_or(CounterOverflow { current, add: by })?;
         self.entries.insert(replica.clone(), next);
-        Ok(GCounter { entries: BTreeMap::from([(replica, next)]) })
+        Ok(GCounter {
+            entries: BTreeMap::from([(replica, next)]),
+        })
     }
 
     /// The exact total. A `u128` cannot overflow: it would take 2^64 replicas at `u64::MAX`.
@@ -167,7 +177,13 @@ mod tests {
         let mut c = GCounter::<String>::new();
         c.increment("n1".into(), u64::MAX).unwrap();
         let before = c.clone();
-        assert_eq!(c.increment("n1".into(), 1), Err(CounterOverflow { current: u64::MAX, add: 1 }));
+        assert_eq!(
+            c.increment("n1".into(), 1),
+            Err(CounterOverflow {
+                current: u64::MAX,
+                add: 1
+            })
+        );
         assert_eq!(c, before);
     }
 
@@ -183,7 +199,10 @@ mod tests {
     fn delta_since_is_exactly_the_higher_entries() {
         let a: GCounter<u8> = serde_json::from_str(r#"{"1":5,"2":1,"3":2}"#).unwrap();
         let b: GCounter<u8> = serde_json::from_str(r#"{"1":5,"2":4}"#).unwrap();
-        assert_eq!(serde_json::to_string(&a.delta_since(&b.digest())).unwrap(), r#"{"3":2}"#);
+        assert_eq!(
+            serde_json::to_string(&a.delta_since(&b.digest())).unwrap(),
+            r#"{"3":2}"#
+        );
         assert!(b.delta_since(&a.digest()).entries().keys().eq([&2]));
     }
 
