@@ -1,5 +1,5 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items
-//! Criterion benches, one group per operation, at 1k / 100k / 1M elements, dense and sparse (see `datasets.rs`),
+//! Criterion benches, one group per operation, at 1k / 100k / 1M elements, dense and sparse (see `datasets/mod.rs`),
 //! against `BTreeSet<u64>`, `HashSet<u64>`, roaring's `RoaringBitmap` (u32 only) and the `crdts` crate.
 //! Run: `cargo bench --bench crdt -- --warm-up-time 1 --measurement-time 2 '<group>/'`.
 
