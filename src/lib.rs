@@ -10,3 +10,8 @@
 //! `osmosis-harness`), because it is a tool that tests any node, not a library the node needs.
 
 pub use osmosis_crdt as crdt;
+
+/// The README's code blocks, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

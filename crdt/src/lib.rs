@@ -1,1 +1,45 @@
-//! osmosis-crdt: delta-state CRDTs (work in progress).
+//! # osmosis-crdt
+//!
+//! Delta-state CRDTs with compact digests, for push-pull anti-entropy. No async runtime, no I/O: plain data
+//! types, each a join-semilattice ([`Lattice`]) whose mutators return the delta they produced, and whose
+//! [`DeltaCrdt::digest_seeded`] / [`DeltaCrdt::delta_since`] / [`DeltaCrdt::apply_delta`] let two replicas find
+//! and ship their difference. Deltas are states of the same type (delta-state CRDTs), so applying one is a join.
+//!
+//! | type | elements / value | digest | `delta_since` precision |
+//! |---|---|---|---|
+//! | [`GSet`] | `u64`, on a roaring treemap | one fingerprint per 2^16 chunk | whole differing chunks |
+//! | [`OrdGSet`] | any ordered [`StableHash`] element | ≤ 4096 bucket fingerprints | whole differing buckets |
+//! | [`JsonSet`] | any JSON value (integers on [`GSet`]) | both of the above | as its halves |
+//! | [`GCounter`] | `u128` read, `u64` per replica | the version vector | exact |
+//! | [`PNCounter`] | `i128` read (checked `i64`) | both version vectors | exact |
+//!
+//! Hashed digests are keyed by a per-round seed carried in the digest; a fingerprint collision delays one chunk
+//! by one round and is repaired by the next seed. The digest formats, size formulas and the collision argument are
+//! written down in [`gset`] and [`ordgset`]. All hashing is a fixed integer function (SplitMix64), stable across
+//! platforms and builds.
+//!
+//! Modules: [`traits`] (the contracts), [`gset`] + `gset_codec` (roaring set and its adaptive wire encoding),
+//! [`ordgset`], [`jsonset`], [`gcounter`], [`pncounter`], [`error`], `fingerprint` (stable hashing).
+//!
+//! Every type and every digest/delta implements serde; decoding checks invariants, since peers are untrusted.
+//! A hidden `validate()` on each type checks its invariants for tests.
+
+pub mod error;
+mod fingerprint;
+pub mod gcounter;
+pub mod gset;
+mod gset_codec;
+pub mod jsonset;
+pub mod ordgset;
+pub mod pncounter;
+pub mod traits;
+
+pub use error::{CounterOverflow, ReadOverflow};
+pub use fingerprint::StableHash;
+pub use gcounter::{GCounter, ReplicaId};
+pub use gset::{GSet, GSetDigest};
+pub use gset_codec::GSetEncoding;
+pub use jsonset::{CanonicalJson, JsonSet, JsonSetDigest};
+pub use ordgset::{OrdElement, OrdGSet, OrdGSetDigest};
+pub use pncounter::PNCounter;
+pub use traits::{DeltaCrdt, Lattice};

@@ -1,0 +1,214 @@
+//! [`GCounter`]: a grow-only counter, one `u64` entry per replica.
+//!
+//! Join is the per-entry maximum; a mutator's delta is the entry it changed; the digest is the version vector,
+//! i.e. the counter itself, so [`GCounter::delta_since`] is exact: exactly the entries that are higher here.
+//! Invariant: no entry is zero (an absent entry means zero), so equal counters are structurally equal.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::CounterOverflow;
+use crate::traits::{DeltaCrdt, Lattice};
+
+/// What a replica id must offer: ordered (entries are kept and encoded in order), cloneable, encodable.
+/// Maelstrom node ids are strings (`"n1"`), the default.
+pub trait ReplicaId: Ord + Clone + Debug + Serialize + DeserializeOwned {}
+impl<T: Ord + Clone + Debug + Serialize + DeserializeOwned> ReplicaId for T {}
+
+/// A grow-only counter. Encoded as a map from replica id to its (non-zero) count: `{"n1":3,"n2":1}`.
+///
+/// ```
+/// use osmosis_crdt::{DeltaCrdt, GCounter, Lattice};
+///
+/// let (mut a, mut b) = (GCounter::new(), GCounter::new());
+/// let delta = a.increment("n1".to_string(), 3).unwrap();
+/// b.increment("n2".to_string(), 4).unwrap();
+/// b.apply_delta(&delta);
+/// a.apply_delta(&b.delta_since(&a.digest()));
+/// assert_eq!((a.read(), b.read()), (7, 7));
+/// assert!(!a.join(&b));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    try_from = "BTreeMap<K, u64>",
+    into = "BTreeMap<K, u64>",
+    bound = "K: ReplicaId"
+)]
+pub struct GCounter<K: ReplicaId = String> {
+    entries: BTreeMap<K, u64>,
+}
+
+impl<K: ReplicaId> Default for GCounter<K> {
+    fn default() -> Self {
+        GCounter {
+            entries: BTreeMap::new(),
+        }
+    }
+}
+
+impl<K: ReplicaId> TryFrom<BTreeMap<K, u64>> for GCounter<K> {
+    type Error = String;
+    fn try_from(entries: BTreeMap<K, u64>) -> Result<Self, String> {
+        let c = GCounter { entries };
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+impl<K: ReplicaId> From<GCounter<K>> for BTreeMap<K, u64> {
+    fn from(c: GCounter<K>) -> Self {
+        c.entries
+    }
+}
+
+impl<K: ReplicaId> GCounter<K> {
+    /// A counter at zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `by` to `replica`'s entry; returns the delta (that entry alone, or an empty delta when `by == 0`).
+    ///
+    /// # Errors
+    /// [`CounterOverflow`] if the entry would exceed `u64::MAX`; the counter is then unchanged.
+    pub fn increment(&mut self, replica: K, by: u64) -> Result<GCounter<K>, CounterOverflow> {
+        if by == 0 {
+            return Ok(GCounter::new());
+        }
+        let current = self.get(&replica);
+        let next = current
+            .checked_add(by)
+            .ok_or(CounterOverflow { current, add: by })?;
+        self.entries.insert(replica.clone(), next);
+        Ok(GCounter {
+            entries: BTreeMap::from([(replica, next)]),
+        })
+    }
+
+    /// The exact total. A `u128` cannot overflow: it would take 2^64 replicas at `u64::MAX`.
+    pub fn read(&self) -> u128 {
+        self.entries.values().map(|&v| u128::from(v)).sum()
+    }
+
+    /// `replica`'s entry (zero when absent).
+    pub fn get(&self, replica: &K) -> u64 {
+        self.entries.get(replica).copied().unwrap_or(0)
+    }
+
+    /// The entries (the version vector), ascending by replica.
+    pub fn entries(&self) -> &BTreeMap<K, u64> {
+        &self.entries
+    }
+
+    /// Whether every entry is zero.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Checks the invariant: no stored entry is zero.
+    #[doc(hidden)]
+    pub fn validate(&self) -> Result<(), String> {
+        match self.entries.iter().find(|(_, v)| **v == 0) {
+            Some((k, _)) => Err(format!("gcounter: zero entry stored for replica {k:?}")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<K: ReplicaId> Lattice for GCounter<K> {
+    /// Per-entry maximum; clones only the replica ids that are new here.
+    fn join(&mut self, other: &Self) -> bool {
+        let mut changed = false;
+        for (k, &v) in &other.entries {
+            match self.entries.get_mut(k) {
+                Some(mine) if *mine >= v => {}
+                Some(mine) => {
+                    *mine = v;
+                    changed = true;
+                }
+                None => {
+                    self.entries.insert(k.clone(), v);
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+}
+
+impl<K: ReplicaId> DeltaCrdt for GCounter<K> {
+    /// The version vector itself.
+    type Digest = GCounter<K>;
+    type Delta = GCounter<K>;
+
+    fn digest_seeded(&self, _seed: u64) -> GCounter<K> {
+        self.clone()
+    }
+
+    /// Exactly the entries higher here than in the digest.
+    fn delta_since(&self, digest: &GCounter<K>) -> GCounter<K> {
+        let entries = self
+            .entries
+            .iter()
+            .filter(|(k, v)| **v > digest.get(k))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        GCounter { entries }
+    }
+
+    fn apply_delta(&mut self, delta: &GCounter<K>) -> bool {
+        self.join(delta)
+    }
+
+    fn delta_is_empty(delta: &GCounter<K>) -> bool {
+        delta.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overflowing_increment_is_an_error_and_leaves_the_counter_unchanged() {
+        let mut c = GCounter::<String>::new();
+        c.increment("n1".into(), u64::MAX).unwrap();
+        let before = c.clone();
+        assert_eq!(
+            c.increment("n1".into(), 1),
+            Err(CounterOverflow {
+                current: u64::MAX,
+                add: 1
+            })
+        );
+        assert_eq!(c, before);
+    }
+
+    #[test]
+    fn read_sums_entries_beyond_u64() {
+        let mut c = GCounter::<String>::new();
+        c.increment("a".into(), u64::MAX).unwrap();
+        c.increment("b".into(), u64::MAX).unwrap();
+        assert_eq!(c.read(), 2 * u128::from(u64::MAX));
+    }
+
+    #[test]
+    fn delta_since_is_exactly_the_higher_entries() {
+        let a: GCounter<u8> = serde_json::from_str(r#"{"1":5,"2":1,"3":2}"#).unwrap();
+        let b: GCounter<u8> = serde_json::from_str(r#"{"1":5,"2":4}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&a.delta_since(&b.digest())).unwrap(),
+            r#"{"3":2}"#
+        );
+        assert!(b.delta_since(&a.digest()).entries().keys().eq([&2]));
+    }
+
+    #[test]
+    fn zero_entries_are_rejected_when_decoding() {
+        assert!(serde_json::from_str::<GCounter>(r#"{"n1":0}"#).is_err());
+        assert!(serde_json::from_str::<GCounter>(r#"{"n1":-1}"#).is_err());
+    }
+}

@@ -1,0 +1,566 @@
+//! [`GSet`]: a grow-only set of `u64` on a [`RoaringTreemap`], with a chunked, seeded digest.
+//!
+//! # Digest format
+//! The element space is cut into *chunks* of `2^shift` consecutive values, chunk key `k = x >> shift`. The finest
+//! chunk is `shift = 16`, exactly a roaring container, and that is what dense sets use. The digest's owner
+//! coarsens (raises `shift`) only when its set has more than one chunk per 32 elements — sparse sets — choosing
+//! the smallest `shift` whose chunk count is at most `max(1, len / 32)`. A [`GSetDigest`] holds the round `seed`,
+//! the fingerprint width `bits` (1..=64, default 64), `shift` (16..=64) and, for every non-empty chunk in
+//! ascending key order, the pair `(k, fp_k)` with
+//!
+//! ```text
+//! key    = mix64(seed + 0x9e3779b97f4a7c15)
+//! fp_k   = low_bits( mix64(n_k ^ rotl(key, 32)) + Σ_{x in chunk k} mix64(x ^ key) )      (wrapping u64 sums)
+//! ```
+//!
+//! where `mix64` is the SplitMix64 finalizer (see `fingerprint.rs`) and `n_k` the chunk's cardinality. It is plain
+//! integer arithmetic: the same on every platform and build (golden-value tests pin it). Because the fingerprint
+//! is a sum, coarse chunks are computed by adding the accumulators of the 2^16 chunks: one pass over the set.
+//! The responder always uses the digest's `seed`, `bits` and `shift`.
+//!
+//! **Size.** `c = min(containers, max(1, len/32))` entries, each 16 bytes in binary; in JSON
+//! `{"seed":S,"bits":64,"shift":H,"chunks":[[k,fp],…]}` is at most `52 + 20 (seed) + 39·c` bytes (a key ≤ 15
+//! digits, a fingerprint ≤ 20 digits, 4 punctuation bytes). So it is bounded both by the number of roaring
+//! containers touched and by 1/32 of the element count: 1M sequential elements → 16 chunks, 428 bytes measured
+//! (benches/README.md); 1M uniform 64-bit values → 31 250 chunks (≈ 1.2 bytes per element, versus ≥ 20 for the
+//! set itself).
+//!
+//! **Precision.** [`GSet::delta_since`] sends every element of each chunk whose fingerprint differs or that the
+//! digest does not list, and nothing else: it is a superset of what the owner lacks, at chunk granularity (a
+//! chunk where the owner holds *more* is resent too, because a fingerprint cannot say which side is ahead). It is
+//! empty when both replicas are equal.
+//!
+//! **Collisions.** Two different chunk contents share a fingerprint with probability about `2^-bits` per compared
+//! chunk and round. The consequence is that one round fails to ship that chunk — never a wrong element, only a
+//! missing one. Because the seed keys every element hash, the next round (fresh seed) computes independent
+//! fingerprints, so a collision cannot persist: the probability that a difference stays hidden for `r` rounds is
+//! about `2^(-bits·r)`. The seed travels in the digest, so the responder always hashes with the owner's seed.
+//! Engines must rotate seeds (see [`crate::DeltaCrdt`]); tests exercise real collisions with 4-bit fingerprints.
+
+use std::fmt;
+
+use roaring::{RoaringBitmap, RoaringTreemap};
+
+use crate::fingerprint::{SetFingerprint, hash_u64, key};
+use crate::traits::{DeltaCrdt, Lattice};
+
+/// The finest chunk: `x >> 16`, a roaring container (2^16 values).
+pub const CHUNK_BITS: u8 = 16;
+/// The owner coarsens its chunks until they hold at least this many elements on average.
+const TARGET_PER_CHUNK: u64 = 32;
+
+/// A grow-only set of `u64` (state-based and delta-state CRDT), stored as a roaring treemap.
+///
+/// Two replicas converge by exchanging deltas:
+///
+/// ```
+/// use osmosis_crdt::{DeltaCrdt, GSet, Lattice};
+///
+/// let (mut a, mut b) = (GSet::new(), GSet::new());
+/// let delta = a.insert(1);            // every mutator returns its delta
+/// b.insert(70_000);
+/// b.apply_delta(&delta);
+/// assert!(a.join(&b.delta_since(&a.digest_seeded(42))));
+/// assert_eq!(a, b);
+/// assert!(a.delta_since(&b.digest()).is_empty());      // equal replicas: nothing to send
+/// assert_eq!(a.iter().collect::<Vec<_>>(), vec![1, 70_000]);
+/// ```
+#[derive(Clone, Default, PartialEq)]
+pub struct GSet {
+    pub(crate) set: RoaringTreemap,
+}
+
+/// The digest of a [`GSet`]: one fingerprint per non-empty chunk of `2^shift` values (format in the module docs).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "DigestWire")]
+pub struct GSetDigest {
+    seed: u64,
+    bits: u8,
+    shift: u8,
+    chunks: Vec<(u64, u64)>,
+}
+
+#[derive(serde::Deserialize)]
+struct DigestWire {
+    seed: u64,
+    bits: u8,
+    shift: u8,
+    chunks: Vec<(u64, u64)>,
+}
+
+impl TryFrom<DigestWire> for GSetDigest {
+    type Error = String;
+    fn try_from(w: DigestWire) -> Result<Self, String> {
+        let d = GSetDigest {
+            seed: w.seed,
+            bits: w.bits,
+            shift: w.shift,
+            chunks: w.chunks,
+        };
+        d.validate()?;
+        Ok(d)
+    }
+}
+
+/// The chunk key of `x` for chunks of `2^shift` values (`shift` 64: everything is chunk 0).
+fn chunk_of(x: u64, shift: u8) -> u64 {
+    x.checked_shr(u32::from(shift)).unwrap_or(0)
+}
+
+/// Merges finest-chunk accumulators into chunks of `2^shift` values.
+fn coarsen(fine: &[(u64, SetFingerprint)], shift: u8) -> Vec<(u64, SetFingerprint)> {
+    let extra = shift - CHUNK_BITS;
+    let mut out: Vec<(u64, SetFingerprint)> = Vec::new();
+    for &(k, fp) in fine {
+        let c = chunk_of(k, extra);
+        match out.last_mut() {
+            Some((last, acc)) if *last == c => acc.merge(fp),
+            _ => out.push((c, fp)),
+        }
+    }
+    out
+}
+
+/// How many distinct chunks `fine` (ascending finest keys) has at `shift`.
+fn count_at(fine: &[(u64, SetFingerprint)], shift: u8) -> u64 {
+    let extra = shift - CHUNK_BITS;
+    let mut count = 0;
+    let mut last = None;
+    for &(k, _) in fine {
+        let c = chunk_of(k, extra);
+        if last != Some(c) {
+            count += 1;
+            last = Some(c);
+        }
+    }
+    count
+}
+
+impl GSetDigest {
+    /// The round seed the fingerprints are keyed by.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The fingerprint width in bits.
+    pub fn bits(&self) -> u8 {
+        self.bits
+    }
+
+    /// Chunks hold `2^shift` values (16..=64; 16 is one roaring container).
+    pub fn shift(&self) -> u8 {
+        self.shift
+    }
+
+    /// The `(chunk key, fingerprint)` pairs, ascending by key.
+    pub fn chunks(&self) -> &[(u64, u64)] {
+        &self.chunks
+    }
+
+    /// Checks the digest's invariants: `bits` in 1..=64, `shift` in 16..=64, keys strictly ascending and below
+    /// `2^(64 - shift)`.
+    #[doc(hidden)]
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=64).contains(&self.bits) {
+            return Err(format!("digest bits must be in 1..=64, got {}", self.bits));
+        }
+        if !(CHUNK_BITS..=64).contains(&self.shift) {
+            return Err(format!(
+                "digest shift must be in 16..=64, got {}",
+                self.shift
+            ));
+        }
+        if self.chunks.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err("digest chunk keys must be strictly ascending".into());
+        }
+        if self
+            .chunks
+            .last()
+            .is_some_and(|&(k, _)| chunk_of(k, 64 - self.shift) != 0)
+        {
+            return Err(format!("digest chunk key exceeds {} bits", 64 - self.shift));
+        }
+        Ok(())
+    }
+}
+
+impl GSet {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Wraps an existing treemap.
+    pub fn from_treemap(set: RoaringTreemap) -> Self {
+        GSet { set }
+    }
+
+    /// The underlying treemap (read-only: the set only grows through [`GSet::insert`] and joins).
+    pub fn as_treemap(&self) -> &RoaringTreemap {
+        &self.set
+    }
+
+    /// Inserts `x`; returns the delta: `{x}` if it was new, empty otherwise.
+    pub fn insert(&mut self, x: u64) -> GSet {
+        let mut delta = GSet::new();
+        if self.set.insert(x) {
+            delta.set.insert(x);
+        }
+        delta
+    }
+
+    /// Whether `x` is in the set.
+    pub fn contains(&self, x: u64) -> bool {
+        self.set.contains(x)
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> u64 {
+        self.set.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// The elements in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.set.iter()
+    }
+
+    /// The digest with a chosen fingerprint width and chunk size: `bits` in 1..=64 (smaller is shorter and
+    /// collides more often), `shift` in 16..=64 (chunks of `2^shift` values).
+    ///
+    /// # Panics
+    /// If a parameter is out of range (a programming error, not peer input).
+    pub fn digest_with(&self, seed: u64, bits: u8, shift: u8) -> GSetDigest {
+        assert!(
+            (1..=64).contains(&bits) && (CHUNK_BITS..=64).contains(&shift),
+            "digest parameters out of range"
+        );
+        let k = key(seed);
+        let chunks = coarsen(&self.fine_fingerprints(k), shift)
+            .into_iter()
+            .map(|(c, fp)| (c, fp.finish(k, bits)));
+        GSetDigest {
+            seed,
+            bits,
+            shift,
+            chunks: chunks.collect(),
+        }
+    }
+
+    /// Fingerprint accumulators for every non-empty finest chunk (`x >> 16`), ascending: one pass over the set.
+    fn fine_fingerprints(&self, k: u64) -> Vec<(u64, SetFingerprint)> {
+        let mut out: Vec<(u64, SetFingerprint)> = Vec::new();
+        for x in self.set.iter() {
+            let c = x >> CHUNK_BITS;
+            match out.last_mut() {
+                Some((last, fp)) if *last == c => fp.add(hash_u64(x, k)),
+                _ => {
+                    let mut fp = SetFingerprint::default();
+                    fp.add(hash_u64(x, k));
+                    out.push((c, fp));
+                }
+            }
+        }
+        out
+    }
+
+    /// The smallest shift (finest chunks) whose chunk count is within the owner's budget `max(1, len / 32)`.
+    fn own_shift(&self, fine: &[(u64, SetFingerprint)]) -> u8 {
+        let budget = (self.len() / TARGET_PER_CHUNK).max(1);
+        if fine.len() as u64 <= budget {
+            return CHUNK_BITS;
+        }
+        // The count only falls as the shift grows, and is 1 at shift 64: binary search.
+        let (mut lo, mut hi) = (CHUNK_BITS + 1, 64u8);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if count_at(fine, mid) <= budget {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        lo
+    }
+
+    /// The elements of this set that lie in `chunks` (ascending keys of `2^shift`-value chunks).
+    fn elements_in_chunks(&self, chunks: &[u64], shift: u8) -> RoaringTreemap {
+        let mut out = Vec::new();
+        for (high, bitmap) in self.set.bitmaps() {
+            let base = u64::from(high) << 32;
+            let first = chunks.partition_point(|&c| c < chunk_of(base, shift));
+            let last =
+                chunks.partition_point(|&c| c <= chunk_of(base | u64::from(u32::MAX), shift));
+            let inside = &chunks[first..last];
+            if inside.is_empty() {
+                continue;
+            }
+            if shift >= 32 {
+                out.push((high, bitmap.clone()));
+                continue;
+            }
+            let mut mask = RoaringBitmap::new();
+            for &c in inside {
+                // shift < 32: the chunk lies inside this bitmap's 2^32 values.
+                let lo =
+                    u32::try_from((c << shift) & u64::from(u32::MAX)).expect("masked to 32 bits");
+                mask.insert_range(lo..=lo | ((1u32 << shift) - 1));
+            }
+            let part = bitmap & &mask;
+            if !part.is_empty() {
+                out.push((high, part));
+            }
+        }
+        RoaringTreemap::from_bitmaps(out)
+    }
+
+    /// Checks invariants: the treemap's cardinality matches its strictly ascending iteration.
+    #[doc(hidden)]
+    pub fn validate(&self) -> Result<(), String> {
+        let mut count = 0u64;
+        let mut prev: Option<u64> = None;
+        for x in self.set.iter() {
+            if prev.is_some_and(|p| p >= x) {
+                return Err(format!("iteration not strictly ascending at {x}"));
+            }
+            prev = Some(x);
+            count += 1;
+        }
+        if count != self.set.len() {
+            return Err(format!(
+                "len {} but {count} elements iterated",
+                self.set.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for GSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 16;
+        let mut list = f.debug_set();
+        list.entries(self.set.iter().take(SHOWN));
+        if self.set.len() > SHOWN as u64 {
+            list.entry(&format_args!("… {} elements in all", self.set.len()));
+        }
+        list.finish()
+    }
+}
+
+impl FromIterator<u64> for GSet {
+    fn from_iter<I: IntoIterator<Item = u64>>(iter: I) -> Self {
+        GSet {
+            set: iter.into_iter().collect(),
+        }
+    }
+}
+
+/// Above this many elements in `other`, [`GSet::join`] merges container lists instead of inserting in place.
+const IN_PLACE_JOIN_MAX: u64 = 64;
+
+impl Lattice for GSet {
+    /// Roaring union; `other` is only borrowed. Small `other`s (deltas) are inserted in place. Roaring 0.12's
+    /// in-place union inserts each new container into a `Vec`, quadratic when the two sets' containers interleave
+    /// (measured: 278 ms for two random 100k-element sets), so larger joins merge the sorted container lists
+    /// instead (linear; our containers are copied once).
+    fn join(&mut self, other: &Self) -> bool {
+        let before = self.set.len();
+        if other.set.len() <= IN_PLACE_JOIN_MAX {
+            self.set |= &other.set;
+        } else {
+            let mut merged = Vec::new();
+            let mut mine = self.set.bitmaps().peekable();
+            let mut theirs = other.set.bitmaps().peekable();
+            loop {
+                let next = match (mine.peek(), theirs.peek()) {
+                    (None, None) => break,
+                    (Some(&(a, _)), Some(&(b, _))) if a == b => {
+                        let ((k, x), (_, y)) =
+                            (mine.next().expect("peeked"), theirs.next().expect("peeked"));
+                        (k, x | y)
+                    }
+                    (Some(&(a, _)), Some(&(b, _))) if b < a => {
+                        theirs.next().map(|(k, y)| (k, y.clone())).expect("peeked")
+                    }
+                    (Some(_), _) => mine.next().map(|(k, x)| (k, x.clone())).expect("peeked"),
+                    (None, Some(_)) => theirs.next().map(|(k, y)| (k, y.clone())).expect("peeked"),
+                };
+                merged.push(next);
+            }
+            self.set = RoaringTreemap::from_bitmaps(merged);
+        }
+        self.set.len() != before
+    }
+}
+
+impl DeltaCrdt for GSet {
+    type Digest = GSetDigest;
+    type Delta = GSet;
+
+    /// Chunks of 2^16 values (one roaring container), coarsened to `2^shift` only when the set has more than
+    /// one chunk per 32 elements.
+    fn digest_seeded(&self, seed: u64) -> GSetDigest {
+        let k = key(seed);
+        let fine = self.fine_fingerprints(k);
+        let shift = self.own_shift(&fine);
+        let chunks = coarsen(&fine, shift)
+            .into_iter()
+            .map(|(c, fp)| (c, fp.finish(k, 64)));
+        GSetDigest {
+            seed,
+            bits: 64,
+            shift,
+            chunks: chunks.collect(),
+        }
+    }
+
+    /// Every element of each chunk whose fingerprint (under the digest's seed, width and chunk size) differs
+    /// from the digest's, or that the digest does not list.
+    fn delta_since(&self, digest: &GSetDigest) -> GSet {
+        let k = key(digest.seed);
+        let mine = coarsen(&self.fine_fingerprints(k), digest.shift);
+        let theirs = &digest.chunks;
+        let mut differing = Vec::new();
+        let mut j = 0;
+        for (chunk, fp) in mine {
+            while j < theirs.len() && theirs[j].0 < chunk {
+                j += 1;
+            }
+            if !(j < theirs.len() && theirs[j] == (chunk, fp.finish(k, digest.bits))) {
+                differing.push(chunk);
+            }
+        }
+        if differing.is_empty() {
+            return GSet::new();
+        }
+        GSet {
+            set: self.elements_in_chunks(&differing, digest.shift),
+        }
+    }
+
+    fn apply_delta(&mut self, delta: &GSet) -> bool {
+        self.join(delta)
+    }
+
+    fn delta_is_empty(delta: &GSet) -> bool {
+        delta.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_returns_the_new_element_or_an_empty_delta() {
+        let mut s = GSet::new();
+        assert_eq!(s.insert(5).iter().collect::<Vec<_>>(), vec![5]);
+        assert!(s.insert(5).is_empty());
+    }
+
+    #[test]
+    fn large_interleaved_joins_merge_containers_correctly() {
+        let evens: GSet = (0..5_000u64)
+            .map(|i| (i * 2) << 16)
+            .chain([1 << 40])
+            .collect();
+        let odds: GSet = (0..5_000u64)
+            .map(|i| (i * 2 + 1) << 16)
+            .chain([(1 << 40) + 1, 7 << 50])
+            .collect();
+        let mut joined = evens.clone();
+        assert!(joined.join(&odds));
+        let expected: std::collections::BTreeSet<u64> = evens.iter().chain(odds.iter()).collect();
+        assert!(joined.iter().eq(expected.iter().copied()));
+        assert!(!joined.join(&odds));
+        joined.validate().unwrap();
+    }
+
+    #[test]
+    fn digest_has_one_entry_per_touched_chunk() {
+        let s: GSet = (0..200_000u64).chain([1 << 40, u64::MAX]).collect();
+        let d = s.digest();
+        let keys: Vec<u64> = d.chunks().iter().map(|c| c.0).collect();
+        assert_eq!(keys, vec![0, 1, 2, 3, 1 << 24, u64::MAX >> 16]);
+    }
+
+    #[test]
+    fn delta_since_sends_only_differing_chunks() {
+        let a: GSet = (0..200_000u64).collect();
+        let mut b: GSet = (0..200_000u64).collect();
+        b.set.remove(70_000);
+        let delta = a.delta_since(&b.digest_seeded(9));
+        assert_eq!(delta.set, (65_536..131_072u64).collect::<RoaringTreemap>());
+        assert!(a.delta_since(&a.digest_seeded(3)).is_empty());
+    }
+
+    #[test]
+    fn digest_fingerprints_depend_on_the_seed() {
+        let s: GSet = (0..10u64).collect();
+        assert_ne!(s.digest_seeded(1).chunks(), s.digest_seeded(2).chunks());
+    }
+
+    #[test]
+    fn digest_decoding_rejects_unordered_keys_and_bad_parameters() {
+        let bad = [
+            r#"{"seed":0,"bits":64,"shift":16,"chunks":[[2,1],[1,1]]}"#,
+            r#"{"seed":0,"bits":0,"shift":16,"chunks":[]}"#,
+            r#"{"seed":0,"bits":65,"shift":16,"chunks":[]}"#,
+            r#"{"seed":0,"bits":64,"shift":15,"chunks":[]}"#,
+            r#"{"seed":0,"bits":64,"shift":65,"chunks":[]}"#,
+            r#"{"seed":0,"bits":64,"shift":16,"chunks":[[281474976710656,1]]}"#,
+            r#"{"seed":0,"bits":64,"shift":64,"chunks":[[1,1]]}"#,
+            r#"{"seed":0,"bits":64,"chunks":[]}"#,
+        ];
+        for text in bad {
+            assert!(serde_json::from_str::<GSetDigest>(text).is_err(), "{text}");
+        }
+        let good = r#"{"seed":0,"bits":64,"shift":64,"chunks":[[0,1]]}"#;
+        assert!(serde_json::from_str::<GSetDigest>(good).is_ok());
+    }
+
+    #[test]
+    fn sparse_sets_get_coarser_chunks_so_the_digest_stays_small() {
+        let sparse: GSet = (0..10_000u64).map(|i| i << 20).collect();
+        let d = sparse.digest();
+        assert!(
+            d.chunks().len() as u64 <= 10_000 / 32,
+            "{}",
+            d.chunks().len()
+        );
+        assert_eq!(d.shift(), 26);
+        let mut fewer = sparse.clone();
+        fewer.set.remove(5 << 20);
+        let delta = sparse.delta_since(&fewer.digest_seeded(4));
+        assert_eq!(
+            delta.iter().collect::<Vec<_>>(),
+            (0..64u64).map(|i| i << 20).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn coarse_digests_split_correctly_across_treemap_bitmaps() {
+        let a: GSet = [1u64, 1 << 32, (1 << 32) + 5, 3 << 40, u64::MAX]
+            .into_iter()
+            .collect();
+        let b = GSet::new();
+        for shift in [16, 20, 31, 32, 33, 48, 63, 64] {
+            assert_eq!(
+                a.delta_since(&b.digest_with(7, 64, shift)),
+                a,
+                "shift {shift}"
+            );
+            assert!(a.delta_since(&a.digest_with(7, 64, shift)).is_empty());
+            let mut c = a.clone();
+            c.set.remove(1 << 32);
+            let delta = a.delta_since(&c.digest_with(7, 64, shift));
+            assert!(delta.contains(1 << 32), "shift {shift}");
+            assert!(!delta.contains(u64::MAX) || shift == 64);
+        }
+    }
+}

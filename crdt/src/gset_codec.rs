@@ -1,0 +1,179 @@
+//! The wire encoding of a [`GSet`] (also its delta encoding), chosen by measurement (benches/README.md).
+//!
+//! A set is encoded as whichever of these two forms is shorter, ties going to the roaring form:
+//! - a sequence of integers, `[1,2,3]` in JSON: best for a few scattered elements;
+//! - a string: standard base64 (with padding) of roaring's portable `RoaringTreemap` serialization, run-optimized
+//!   first (`"AQAAAAAAAAAAAAAAOjAAAA…"`): best as soon as elements share containers (1M sequential elements take
+//!   tens of bytes instead of ~6.9 MB).
+//!
+//! The lengths compared are those of the JSON text (digits and commas versus base64 characters), computed without
+//! encoding twice. Decoding accepts both forms from any serde format; a malformed string, bad base64 or an invalid
+//! roaring payload is a decoding error, never a panic.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use roaring::RoaringTreemap;
+use serde::de::{self, SeqAccess, Visitor};
+use serde::ser::SerializeSeq;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::gset::GSet;
+
+/// Which wire form [`GSet`]'s serde encoding picked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GSetEncoding {
+    /// A sequence of integers.
+    Array,
+    /// A base64 string of the portable roaring serialization.
+    Roaring,
+}
+
+fn decimal_len(x: u64) -> usize {
+    x.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+impl GSet {
+    /// The length in bytes of the JSON array form (`[1,2]` is 5).
+    pub fn json_array_len(&self) -> usize {
+        let digits: usize = self.set.iter().map(decimal_len).sum();
+        2 + digits + (self.set.len() as usize).saturating_sub(1)
+    }
+
+    /// The run-optimized treemap and the length of its base64 string form in JSON (quotes included).
+    fn optimized(&self) -> (RoaringTreemap, usize) {
+        let mut opt = self.set.clone();
+        opt.optimize();
+        let raw = opt.serialized_size();
+        (opt, 2 + raw.div_ceil(3) * 4)
+    }
+
+    /// The wire form [`Serialize`] will use, and its JSON length in bytes.
+    pub fn encoding(&self) -> (GSetEncoding, usize) {
+        let (_, roaring) = self.optimized();
+        match self.array_len_if_shorter(roaring) {
+            Some(array) => (GSetEncoding::Array, array),
+            None => (GSetEncoding::Roaring, roaring),
+        }
+    }
+
+    /// The array form's length if it is shorter than `roaring`; skips the O(n) digit count when even the
+    /// shortest possible array (`2·len + 1` bytes: one digit and one comma per element) is not shorter.
+    fn array_len_if_shorter(&self, roaring: usize) -> Option<usize> {
+        let lower_bound = 2 * self.set.len() as usize + 1;
+        if lower_bound >= roaring {
+            return None;
+        }
+        let array = self.json_array_len();
+        (array < roaring).then_some(array)
+    }
+
+    /// The base64 string of the run-optimized portable roaring serialization.
+    pub fn to_roaring_base64(&self) -> String {
+        let (opt, _) = self.optimized();
+        roaring_base64(&opt)
+    }
+}
+
+fn roaring_base64(set: &RoaringTreemap) -> String {
+    let mut bytes = Vec::with_capacity(set.serialized_size());
+    set.serialize_into(&mut bytes)
+        .expect("writing into a Vec cannot fail");
+    STANDARD.encode(bytes)
+}
+
+impl Serialize for GSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (opt, roaring) = self.optimized();
+        if self.array_len_if_shorter(roaring).is_none() {
+            return serializer.serialize_str(&roaring_base64(&opt));
+        }
+        let mut seq = serializer.serialize_seq(Some(self.set.len() as usize))?;
+        for x in self.set.iter() {
+            seq.serialize_element(&x)?;
+        }
+        seq.end()
+    }
+}
+
+struct GSetVisitor;
+
+impl<'de> Visitor<'de> for GSetVisitor {
+    type Value = GSet;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of unsigned 64-bit integers or a base64 portable roaring treemap")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<GSet, A::Error> {
+        let mut set = RoaringTreemap::new();
+        while let Some(x) = seq.next_element::<u64>()? {
+            set.insert(x);
+        }
+        Ok(GSet::from_treemap(set))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<GSet, E> {
+        let bytes = STANDARD
+            .decode(text)
+            .map_err(|e| E::custom(format!("gset: bad base64: {e}")))?;
+        let set = RoaringTreemap::deserialize_from(&bytes[..])
+            .map_err(|e| E::custom(format!("gset: bad roaring treemap: {e}")))?;
+        Ok(GSet::from_treemap(set))
+    }
+}
+
+impl<'de> Deserialize<'de> for GSet {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<GSet, D::Error> {
+        deserializer.deserialize_any(GSetVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_scattered_sets_encode_as_arrays_and_runs_as_roaring() {
+        let small: GSet = [3u64, 1 << 40].into_iter().collect();
+        assert_eq!(serde_json::to_string(&small).unwrap(), "[3,1099511627776]");
+        assert_eq!(small.encoding(), (GSetEncoding::Array, 17));
+        let run: GSet = (0..100_000u64).collect();
+        let text = serde_json::to_string(&run).unwrap();
+        assert!(text.starts_with('"'), "{text}");
+        assert_eq!(run.encoding(), (GSetEncoding::Roaring, text.len()));
+        assert_eq!(serde_json::from_str::<GSet>(&text).unwrap(), run);
+    }
+
+    #[test]
+    fn empty_set_encodes_as_an_empty_array() {
+        assert_eq!(serde_json::to_string(&GSet::new()).unwrap(), "[]");
+        assert_eq!(serde_json::from_str::<GSet>("[]").unwrap(), GSet::new());
+    }
+
+    #[test]
+    fn decoding_rejects_garbage_without_panicking() {
+        for text in [
+            r#""not base64!""#,
+            r#""AAAA""#,
+            "[-1]",
+            "[1.5]",
+            "{}",
+            r#""""#,
+        ] {
+            assert!(serde_json::from_str::<GSet>(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn array_length_is_exact() {
+        let s: GSet = [0u64, 9, 10, u64::MAX].into_iter().collect();
+        assert_eq!(
+            s.json_array_len(),
+            serde_json::to_string(&s.iter().collect::<Vec<_>>())
+                .unwrap()
+                .len()
+        );
+    }
+}

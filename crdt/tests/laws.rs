@@ -1,0 +1,213 @@
+//! Lattice, delta and convergence laws for every CRDT type, through the one shared checker in `support`.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use osmosis_crdt::{
+    DeltaCrdt, GCounter, GSet, JsonSet, JsonSetDigest, Lattice, OrdGSet, PNCounter,
+};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use support::{collision_repair, convergence, delta_laws, join_laws, merge_order, replica_count};
+
+fn element() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        4 => 0u64..300,
+        2 => (0u64..8, 0u64..64).prop_map(|(chunk, low)| (chunk << 16) | low),
+        1 => any::<u64>(),
+    ]
+}
+
+/// Scattered elements plus a run (0..200 long), so that large joins take the container-merge path.
+fn gset() -> impl Strategy<Value = GSet> {
+    (
+        prop::collection::vec(element(), 0..60),
+        element(),
+        0u64..200,
+    )
+        .prop_map(|(v, start, len)| v.into_iter().chain((start..).take(len as usize)).collect())
+}
+
+fn ordgset() -> impl Strategy<Value = OrdGSet<String>> {
+    prop::collection::vec("[a-d]{0,3}", 0..40).prop_map(|v| v.into_iter().collect())
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        element().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        (-4i32..4).prop_map(|x| json!(f64::from(x) / 2.0)),
+        "[a-c]{0,2}".prop_map(Value::from),
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::from),
+            prop::collection::btree_map("[a-c]", inner, 0..3).prop_map(|m| json!(m)),
+        ]
+    })
+}
+
+fn jsonset() -> impl Strategy<Value = JsonSet> {
+    prop::collection::vec(json_value(), 0..30).prop_map(|values| {
+        let mut s = JsonSet::new();
+        for v in &values {
+            s.insert(v);
+        }
+        s
+    })
+}
+
+fn gcounter() -> impl Strategy<Value = GCounter<String>> {
+    prop::collection::btree_map("n[1-5]", prop_oneof![1u64..100, Just(u64::MAX)], 0..5)
+        .prop_map(|m: BTreeMap<String, u64>| GCounter::try_from(m).unwrap())
+}
+
+fn pncounter() -> impl Strategy<Value = PNCounter<String>> {
+    prop::collection::vec(("n[1-5]", any::<i64>()), 0..10).prop_map(|ops| {
+        let mut c = PNCounter::new();
+        for (r, x) in ops {
+            let _ = c.add(r, x);
+        }
+        c
+    })
+}
+
+fn id(i: usize) -> String {
+    format!("n{i}")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn gset_obeys_the_laws(a in gset(), b in gset(), c in gset(), seed in any::<u64>()) {
+        join_laws(&a, &b, &c)?;
+        delta_laws(&a, &b, seed)?;
+    }
+
+    #[test]
+    fn gset_replicas_converge(n in replica_count(), ops in prop::collection::vec((0usize..7, element()), 0..80),
+                              order in merge_order()) {
+        convergence(n, &ops, |s: &mut GSet, _, x| s.insert(*x), &order)?;
+    }
+
+    #[test]
+    fn gset_collisions_are_repaired_by_the_next_seed(a in gset(), b in gset()) {
+        collision_repair(&a, &b, |s, seed| s.digest_with(seed, 4, 16 + 16 * (seed % 4) as u8))?;
+    }
+
+    #[test]
+    fn ordgset_obeys_the_laws(a in ordgset(), b in ordgset(), c in ordgset(), seed in any::<u64>()) {
+        join_laws(&a, &b, &c)?;
+        delta_laws(&a, &b, seed)?;
+    }
+
+    #[test]
+    fn ordgset_replicas_converge(n in replica_count(), ops in prop::collection::vec((0usize..7, "[a-e]{1,2}"), 0..60),
+                                 order in merge_order()) {
+        convergence(n, &ops, |s: &mut OrdGSet<String>, _, x: &String| s.insert(x.clone()), &order)?;
+    }
+
+    #[test]
+    fn ordgset_collisions_are_repaired_by_the_next_seed(a in ordgset(), b in ordgset()) {
+        collision_repair(&a, &b, |s, seed| s.digest_with(seed, 4, 2))?;
+    }
+
+    #[test]
+    fn jsonset_obeys_the_laws(a in jsonset(), b in jsonset(), c in jsonset(), seed in any::<u64>()) {
+        join_laws(&a, &b, &c)?;
+        delta_laws(&a, &b, seed)?;
+    }
+
+    #[test]
+    fn jsonset_replicas_converge(n in replica_count(), ops in prop::collection::vec((0usize..7, json_value()), 0..40),
+                                 order in merge_order()) {
+        convergence(n, &ops, |s: &mut JsonSet, _, v: &Value| s.insert(v), &order)?;
+    }
+
+    #[test]
+    fn jsonset_collisions_are_repaired_by_the_next_seed(a in jsonset(), b in jsonset()) {
+        collision_repair(&a, &b, |s, seed| JsonSetDigest {
+            ints: s.ints().digest_with(seed, 4, 16),
+            other: s.other().digest_with(seed, 4, 1),
+        })?;
+    }
+
+    #[test]
+    fn gcounter_obeys_the_laws(a in gcounter(), b in gcounter(), c in gcounter(), seed in any::<u64>()) {
+        join_laws(&a, &b, &c)?;
+        delta_laws(&a, &b, seed)?;
+        // Exact digest: nothing is sent to a replica that is ahead or equal.
+        let ab = { let mut x = a.clone(); x.join(&b); x };
+        prop_assert!(a.delta_since(&ab.digest()).is_empty());
+    }
+
+    #[test]
+    fn gcounter_replicas_converge(n in replica_count(), ops in prop::collection::vec((0usize..7, 0u64..1000), 0..60),
+                                  order in merge_order()) {
+        convergence(n, &ops, |c: &mut GCounter<String>, i, x| c.increment(id(i), *x).unwrap(), &order)?;
+    }
+
+    #[test]
+    fn gcounter_digest_is_exact_so_no_collision_can_hide_a_difference(a in gcounter(), b in gcounter()) {
+        prop_assert_eq!(collision_repair(&a, &b, |s, seed| s.digest_seeded(seed))?, 0);
+    }
+
+    #[test]
+    fn pncounter_obeys_the_laws(a in pncounter(), b in pncounter(), c in pncounter(), seed in any::<u64>()) {
+        join_laws(&a, &b, &c)?;
+        delta_laws(&a, &b, seed)?;
+        let ab = { let mut x = a.clone(); x.join(&b); x };
+        prop_assert!(a.delta_since(&ab.digest()).is_empty());
+    }
+
+    #[test]
+    fn pncounter_replicas_converge(n in replica_count(), ops in prop::collection::vec((0usize..7, -1000i64..1000), 0..60),
+                                   order in merge_order()) {
+        convergence(n, &ops, |c: &mut PNCounter<String>, i, x| c.add(id(i), *x).unwrap(), &order)?;
+    }
+
+    #[test]
+    fn pncounter_digest_is_exact_so_no_collision_can_hide_a_difference(a in pncounter(), b in pncounter()) {
+        prop_assert_eq!(collision_repair(&a, &b, |s, seed| s.digest_seeded(seed))?, 0);
+    }
+}
+
+/// A real collision: two different chunk contents whose 4-bit fingerprints agree under some seed. That round
+/// ships nothing for the chunk; the next seed's fingerprints differ and the chunk is shipped.
+#[test]
+fn a_gset_fingerprint_collision_delays_a_chunk_by_one_round_only() {
+    let a: GSet = [1u64, 2, 3].into_iter().collect();
+    let b: GSet = [1u64, 2].into_iter().collect();
+    let seed = (0..1000u64)
+        .find(|&s| a.digest_with(s, 4, 16).chunks() == b.digest_with(s, 4, 16).chunks())
+        .expect("a 4-bit collision within 1000 seeds");
+    assert!(
+        a.delta_since(&b.digest_with(seed, 4, 16)).is_empty(),
+        "the colliding round ships nothing"
+    );
+    let next = (seed + 1..seed + 64)
+        .find(|&s| !a.delta_since(&b.digest_with(s, 4, 16)).is_empty())
+        .unwrap();
+    let mut b2 = b.clone();
+    b2.apply_delta(&a.delta_since(&b.digest_with(next, 4, 16)));
+    assert_eq!(b2, a);
+    // The same pair never collides with full-width fingerprints under those seeds.
+    assert_eq!(a.delta_since(&b.digest_seeded(seed)), a);
+}
+
+#[test]
+fn an_ordgset_fingerprint_collision_is_repaired_by_a_later_seed() {
+    let a: OrdGSet<String> = ["x", "y"].into_iter().map(String::from).collect();
+    let b: OrdGSet<String> = ["x"].into_iter().map(String::from).collect();
+    let seed = (0..1000u64)
+        .find(|&s| a.digest_with(s, 4, 0) == b.digest_with(s, 4, 0))
+        .expect("a 4-bit collision within 1000 seeds");
+    assert!(a.delta_since(&b.digest_with(seed, 4, 0)).is_empty());
+    let rounds_short =
+        support::collision_repair(&a, &b, |s, r| s.digest_with(seed + r, 4, 0)).unwrap();
+    assert!(rounds_short >= 1);
+}

@@ -1,0 +1,211 @@
+//! The shared law checker: every CRDT's property tests call these, so the laws are written once.
+
+use std::fmt::Debug;
+
+use osmosis_crdt::{DeltaCrdt, GCounter, GSet, JsonSet, OrdElement, OrdGSet, PNCounter};
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A CRDT under test: deltas are states, and invariants can be checked.
+pub(crate) trait Checked:
+    DeltaCrdt<Delta = Self> + Clone + PartialEq + Debug + Default + Serialize + DeserializeOwned
+{
+    fn check(&self) -> Result<(), String>;
+}
+
+impl Checked for GSet {
+    fn check(&self) -> Result<(), String> {
+        self.validate()
+    }
+}
+impl<T: OrdElement> Checked for OrdGSet<T> {
+    fn check(&self) -> Result<(), String> {
+        self.validate()
+    }
+}
+impl Checked for JsonSet {
+    fn check(&self) -> Result<(), String> {
+        self.validate()
+    }
+}
+impl Checked for GCounter<String> {
+    fn check(&self) -> Result<(), String> {
+        self.validate()
+    }
+}
+impl Checked for PNCounter<String> {
+    fn check(&self) -> Result<(), String> {
+        self.validate()
+    }
+}
+
+fn valid<T: Checked>(x: &T) -> Result<(), TestCaseError> {
+    x.check().map_err(TestCaseError::fail)
+}
+
+fn joined<T: Checked>(a: &T, b: &T) -> T {
+    let mut out = a.clone();
+    out.join(b);
+    out
+}
+
+/// Join is commutative, associative and idempotent; its `changed` flag is truthful; bottom is the identity.
+pub(crate) fn join_laws<T: Checked>(a: &T, b: &T, c: &T) -> Result<(), TestCaseError> {
+    for x in [a, b, c] {
+        valid(x)?;
+    }
+    prop_assert_eq!(joined(a, b), joined(b, a), "commutative");
+    prop_assert_eq!(
+        joined(&joined(a, b), c),
+        joined(a, &joined(b, c)),
+        "associative"
+    );
+    let mut aa = a.clone();
+    prop_assert!(!aa.join(a), "joining itself reports no change");
+    prop_assert_eq!(&aa, a, "idempotent");
+    prop_assert_eq!(
+        joined(a, &T::default()),
+        a.clone(),
+        "bottom is the identity"
+    );
+    let mut ab = a.clone();
+    let changed = ab.join(b);
+    prop_assert_eq!(changed, ab != *a, "join's changed flag");
+    valid(&ab)
+}
+
+/// `b.apply_delta(a.delta_since(b.digest))` is `a ⊔ b`; a replica's own digest yields an empty delta;
+/// a delta adds nothing to its sender; states, digests and deltas round-trip through JSON.
+pub(crate) fn delta_laws<T: Checked>(a: &T, b: &T, seed: u64) -> Result<(), TestCaseError> {
+    let digest = b.digest_seeded(seed);
+    let delta = a.delta_since(&digest);
+    valid(&delta)?;
+    let mut b2 = b.clone();
+    let changed = b2.apply_delta(&delta);
+    prop_assert_eq!(
+        &b2,
+        &joined(a, b),
+        "delta brings the digest's owner to a ⊔ b"
+    );
+    prop_assert_eq!(changed, b2 != *b);
+    prop_assert!(
+        T::delta_is_empty(&a.delta_since(&a.digest_seeded(seed))),
+        "nothing to send to an equal replica"
+    );
+    prop_assert!(
+        !a.clone().apply_delta(&delta),
+        "a delta is below its sender"
+    );
+    roundtrip(a)?;
+    roundtrip(&delta)?;
+    let text = serde_json::to_string(&digest).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let back: T::Digest =
+        serde_json::from_str(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(back, digest);
+    Ok(())
+}
+
+fn roundtrip<T: Checked>(x: &T) -> Result<(), TestCaseError> {
+    let text = serde_json::to_string(x).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let back: T =
+        serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+    valid(&back)?;
+    prop_assert_eq!(&back, x, "JSON round trip");
+    Ok(())
+}
+
+/// Ops spread over `n` replicas, then merged three ways — states joined in the given order, deltas delivered in
+/// the given order to a fresh replica, and push-pull anti-entropy along a ring with a fresh seed per exchange —
+/// all converge to the same state.
+pub(crate) fn convergence<T: Checked, Op: Debug>(
+    n: usize,
+    ops: &[(usize, Op)],
+    apply: impl Fn(&mut T, usize, &Op) -> T,
+    order: &[usize],
+) -> Result<(), TestCaseError> {
+    let mut replicas = vec![T::default(); n];
+    let mut deltas = Vec::new();
+    for (who, op) in ops {
+        let i = who % n;
+        let delta = apply(&mut replicas[i], i, op);
+        valid(&replicas[i])?;
+        deltas.push(delta);
+    }
+    let mut all = T::default();
+    for r in &replicas {
+        all.join(r);
+    }
+    let mut in_order = T::default();
+    for &i in order {
+        in_order.join(&replicas[i % n]);
+    }
+    for r in &replicas {
+        in_order.join(r);
+    }
+    prop_assert_eq!(&in_order, &all, "state joins in any order");
+    let mut from_deltas = T::default();
+    let mut idx: Vec<usize> = (0..deltas.len()).collect();
+    idx.sort_by_key(|&i| order.get(i).copied().unwrap_or(i).wrapping_mul(7919) ^ i);
+    for i in idx {
+        from_deltas.apply_delta(&deltas[i]);
+    }
+    prop_assert_eq!(&from_deltas, &all, "deltas delivered in any order");
+    let mut seed = 0u64;
+    for _pass in 0..2 {
+        for i in 0..n {
+            let j = (i + 1) % n;
+            seed += 1;
+            push_pull(&mut replicas, i, j, seed);
+        }
+    }
+    for r in &replicas {
+        prop_assert_eq!(r, &all, "anti-entropy converges");
+    }
+    Ok(())
+}
+
+/// One push-pull exchange: `i` sends its digest, `j` answers with a delta and its digest, `i` answers with a delta.
+pub(crate) fn push_pull<T: Checked>(replicas: &mut [T], i: usize, j: usize, seed: u64) {
+    let d_i = replicas[i].digest_seeded(seed);
+    let to_i = replicas[j].delta_since(&d_i);
+    let d_j = replicas[j].digest_seeded(seed);
+    replicas[i].apply_delta(&to_i);
+    let to_j = replicas[i].delta_since(&d_j);
+    replicas[j].apply_delta(&to_j);
+}
+
+/// With a deliberately weak digest (`weak(state, seed)`, e.g. 4-bit fingerprints, where collisions are common),
+/// rotating seeds repairs every collision: `b` reaches `a ⊔ b` within 64 rounds. Returns how many rounds
+/// failed to deliver everything, so callers can assert that collisions really happened.
+pub(crate) fn collision_repair<T: Checked>(
+    a: &T,
+    b: &T,
+    weak: impl Fn(&T, u64) -> T::Digest,
+) -> Result<usize, TestCaseError> {
+    let target = joined(a, b);
+    let mut b = b.clone();
+    let mut rounds_short = 0;
+    for seed in 0..64 {
+        if b == target {
+            return Ok(rounds_short);
+        }
+        b.apply_delta(&a.delta_since(&weak(&b, seed)));
+        if b != target {
+            rounds_short += 1;
+        }
+    }
+    prop_assert_eq!(b, target, "collisions were not repaired by rotating seeds");
+    Ok(rounds_short)
+}
+
+/// Strategy helpers shared by the property tests.
+pub(crate) fn replica_count() -> impl Strategy<Value = usize> {
+    2usize..=7
+}
+
+/// Merge orders over up to 7 replicas, with repeats.
+pub(crate) fn merge_order() -> impl Strategy<Value = Vec<usize>> {
+    prop::collection::vec(0usize..7, 0..20)
+}
