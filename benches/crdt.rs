@@ -37,40 +37,20 @@ fn join(c: &mut Criterion) {
             g.throughput(Throughput::Elements(n));
             let (ga, gb): (GSet, GSet) = (a.iter().copied().collect(), b.iter().copied().collect());
             g.bench_function(id("osmosis_gset", spread, n), |bch| {
-                bch.iter_batched_ref(
-                    || ga.clone(),
-                    |x| x.join(black_box(&gb)),
-                    BatchSize::LargeInput,
-                );
+                bch.iter_batched_ref(|| ga.clone(), |x| x.join(black_box(&gb)), BatchSize::LargeInput);
             });
-            let (ra, rb): (RoaringBitmap, RoaringBitmap) = (
-                a.iter().map(|&x| x as u32).collect(),
-                b.iter().map(|&x| x as u32).collect(),
-            );
+            let (ra, rb): (RoaringBitmap, RoaringBitmap) =
+                (a.iter().map(|&x| x as u32).collect(), b.iter().map(|&x| x as u32).collect());
             g.bench_function(id("roaring_bitmap_u32", spread, n), |bch| {
-                bch.iter_batched_ref(
-                    || ra.clone(),
-                    |x| *x |= black_box(&rb),
-                    BatchSize::LargeInput,
-                );
+                bch.iter_batched_ref(|| ra.clone(), |x| *x |= black_box(&rb), BatchSize::LargeInput);
             });
-            let (ba, bb): (BTreeSet<u64>, BTreeSet<u64>) =
-                (a.iter().copied().collect(), b.iter().copied().collect());
+            let (ba, bb): (BTreeSet<u64>, BTreeSet<u64>) = (a.iter().copied().collect(), b.iter().copied().collect());
             g.bench_function(id("btreeset", spread, n), |bch| {
-                bch.iter_batched_ref(
-                    || ba.clone(),
-                    |x| x.extend(black_box(&bb)),
-                    BatchSize::LargeInput,
-                );
+                bch.iter_batched_ref(|| ba.clone(), |x| x.extend(black_box(&bb)), BatchSize::LargeInput);
             });
-            let (ha, hb): (HashSet<u64>, HashSet<u64>) =
-                (a.iter().copied().collect(), b.iter().copied().collect());
+            let (ha, hb): (HashSet<u64>, HashSet<u64>) = (a.iter().copied().collect(), b.iter().copied().collect());
             g.bench_function(id("hashset", spread, n), |bch| {
-                bch.iter_batched_ref(
-                    || ha.clone(),
-                    |x| x.extend(black_box(&hb)),
-                    BatchSize::LargeInput,
-                );
+                bch.iter_batched_ref(|| ha.clone(), |x| x.extend(black_box(&hb)), BatchSize::LargeInput);
             });
             let (ca, cb) = (crdts_set(&a), crdts_set(&b));
             g.bench_function(id("crdts_gset", spread, n), |bch| {
@@ -93,11 +73,7 @@ fn join(c: &mut Criterion) {
     }
     g.throughput(Throughput::Elements(replicas));
     g.bench_function(BenchmarkId::new("osmosis_gcounter", replicas), |bch| {
-        bch.iter_batched_ref(
-            || ours.0.clone(),
-            |x| x.join(black_box(&ours.1)),
-            BatchSize::SmallInput,
-        );
+        bch.iter_batched_ref(|| ours.0.clone(), |x| x.join(black_box(&ours.1)), BatchSize::SmallInput);
     });
     g.bench_function(BenchmarkId::new("crdts_gcounter", replicas), |bch| {
         bch.iter_batched_ref(
@@ -189,14 +165,10 @@ fn encode_decode(c: &mut Criterion) {
                 bch.iter(|| serde_json::from_slice::<GSet>(black_box(&ours)).expect("decode"));
             });
             dec.bench_function(id("btreeset", spread, n), |bch| {
-                bch.iter(|| {
-                    serde_json::from_slice::<BTreeSet<u64>>(black_box(&plain)).expect("decode")
-                });
+                bch.iter(|| serde_json::from_slice::<BTreeSet<u64>>(black_box(&plain)).expect("decode"));
             });
             dec.bench_function(id("crdts_gset", spread, n), |bch| {
-                bch.iter(|| {
-                    serde_json::from_slice::<crdts::GSet<u64>>(black_box(&theirs)).expect("decode")
-                });
+                bch.iter(|| serde_json::from_slice::<crdts::GSet<u64>>(black_box(&theirs)).expect("decode"));
             });
         }
     }

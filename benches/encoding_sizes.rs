@@ -23,19 +23,13 @@ fn main() {
             let array = serde_json::to_string(&v).expect("encode").len();
             let roaring = ours.to_roaring_base64().len() + 2;
             let encoded = serde_json::to_string(&ours).expect("encode");
-            let form = if encoded.starts_with('"') {
-                "roaring"
-            } else {
-                "array"
-            };
+            let form = if encoded.starts_with('"') { "roaring" } else { "array" };
             let mut theirs = crdts::GSet::new();
             for x in &v {
                 theirs.insert(*x);
             }
             let crdts_len = serde_json::to_string(&theirs).expect("encode").len();
-            let digest = serde_json::to_string(&ours.digest_seeded(1))
-                .expect("encode")
-                .len();
+            let digest = serde_json::to_string(&ours.digest_seeded(1)).expect("encode").len();
             println!(
                 "| {} | {n} | {array} | {roaring} | {} ({form}) | {crdts_len} | {:.1}× | {digest} |",
                 spread.name(),

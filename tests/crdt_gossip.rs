@@ -8,11 +8,7 @@ use serde_json::json;
 
 const REPLICAS: usize = 5;
 
-fn gossip<T: DeltaCrdt + PartialEq + std::fmt::Debug>(
-    replicas: &mut [T],
-    rng: &mut ChaCha8Rng,
-    exchanges: usize,
-) {
+fn gossip<T: DeltaCrdt + PartialEq + std::fmt::Debug>(replicas: &mut [T], rng: &mut ChaCha8Rng, exchanges: usize) {
     for round in 0..exchanges {
         let i = rng.random_range(0..replicas.len());
         let j = (i + rng.random_range(1..replicas.len())) % replicas.len();
@@ -62,8 +58,7 @@ fn json_sets_converge_under_random_gossip() {
         r.validate().unwrap();
         assert_eq!(r, &replicas[0], "seed {seed}");
     }
-    let got: std::collections::BTreeSet<String> =
-        replicas[0].iter().map(|v| v.to_string()).collect();
+    let got: std::collections::BTreeSet<String> = replicas[0].iter().map(|v| v.to_string()).collect();
     assert_eq!(got, expected, "seed {seed}");
 }
 

@@ -30,11 +30,7 @@ pub(crate) const fn key(seed: u64) -> u64 {
 
 /// Keeps the low `bits` bits of a fingerprint (`bits` in `1..=64`).
 pub(crate) const fn truncate(fp: u64, bits: u8) -> u64 {
-    if bits >= 64 {
-        fp
-    } else {
-        fp & ((1u64 << bits) - 1)
-    }
+    if bits >= 64 { fp } else { fp & ((1u64 << bits) - 1) }
 }
 
 /// An order-independent fingerprint of a multiset-free collection of pre-hashed elements.
@@ -59,11 +55,7 @@ impl SetFingerprint {
 
     /// The fingerprint under `key`, truncated to `bits` bits.
     pub(crate) fn finish(self, key: u64, bits: u8) -> u64 {
-        truncate(
-            self.sum
-                .wrapping_add(mix64(self.count ^ key.rotate_left(32))),
-            bits,
-        )
+        truncate(self.sum.wrapping_add(mix64(self.count ^ key.rotate_left(32))), bits)
     }
 }
 

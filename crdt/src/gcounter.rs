@@ -32,20 +32,14 @@ impl<T: Ord + Clone + Debug + Serialize + DeserializeOwned> ReplicaId for T {}
 /// assert!(!a.join(&b));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(
-    try_from = "BTreeMap<K, u64>",
-    into = "BTreeMap<K, u64>",
-    bound = "K: ReplicaId"
-)]
+#[serde(try_from = "BTreeMap<K, u64>", into = "BTreeMap<K, u64>", bound = "K: ReplicaId")]
 pub struct GCounter<K: ReplicaId = String> {
     entries: BTreeMap<K, u64>,
 }
 
 impl<K: ReplicaId> Default for GCounter<K> {
     fn default() -> Self {
-        GCounter {
-            entries: BTreeMap::new(),
-        }
+        GCounter { entries: BTreeMap::new() }
     }
 }
 
@@ -79,13 +73,9 @@ impl<K: ReplicaId> GCounter<K> {
             return Ok(GCounter::new());
         }
         let current = self.get(&replica);
-        let next = current
-            .checked_add(by)
-            .ok_or(CounterOverflow { current, add: by })?;
+        let next = current.checked_add(by).ok_or(CounterOverflow { current, add: by })?;
         self.entries.insert(replica.clone(), next);
-        Ok(GCounter {
-            entries: BTreeMap::from([(replica, next)]),
-        })
+        Ok(GCounter { entries: BTreeMap::from([(replica, next)]) })
     }
 
     /// The exact total. A `u128` cannot overflow: it would take 2^64 replicas at `u64::MAX`.
@@ -150,12 +140,7 @@ impl<K: ReplicaId> DeltaCrdt for GCounter<K> {
 
     /// Exactly the entries higher here than in the digest.
     fn delta_since(&self, digest: &GCounter<K>) -> GCounter<K> {
-        let entries = self
-            .entries
-            .iter()
-            .filter(|(k, v)| **v > digest.get(k))
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
+        let entries = self.entries.iter().filter(|(k, v)| **v > digest.get(k)).map(|(k, v)| (k.clone(), *v)).collect();
         GCounter { entries }
     }
 
@@ -177,13 +162,7 @@ mod tests {
         let mut c = GCounter::<String>::new();
         c.increment("n1".into(), u64::MAX).unwrap();
         let before = c.clone();
-        assert_eq!(
-            c.increment("n1".into(), 1),
-            Err(CounterOverflow {
-                current: u64::MAX,
-                add: 1
-            })
-        );
+        assert_eq!(c.increment("n1".into(), 1), Err(CounterOverflow { current: u64::MAX, add: 1 }));
         assert_eq!(c, before);
     }
 
@@ -199,10 +178,7 @@ mod tests {
     fn delta_since_is_exactly_the_higher_entries() {
         let a: GCounter<u8> = serde_json::from_str(r#"{"1":5,"2":1,"3":2}"#).unwrap();
         let b: GCounter<u8> = serde_json::from_str(r#"{"1":5,"2":4}"#).unwrap();
-        assert_eq!(
-            serde_json::to_string(&a.delta_since(&b.digest())).unwrap(),
-            r#"{"3":2}"#
-        );
+        assert_eq!(serde_json::to_string(&a.delta_since(&b.digest())).unwrap(), r#"{"3":2}"#);
         assert!(b.delta_since(&a.digest()).entries().keys().eq([&2]));
     }
 

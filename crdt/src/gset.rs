@@ -91,12 +91,7 @@ struct DigestWire {
 impl TryFrom<DigestWire> for GSetDigest {
     type Error = String;
     fn try_from(w: DigestWire) -> Result<Self, String> {
-        let d = GSetDigest {
-            seed: w.seed,
-            bits: w.bits,
-            shift: w.shift,
-            chunks: w.chunks,
-        };
+        let d = GSetDigest { seed: w.seed, bits: w.bits, shift: w.shift, chunks: w.chunks };
         d.validate()?;
         Ok(d)
     }
@@ -165,19 +160,12 @@ impl GSetDigest {
             return Err(format!("digest bits must be in 1..=64, got {}", self.bits));
         }
         if !(CHUNK_BITS..=64).contains(&self.shift) {
-            return Err(format!(
-                "digest shift must be in 16..=64, got {}",
-                self.shift
-            ));
+            return Err(format!("digest shift must be in 16..=64, got {}", self.shift));
         }
         if self.chunks.windows(2).any(|w| w[0].0 >= w[1].0) {
             return Err("digest chunk keys must be strictly ascending".into());
         }
-        if self
-            .chunks
-            .last()
-            .is_some_and(|&(k, _)| chunk_of(k, 64 - self.shift) != 0)
-        {
+        if self.chunks.last().is_some_and(|&(k, _)| chunk_of(k, 64 - self.shift) != 0) {
             return Err(format!("digest chunk key exceeds {} bits", 64 - self.shift));
         }
         Ok(())
@@ -235,20 +223,10 @@ impl GSet {
     /// # Panics
     /// If a parameter is out of range (a programming error, not peer input).
     pub fn digest_with(&self, seed: u64, bits: u8, shift: u8) -> GSetDigest {
-        assert!(
-            (1..=64).contains(&bits) && (CHUNK_BITS..=64).contains(&shift),
-            "digest parameters out of range"
-        );
+        assert!((1..=64).contains(&bits) && (CHUNK_BITS..=64).contains(&shift), "digest parameters out of range");
         let k = key(seed);
-        let chunks = coarsen(&self.fine_fingerprints(k), shift)
-            .into_iter()
-            .map(|(c, fp)| (c, fp.finish(k, bits)));
-        GSetDigest {
-            seed,
-            bits,
-            shift,
-            chunks: chunks.collect(),
-        }
+        let chunks = coarsen(&self.fine_fingerprints(k), shift).into_iter().map(|(c, fp)| (c, fp.finish(k, bits)));
+        GSetDigest { seed, bits, shift, chunks: chunks.collect() }
     }
 
     /// Fingerprint accumulators for every non-empty finest chunk (`x >> 16`), ascending: one pass over the set.
@@ -293,8 +271,7 @@ impl GSet {
         for (high, bitmap) in self.set.bitmaps() {
             let base = u64::from(high) << 32;
             let first = chunks.partition_point(|&c| c < chunk_of(base, shift));
-            let last =
-                chunks.partition_point(|&c| c <= chunk_of(base | u64::from(u32::MAX), shift));
+            let last = chunks.partition_point(|&c| c <= chunk_of(base | u64::from(u32::MAX), shift));
             let inside = &chunks[first..last];
             if inside.is_empty() {
                 continue;
@@ -306,8 +283,7 @@ impl GSet {
             let mut mask = RoaringBitmap::new();
             for &c in inside {
                 // shift < 32: the chunk lies inside this bitmap's 2^32 values.
-                let lo =
-                    u32::try_from((c << shift) & u64::from(u32::MAX)).expect("masked to 32 bits");
+                let lo = u32::try_from((c << shift) & u64::from(u32::MAX)).expect("masked to 32 bits");
                 mask.insert_range(lo..=lo | ((1u32 << shift) - 1));
             }
             let part = bitmap & &mask;
@@ -331,10 +307,7 @@ impl GSet {
             count += 1;
         }
         if count != self.set.len() {
-            return Err(format!(
-                "len {} but {count} elements iterated",
-                self.set.len()
-            ));
+            return Err(format!("len {} but {count} elements iterated", self.set.len()));
         }
         Ok(())
     }
@@ -354,9 +327,7 @@ impl fmt::Debug for GSet {
 
 impl FromIterator<u64> for GSet {
     fn from_iter<I: IntoIterator<Item = u64>>(iter: I) -> Self {
-        GSet {
-            set: iter.into_iter().collect(),
-        }
+        GSet { set: iter.into_iter().collect() }
     }
 }
 
@@ -380,8 +351,7 @@ impl Lattice for GSet {
                 let next = match (mine.peek(), theirs.peek()) {
                     (None, None) => break,
                     (Some(&(a, _)), Some(&(b, _))) if a == b => {
-                        let ((k, x), (_, y)) =
-                            (mine.next().expect("peeked"), theirs.next().expect("peeked"));
+                        let ((k, x), (_, y)) = (mine.next().expect("peeked"), theirs.next().expect("peeked"));
                         (k, x | y)
                     }
                     (Some(&(a, _)), Some(&(b, _))) if b < a => {
@@ -408,15 +378,8 @@ impl DeltaCrdt for GSet {
         let k = key(seed);
         let fine = self.fine_fingerprints(k);
         let shift = self.own_shift(&fine);
-        let chunks = coarsen(&fine, shift)
-            .into_iter()
-            .map(|(c, fp)| (c, fp.finish(k, 64)));
-        GSetDigest {
-            seed,
-            bits: 64,
-            shift,
-            chunks: chunks.collect(),
-        }
+        let chunks = coarsen(&fine, shift).into_iter().map(|(c, fp)| (c, fp.finish(k, 64)));
+        GSetDigest { seed, bits: 64, shift, chunks: chunks.collect() }
     }
 
     /// Every element of each chunk whose fingerprint (under the digest's seed, width and chunk size) differs
@@ -438,9 +401,7 @@ impl DeltaCrdt for GSet {
         if differing.is_empty() {
             return GSet::new();
         }
-        GSet {
-            set: self.elements_in_chunks(&differing, digest.shift),
-        }
+        GSet { set: self.elements_in_chunks(&differing, digest.shift) }
     }
 
     fn apply_delta(&mut self, delta: &GSet) -> bool {
@@ -465,14 +426,8 @@ mod tests {
 
     #[test]
     fn large_interleaved_joins_merge_containers_correctly() {
-        let evens: GSet = (0..5_000u64)
-            .map(|i| (i * 2) << 16)
-            .chain([1 << 40])
-            .collect();
-        let odds: GSet = (0..5_000u64)
-            .map(|i| (i * 2 + 1) << 16)
-            .chain([(1 << 40) + 1, 7 << 50])
-            .collect();
+        let evens: GSet = (0..5_000u64).map(|i| (i * 2) << 16).chain([1 << 40]).collect();
+        let odds: GSet = (0..5_000u64).map(|i| (i * 2 + 1) << 16).chain([(1 << 40) + 1, 7 << 50]).collect();
         let mut joined = evens.clone();
         assert!(joined.join(&odds));
         let expected: std::collections::BTreeSet<u64> = evens.iter().chain(odds.iter()).collect();
@@ -528,33 +483,20 @@ mod tests {
     fn sparse_sets_get_coarser_chunks_so_the_digest_stays_small() {
         let sparse: GSet = (0..10_000u64).map(|i| i << 20).collect();
         let d = sparse.digest();
-        assert!(
-            d.chunks().len() as u64 <= 10_000 / 32,
-            "{}",
-            d.chunks().len()
-        );
+        assert!(d.chunks().len() as u64 <= 10_000 / 32, "{}", d.chunks().len());
         assert_eq!(d.shift(), 26);
         let mut fewer = sparse.clone();
         fewer.set.remove(5 << 20);
         let delta = sparse.delta_since(&fewer.digest_seeded(4));
-        assert_eq!(
-            delta.iter().collect::<Vec<_>>(),
-            (0..64u64).map(|i| i << 20).collect::<Vec<_>>()
-        );
+        assert_eq!(delta.iter().collect::<Vec<_>>(), (0..64u64).map(|i| i << 20).collect::<Vec<_>>());
     }
 
     #[test]
     fn coarse_digests_split_correctly_across_treemap_bitmaps() {
-        let a: GSet = [1u64, 1 << 32, (1 << 32) + 5, 3 << 40, u64::MAX]
-            .into_iter()
-            .collect();
+        let a: GSet = [1u64, 1 << 32, (1 << 32) + 5, 3 << 40, u64::MAX].into_iter().collect();
         let b = GSet::new();
         for shift in [16, 20, 31, 32, 33, 48, 63, 64] {
-            assert_eq!(
-                a.delta_since(&b.digest_with(7, 64, shift)),
-                a,
-                "shift {shift}"
-            );
+            assert_eq!(a.delta_since(&b.digest_with(7, 64, shift)), a, "shift {shift}");
             assert!(a.delta_since(&a.digest_with(7, 64, shift)).is_empty());
             let mut c = a.clone();
             c.set.remove(1 << 32);

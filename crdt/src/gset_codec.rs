@@ -78,8 +78,7 @@ impl GSet {
 
 fn roaring_base64(set: &RoaringTreemap) -> String {
     let mut bytes = Vec::with_capacity(set.serialized_size());
-    set.serialize_into(&mut bytes)
-        .expect("writing into a Vec cannot fail");
+    set.serialize_into(&mut bytes).expect("writing into a Vec cannot fail");
     STANDARD.encode(bytes)
 }
 
@@ -115,9 +114,7 @@ impl<'de> Visitor<'de> for GSetVisitor {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<GSet, E> {
-        let bytes = STANDARD
-            .decode(text)
-            .map_err(|e| E::custom(format!("gset: bad base64: {e}")))?;
+        let bytes = STANDARD.decode(text).map_err(|e| E::custom(format!("gset: bad base64: {e}")))?;
         let set = RoaringTreemap::deserialize_from(&bytes[..])
             .map_err(|e| E::custom(format!("gset: bad roaring treemap: {e}")))?;
         Ok(GSet::from_treemap(set))
@@ -154,14 +151,7 @@ mod tests {
 
     #[test]
     fn decoding_rejects_garbage_without_panicking() {
-        for text in [
-            r#""not base64!""#,
-            r#""AAAA""#,
-            "[-1]",
-            "[1.5]",
-            "{}",
-            r#""""#,
-        ] {
+        for text in [r#""not base64!""#, r#""AAAA""#, "[-1]", "[1.5]", "{}", r#""""#] {
             assert!(serde_json::from_str::<GSet>(text).is_err(), "{text}");
         }
     }
@@ -169,11 +159,6 @@ mod tests {
     #[test]
     fn array_length_is_exact() {
         let s: GSet = [0u64, 9, 10, u64::MAX].into_iter().collect();
-        assert_eq!(
-            s.json_array_len(),
-            serde_json::to_string(&s.iter().collect::<Vec<_>>())
-                .unwrap()
-                .len()
-        );
+        assert_eq!(s.json_array_len(), serde_json::to_string(&s.iter().collect::<Vec<_>>()).unwrap().len());
     }
 }

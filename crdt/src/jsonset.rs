@@ -136,20 +136,14 @@ struct JsonSetWire {
 
 impl From<JsonSet> for JsonSetWire {
     fn from(s: JsonSet) -> Self {
-        JsonSetWire {
-            ints: s.ints,
-            other: s.other.iter().cloned().collect(),
-        }
+        JsonSetWire { ints: s.ints, other: s.other.iter().cloned().collect() }
     }
 }
 
 impl TryFrom<JsonSetWire> for JsonSet {
     type Error = String;
     fn try_from(w: JsonSetWire) -> Result<Self, String> {
-        let mut s = JsonSet {
-            ints: w.ints,
-            other: OrdGSet::new(),
-        };
+        let mut s = JsonSet { ints: w.ints, other: OrdGSet::new() };
         for c in w.other {
             s.insert_canonical(c);
         }
@@ -175,25 +169,16 @@ impl JsonSet {
     /// Inserts `value`; returns the delta (`{value}` if it was new, empty otherwise).
     pub fn insert(&mut self, value: &Value) -> JsonSet {
         match value.as_u64() {
-            Some(x) => JsonSet {
-                ints: self.ints.insert(x),
-                other: OrdGSet::new(),
-            },
+            Some(x) => JsonSet { ints: self.ints.insert(x), other: OrdGSet::new() },
             None => self.insert_canonical(CanonicalJson::new(value)),
         }
     }
 
     fn insert_canonical(&mut self, c: CanonicalJson) -> JsonSet {
         if let Ok(x) = c.0.parse::<u64>() {
-            return JsonSet {
-                ints: self.ints.insert(x),
-                other: OrdGSet::new(),
-            };
+            return JsonSet { ints: self.ints.insert(x), other: OrdGSet::new() };
         }
-        JsonSet {
-            ints: GSet::new(),
-            other: self.other.insert(c),
-        }
+        JsonSet { ints: GSet::new(), other: self.other.insert(c) }
     }
 
     /// Whether `value` is in the set.
@@ -216,10 +201,7 @@ impl JsonSet {
 
     /// The values: integers ascending, then the others by canonical text.
     pub fn iter(&self) -> impl Iterator<Item = Value> + '_ {
-        self.ints
-            .iter()
-            .map(Value::from)
-            .chain(self.other.iter().map(CanonicalJson::to_value))
+        self.ints.iter().map(Value::from).chain(self.other.iter().map(CanonicalJson::to_value))
     }
 
     /// All values, in [`JsonSet::iter`] order.
@@ -267,18 +249,12 @@ impl DeltaCrdt for JsonSet {
     type Delta = JsonSet;
 
     fn digest_seeded(&self, seed: u64) -> JsonSetDigest {
-        JsonSetDigest {
-            ints: self.ints.digest_seeded(seed),
-            other: self.other.digest_seeded(seed),
-        }
+        JsonSetDigest { ints: self.ints.digest_seeded(seed), other: self.other.digest_seeded(seed) }
     }
 
     /// Each half's delta (chunk granularity for integers, bucket granularity for the rest).
     fn delta_since(&self, digest: &JsonSetDigest) -> JsonSet {
-        JsonSet {
-            ints: self.ints.delta_since(&digest.ints),
-            other: self.other.delta_since(&digest.other),
-        }
+        JsonSet { ints: self.ints.delta_since(&digest.ints), other: self.other.delta_since(&digest.other) }
     }
 
     fn apply_delta(&mut self, delta: &JsonSet) -> bool {
@@ -300,13 +276,9 @@ mod tests {
     fn objects_are_one_element_whatever_their_key_order() {
         let mut s = JsonSet::new();
         s.insert(&serde_json::from_str(r#"{"b":1,"a":{"y":2,"x":[3,{"q":1,"p":0}]}}"#).unwrap());
-        let delta = s
-            .insert(&serde_json::from_str(r#"{"a":{"x":[3,{"p":0,"q":1}],"y":2},"b":1}"#).unwrap());
+        let delta = s.insert(&serde_json::from_str(r#"{"a":{"x":[3,{"p":0,"q":1}],"y":2},"b":1}"#).unwrap());
         assert!(delta.is_empty());
-        assert_eq!(
-            s.other().iter().next().unwrap().as_str(),
-            r#"{"a":{"x":[3,{"p":0,"q":1}],"y":2},"b":1}"#
-        );
+        assert_eq!(s.other().iter().next().unwrap().as_str(), r#"{"a":{"x":[3,{"p":0,"q":1}],"y":2},"b":1}"#);
     }
 
     #[test]
@@ -322,13 +294,9 @@ mod tests {
 
     #[test]
     fn decoding_moves_integers_sent_as_other_values_to_the_fast_path() {
-        let s: JsonSet =
-            serde_json::from_str(r#"{"ints":[1],"other":[2,"x",{"b":0,"a":1}]}"#).unwrap();
+        let s: JsonSet = serde_json::from_str(r#"{"ints":[1],"other":[2,"x",{"b":0,"a":1}]}"#).unwrap();
         assert_eq!(s.ints().len(), 2);
         s.validate().unwrap();
-        assert_eq!(
-            serde_json::to_string(&s).unwrap(),
-            r#"{"ints":[1,2],"other":["x",{"a":1,"b":0}]}"#
-        );
+        assert_eq!(serde_json::to_string(&s).unwrap(), r#"{"ints":[1,2],"other":["x",{"a":1,"b":0}]}"#);
     }
 }

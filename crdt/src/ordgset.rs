@@ -72,12 +72,8 @@ struct OrdDigestWire {
 impl TryFrom<OrdDigestWire> for OrdGSetDigest {
     type Error = String;
     fn try_from(w: OrdDigestWire) -> Result<Self, String> {
-        let d = OrdGSetDigest {
-            seed: w.seed,
-            bits: w.bits,
-            log2_buckets: w.log2_buckets,
-            fingerprints: w.fingerprints,
-        };
+        let d =
+            OrdGSetDigest { seed: w.seed, bits: w.bits, log2_buckets: w.log2_buckets, fingerprints: w.fingerprints };
         d.validate()?;
         Ok(d)
     }
@@ -101,35 +97,22 @@ impl OrdGSetDigest {
             return Err(format!("digest bits must be in 1..=64, got {}", self.bits));
         }
         if self.log2_buckets > MAX_LOG2_BUCKETS {
-            return Err(format!(
-                "log2_buckets must be at most {MAX_LOG2_BUCKETS}, got {}",
-                self.log2_buckets
-            ));
+            return Err(format!("log2_buckets must be at most {MAX_LOG2_BUCKETS}, got {}", self.log2_buckets));
         }
         if self.fingerprints.len() != 1 << self.log2_buckets {
-            return Err(format!(
-                "expected {} fingerprints, got {}",
-                1 << self.log2_buckets,
-                self.fingerprints.len()
-            ));
+            return Err(format!("expected {} fingerprints, got {}", 1 << self.log2_buckets, self.fingerprints.len()));
         }
         Ok(())
     }
 }
 
 fn bucket_of(h: u64, log2_buckets: u8) -> usize {
-    if log2_buckets == 0 {
-        0
-    } else {
-        (h >> (64 - u32::from(log2_buckets))) as usize
-    }
+    if log2_buckets == 0 { 0 } else { (h >> (64 - u32::from(log2_buckets))) as usize }
 }
 
 impl<T: OrdElement> Default for OrdGSet<T> {
     fn default() -> Self {
-        OrdGSet {
-            set: BTreeSet::new(),
-        }
+        OrdGSet { set: BTreeSet::new() }
     }
 }
 
@@ -174,17 +157,9 @@ impl<T: OrdElement> OrdGSet<T> {
     /// # Panics
     /// On parameters out of range (a programming error, not peer input).
     pub fn digest_with(&self, seed: u64, bits: u8, log2_buckets: u8) -> OrdGSetDigest {
-        assert!(
-            (1..=64).contains(&bits) && log2_buckets <= MAX_LOG2_BUCKETS,
-            "digest parameters out of range"
-        );
+        assert!((1..=64).contains(&bits) && log2_buckets <= MAX_LOG2_BUCKETS, "digest parameters out of range");
         let fingerprints = self.bucket_fingerprints(seed, bits, log2_buckets);
-        OrdGSetDigest {
-            seed,
-            bits,
-            log2_buckets,
-            fingerprints,
-        }
+        OrdGSetDigest { seed, bits, log2_buckets, fingerprints }
     }
 
     fn bucket_fingerprints(&self, seed: u64, bits: u8, log2_buckets: u8) -> Vec<u64> {
@@ -201,20 +176,13 @@ impl<T: OrdElement> OrdGSet<T> {
     fn own_log2_buckets(&self) -> u8 {
         let wanted = (self.set.len() as u64).div_ceil(TARGET_PER_BUCKET).max(1);
         let log2 = wanted.next_power_of_two().trailing_zeros();
-        u8::try_from(log2)
-            .unwrap_or(MAX_LOG2_BUCKETS)
-            .min(MAX_LOG2_BUCKETS)
+        u8::try_from(log2).unwrap_or(MAX_LOG2_BUCKETS).min(MAX_LOG2_BUCKETS)
     }
 
     /// Checks the invariants (a `BTreeSet` is ordered and duplicate-free by construction).
     #[doc(hidden)]
     pub fn validate(&self) -> Result<(), String> {
-        if self
-            .set
-            .iter()
-            .zip(self.set.iter().skip(1))
-            .any(|(a, b)| a >= b)
-        {
+        if self.set.iter().zip(self.set.iter().skip(1)).any(|(a, b)| a >= b) {
             return Err("ordgset: elements not strictly ascending".into());
         }
         Ok(())
@@ -223,9 +191,7 @@ impl<T: OrdElement> OrdGSet<T> {
 
 impl<T: OrdElement> FromIterator<T> for OrdGSet<T> {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
-        OrdGSet {
-            set: iter.into_iter().collect(),
-        }
+        OrdGSet { set: iter.into_iter().collect() }
     }
 }
 
@@ -253,21 +219,13 @@ impl<T: OrdElement> DeltaCrdt for OrdGSet<T> {
     /// Every element of each bucket whose fingerprint differs from the digest's.
     fn delta_since(&self, digest: &OrdGSetDigest) -> OrdGSet<T> {
         let mine = self.bucket_fingerprints(digest.seed, digest.bits, digest.log2_buckets);
-        let differs: Vec<bool> = mine
-            .iter()
-            .zip(&digest.fingerprints)
-            .map(|(m, t)| m != t)
-            .collect();
+        let differs: Vec<bool> = mine.iter().zip(&digest.fingerprints).map(|(m, t)| m != t).collect();
         if !differs.contains(&true) {
             return OrdGSet::new();
         }
         let k = key(digest.seed);
-        let set = self
-            .set
-            .iter()
-            .filter(|x| differs[bucket_of(x.stable_hash(k), digest.log2_buckets)])
-            .cloned()
-            .collect();
+        let set =
+            self.set.iter().filter(|x| differs[bucket_of(x.stable_hash(k), digest.log2_buckets)]).cloned().collect();
         OrdGSet { set }
     }
 

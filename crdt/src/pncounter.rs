@@ -34,10 +34,7 @@ pub struct PNCounter<K: ReplicaId = String> {
 
 impl<K: ReplicaId> Default for PNCounter<K> {
     fn default() -> Self {
-        PNCounter {
-            p: GCounter::new(),
-            n: GCounter::new(),
-        }
+        PNCounter { p: GCounter::new(), n: GCounter::new() }
     }
 }
 
@@ -53,10 +50,7 @@ impl<K: ReplicaId> PNCounter<K> {
     /// [`CounterOverflow`] if `replica`'s increment entry would pass `u64::MAX`; the counter is then unchanged.
     pub fn increment(&mut self, replica: K, by: u64) -> Result<PNCounter<K>, CounterOverflow> {
         let p = self.p.increment(replica, by)?;
-        Ok(PNCounter {
-            p,
-            n: GCounter::new(),
-        })
+        Ok(PNCounter { p, n: GCounter::new() })
     }
 
     /// Subtracts `by` (decrements); returns the delta.
@@ -65,10 +59,7 @@ impl<K: ReplicaId> PNCounter<K> {
     /// [`CounterOverflow`] if `replica`'s decrement entry would pass `u64::MAX`; the counter is then unchanged.
     pub fn decrement(&mut self, replica: K, by: u64) -> Result<PNCounter<K>, CounterOverflow> {
         let n = self.n.increment(replica, by)?;
-        Ok(PNCounter {
-            p: GCounter::new(),
-            n,
-        })
+        Ok(PNCounter { p: GCounter::new(), n })
     }
 
     /// Adds a signed amount (Maelstrom's `add` with a `delta`); returns the delta.
@@ -98,10 +89,7 @@ impl<K: ReplicaId> PNCounter<K> {
     /// [`ReadOverflow`] if the exact value does not fit in `i64`.
     pub fn read_i64(&self) -> Result<i64, ReadOverflow> {
         let value = self.read();
-        i64::try_from(value).map_err(|_| ReadOverflow {
-            value,
-            target: "i64",
-        })
+        i64::try_from(value).map_err(|_| ReadOverflow { value, target: "i64" })
     }
 
     /// The increments half.
@@ -146,10 +134,7 @@ impl<K: ReplicaId> DeltaCrdt for PNCounter<K> {
 
     /// Exactly the entries higher here, in each half.
     fn delta_since(&self, digest: &PNCounter<K>) -> PNCounter<K> {
-        PNCounter {
-            p: self.p.delta_since(&digest.p),
-            n: self.n.delta_since(&digest.n),
-        }
+        PNCounter { p: self.p.delta_since(&digest.p), n: self.n.delta_since(&digest.n) }
     }
 
     fn apply_delta(&mut self, delta: &PNCounter<K>) -> bool {
@@ -169,8 +154,7 @@ mod tests {
     fn decrement_overflow_is_an_error_and_leaves_the_counter_unchanged() {
         let mut c = PNCounter::<String>::new();
         c.add("n1".into(), i64::MIN).unwrap();
-        c.decrement("n1".into(), u64::MAX - i64::MIN.unsigned_abs())
-            .unwrap();
+        c.decrement("n1".into(), u64::MAX - i64::MIN.unsigned_abs()).unwrap();
         let before = c.clone();
         assert!(c.add("n1".into(), -1).is_err());
         assert_eq!(c, before);
@@ -181,13 +165,7 @@ mod tests {
     fn read_i64_reports_values_out_of_range() {
         let mut c = PNCounter::<String>::new();
         c.increment("a".into(), u64::MAX).unwrap();
-        assert_eq!(
-            c.read_i64(),
-            Err(ReadOverflow {
-                value: i128::from(u64::MAX),
-                target: "i64"
-            })
-        );
+        assert_eq!(c.read_i64(), Err(ReadOverflow { value: i128::from(u64::MAX), target: "i64" }));
         c.add("b".into(), i64::MIN).unwrap();
         assert_eq!(c.read_i64(), Ok(i64::MAX));
     }

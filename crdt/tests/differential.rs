@@ -16,11 +16,7 @@ enum SetOp {
 }
 
 fn element() -> impl Strategy<Value = u64> {
-    prop_oneof![
-        0u64..1000,
-        (0u64..4, any::<u16>()).prop_map(|(c, l)| (c << 16) | u64::from(l)),
-        any::<u64>()
-    ]
+    prop_oneof![0u64..1000, (0u64..4, any::<u16>()).prop_map(|(c, l)| (c << 16) | u64::from(l)), any::<u64>()]
 }
 
 fn set_op() -> impl Strategy<Value = SetOp> {

@@ -4,9 +4,7 @@ mod support;
 
 use std::collections::BTreeMap;
 
-use osmosis_crdt::{
-    DeltaCrdt, GCounter, GSet, JsonSet, JsonSetDigest, Lattice, OrdGSet, PNCounter,
-};
+use osmosis_crdt::{DeltaCrdt, GCounter, GSet, JsonSet, JsonSetDigest, Lattice, OrdGSet, PNCounter};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use support::{collision_repair, convergence, delta_laws, join_laws, merge_order, replica_count};
@@ -21,11 +19,7 @@ fn element() -> impl Strategy<Value = u64> {
 
 /// Scattered elements plus a run (0..200 long), so that large joins take the container-merge path.
 fn gset() -> impl Strategy<Value = GSet> {
-    (
-        prop::collection::vec(element(), 0..60),
-        element(),
-        0u64..200,
-    )
+    (prop::collection::vec(element(), 0..60), element(), 0u64..200)
         .prop_map(|(v, start, len)| v.into_iter().chain((start..).take(len as usize)).collect())
 }
 
@@ -185,13 +179,8 @@ fn a_gset_fingerprint_collision_delays_a_chunk_by_one_round_only() {
     let seed = (0..1000u64)
         .find(|&s| a.digest_with(s, 4, 16).chunks() == b.digest_with(s, 4, 16).chunks())
         .expect("a 4-bit collision within 1000 seeds");
-    assert!(
-        a.delta_since(&b.digest_with(seed, 4, 16)).is_empty(),
-        "the colliding round ships nothing"
-    );
-    let next = (seed + 1..seed + 64)
-        .find(|&s| !a.delta_since(&b.digest_with(s, 4, 16)).is_empty())
-        .unwrap();
+    assert!(a.delta_since(&b.digest_with(seed, 4, 16)).is_empty(), "the colliding round ships nothing");
+    let next = (seed + 1..seed + 64).find(|&s| !a.delta_since(&b.digest_with(s, 4, 16)).is_empty()).unwrap();
     let mut b2 = b.clone();
     b2.apply_delta(&a.delta_since(&b.digest_with(next, 4, 16)));
     assert_eq!(b2, a);
@@ -207,7 +196,6 @@ fn an_ordgset_fingerprint_collision_is_repaired_by_a_later_seed() {
         .find(|&s| a.digest_with(s, 4, 0) == b.digest_with(s, 4, 0))
         .expect("a 4-bit collision within 1000 seeds");
     assert!(a.delta_since(&b.digest_with(seed, 4, 0)).is_empty());
-    let rounds_short =
-        support::collision_repair(&a, &b, |s, r| s.digest_with(seed + r, 4, 0)).unwrap();
+    let rounds_short = support::collision_repair(&a, &b, |s, r| s.digest_with(seed + r, 4, 0)).unwrap();
     assert!(rounds_short >= 1);
 }

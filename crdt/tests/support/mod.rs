@@ -57,19 +57,11 @@ pub(crate) fn join_laws<T: Checked>(a: &T, b: &T, c: &T) -> Result<(), TestCaseE
         valid(x)?;
     }
     prop_assert_eq!(joined(a, b), joined(b, a), "commutative");
-    prop_assert_eq!(
-        joined(&joined(a, b), c),
-        joined(a, &joined(b, c)),
-        "associative"
-    );
+    prop_assert_eq!(joined(&joined(a, b), c), joined(a, &joined(b, c)), "associative");
     let mut aa = a.clone();
     prop_assert!(!aa.join(a), "joining itself reports no change");
     prop_assert_eq!(&aa, a, "idempotent");
-    prop_assert_eq!(
-        joined(a, &T::default()),
-        a.clone(),
-        "bottom is the identity"
-    );
+    prop_assert_eq!(joined(a, &T::default()), a.clone(), "bottom is the identity");
     let mut ab = a.clone();
     let changed = ab.join(b);
     prop_assert_eq!(changed, ab != *a, "join's changed flag");
@@ -84,33 +76,21 @@ pub(crate) fn delta_laws<T: Checked>(a: &T, b: &T, seed: u64) -> Result<(), Test
     valid(&delta)?;
     let mut b2 = b.clone();
     let changed = b2.apply_delta(&delta);
-    prop_assert_eq!(
-        &b2,
-        &joined(a, b),
-        "delta brings the digest's owner to a ⊔ b"
-    );
+    prop_assert_eq!(&b2, &joined(a, b), "delta brings the digest's owner to a ⊔ b");
     prop_assert_eq!(changed, b2 != *b);
-    prop_assert!(
-        T::delta_is_empty(&a.delta_since(&a.digest_seeded(seed))),
-        "nothing to send to an equal replica"
-    );
-    prop_assert!(
-        !a.clone().apply_delta(&delta),
-        "a delta is below its sender"
-    );
+    prop_assert!(T::delta_is_empty(&a.delta_since(&a.digest_seeded(seed))), "nothing to send to an equal replica");
+    prop_assert!(!a.clone().apply_delta(&delta), "a delta is below its sender");
     roundtrip(a)?;
     roundtrip(&delta)?;
     let text = serde_json::to_string(&digest).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let back: T::Digest =
-        serde_json::from_str(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let back: T::Digest = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(back, digest);
     Ok(())
 }
 
 fn roundtrip<T: Checked>(x: &T) -> Result<(), TestCaseError> {
     let text = serde_json::to_string(x).map_err(|e| TestCaseError::fail(e.to_string()))?;
-    let back: T =
-        serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+    let back: T = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
     valid(&back)?;
     prop_assert_eq!(&back, x, "JSON round trip");
     Ok(())
