@@ -50,6 +50,12 @@ pub struct TestArgs {
     /// Comma-separated node names.
     #[arg(long, value_name = "A,B,C")]
     pub nodes: Option<String>,
+    /// A file with one node name per line.
+    #[arg(long, value_name = "FILE")]
+    pub nodes_file: Option<PathBuf>,
+    /// Run the test this many times (seeds `S`, `S+1`, …); the exit code is the worst verdict.
+    #[arg(long, default_value = "1", value_name = "N")]
+    pub test_count: String,
     /// Seconds the main phase runs (a whole number).
     #[arg(long, default_value = "60", value_name = "SECONDS")]
     pub time_limit: String,
@@ -137,6 +143,26 @@ pub struct TestConfig {
     pub store: PathBuf,
     /// Recovery sleep, seconds.
     pub recovery_s: f64,
+    /// How many times to run the test.
+    pub test_count: u32,
+}
+
+/// Workloads Maelstrom has that the harness does not run: named in the error instead of "unknown".
+const MAELSTROM_ONLY_WORKLOADS: [&str; 4] = ["kafka", "lin-kv", "txn-list-append", "txn-rw-register"];
+
+fn workload_names() -> String {
+    Workload::ALL.iter().map(|w| w.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// A number as Clojure's reader takes it on Maelstrom's command line: an integer, a decimal, or a ratio `a/b`.
+fn parse_number(s: &str) -> Option<f64> {
+    match s.split_once('/') {
+        Some((a, b)) => {
+            let (a, b) = (a.parse::<i64>().ok()?, b.parse::<i64>().ok()?);
+            (b != 0).then(|| a as f64 / b as f64)
+        }
+        None => s.parse::<f64>().ok(),
+    }
 }
 
 /// Every problem found with the arguments, one line each (Maelstrom prints each error line).
@@ -163,6 +189,14 @@ impl TestArgs {
 
         let workload = match self.workload.parse::<Workload>() {
             Ok(w) => Some(w),
+            Err(_) if MAELSTROM_ONLY_WORKLOADS.contains(&self.workload.as_str()) => {
+                check(Err(format!(
+                    "--workload {}: a Maelstrom workload that osmosis-harness does not run (it runs {})",
+                    self.workload,
+                    workload_names()
+                )));
+                None
+            }
             Err(e) => {
                 check(Err(format!("--workload: {e}")));
                 None
@@ -201,6 +235,14 @@ impl TestArgs {
                 let mut names: Vec<String> = self.node.clone();
                 if let Some(list) = &self.nodes {
                     names = list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+                }
+                if let Some(file) = &self.nodes_file {
+                    match std::fs::read_to_string(file) {
+                        Ok(text) => {
+                            names = text.lines().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+                        }
+                        Err(e) => check(Err(format!("--nodes-file {}: {e}", file.display()))),
+                    }
                 }
                 if names.is_empty() {
                     names = (1..=5).map(|i| format!("n{i}")).collect();
@@ -280,8 +322,8 @@ impl TestArgs {
                 }
             }
         }
-        let interval = match self.nemesis_interval.parse::<f64>() {
-            Ok(i) if i.is_finite() && i > 0.0 => i,
+        let interval = match parse_number(&self.nemesis_interval) {
+            Some(i) if i.is_finite() && i > 0.0 => i,
             _ => {
                 check(Err(format!("--nemesis-interval {}: must be a positive number", self.nemesis_interval)));
                 0.0
@@ -297,6 +339,13 @@ impl TestArgs {
                     None
                 }
             },
+        };
+        let test_count = match self.test_count.parse::<u32>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                check(Err(format!("--test-count {}: must be a positive whole number", self.test_count)));
+                0
+            }
         };
         let recovery_s = match self.recovery.parse::<f64>() {
             Ok(r) if r.is_finite() && r >= 0.0 => r,
@@ -325,6 +374,7 @@ impl TestArgs {
                 seed: self.seed.unwrap_or(random_seed),
                 store: self.store,
                 recovery_s,
+                test_count,
             }),
             _ => Err(CliError(errors)),
         }
@@ -413,6 +463,26 @@ mod tests {
         assert!(e.0[0].contains("lin-kv"));
         let e = args(&["-w", "echo", "--latency", "0", "--latency-dist", "uniform"]).unwrap_err();
         assert_eq!(e.0.len(), 1, "{e}");
+    }
+
+    #[test]
+    fn intervals_may_be_ratios_and_node_lists_may_come_from_a_file() {
+        let c = args(&["-w", "echo", "--nemesis", "partition", "--nemesis-interval", "1/2"]).unwrap();
+        assert_eq!(c.nemesis_interval_s, Some(0.5));
+        assert!(args(&["-w", "echo", "--nemesis-interval", "1/0"]).is_err());
+        let file = std::env::temp_dir().join(format!("osmosis-nodes-{}", std::process::id()));
+        std::fs::write(&file, "a\nb\n\n d \n").unwrap();
+        let c = args(&["-w", "echo", "--nodes-file", file.to_str().unwrap()]).unwrap();
+        assert_eq!(c.nodes, ["a", "b", "d"]);
+        assert!(args(&["-w", "echo", "--nodes-file", "/nonexistent/nodes"]).is_err());
+    }
+
+    #[test]
+    fn maelstrom_workloads_out_of_scope_are_named_as_such() {
+        let e = args(&["-w", "lin-kv"]).unwrap_err();
+        assert!(e.0[0].contains("does not run"), "{e}");
+        let e = args(&["-w", "nope"]).unwrap_err();
+        assert!(e.0[0].contains("unknown workload"), "{e}");
     }
 
     #[test]

@@ -37,15 +37,34 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_ARGS as u8);
         }
     };
-    match osmosis_harness::test(&config) {
-        Ok(code) => ExitCode::from(code as u8),
-        Err(RunError::Crash(msg)) => {
-            eprintln!("The test crashed (Maelstrom's outcome: exit {EXIT_CRASH}, no analysis):\n{msg}");
-            ExitCode::from(EXIT_CRASH as u8)
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::from(EXIT_CRASH as u8)
-        }
+    // spec §1.3: the exit code says the worst of all the tests run: a crash, else any invalid test (1), else any
+    // unknown (2), else 0.
+    let mut worst = 0;
+    for i in 0..config.test_count {
+        let mut run = config.clone();
+        run.seed = config.seed.wrapping_add(u64::from(i));
+        let code = match osmosis_harness::test(&run) {
+            Ok(code) => code,
+            Err(RunError::Crash(msg)) => {
+                eprintln!("The test crashed (Maelstrom's outcome: exit {EXIT_CRASH}, no analysis):\n{msg}");
+                EXIT_CRASH
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                EXIT_CRASH
+            }
+        };
+        worst = worst.max(severity(code));
+    }
+    ExitCode::from([0, 2, 1, EXIT_CRASH as u8][worst])
+}
+
+/// Orders exit codes by how bad they are: valid, unknown, invalid, crash.
+fn severity(code: i32) -> usize {
+    match code {
+        0 => 0,
+        2 => 1,
+        1 => 2,
+        _ => 3,
     }
 }

@@ -63,7 +63,8 @@ pub fn request_body(workload: Workload, op: &Invocation, msg_id: u64) -> Value {
 enum Field {
     /// any JSON value
     Any,
-    /// a JSON array
+    /// a JSON array, or `null` (Prismatic Schema's vector check is `(or (nil? x) (sequential? x))`; a null read
+    /// then reads as the empty set)
     Array,
     /// an integer that fits in 64 bits
     Int,
@@ -110,7 +111,7 @@ fn check_schema<'a>(
         let v = map.get(*name).ok_or_else(|| format!("reply has no {name:?} key"))?;
         let ok = match field {
             Field::Any => true,
-            Field::Array => v.is_array(),
+            Field::Array => v.is_array() || v.is_null(),
             Field::Int => v.is_i64(),
         };
         if !ok {
@@ -250,6 +251,22 @@ mod tests {
             &json!({"type": "read_ok", "in_reply_to": 1, "messages": [1, 2]}),
         );
         assert_eq!((c.op_type, c.value), (OpType::Ok, json!([1, 2])));
+    }
+
+    #[test]
+    fn a_null_read_is_a_valid_reply_like_in_maelstroms_schema() {
+        let c = on_reply(
+            Workload::Broadcast,
+            &op(F::Read, Value::Null),
+            &json!({"type": "read_ok", "in_reply_to": 1, "messages": null}),
+        );
+        assert_eq!((c.op_type, c.value), (OpType::Ok, Value::Null));
+        let c = on_reply(
+            Workload::GSet,
+            &op(F::Read, Value::Null),
+            &json!({"type": "read_ok", "in_reply_to": 1, "value": 3}),
+        );
+        assert_eq!(c.op_type, OpType::Info);
     }
 
     #[test]

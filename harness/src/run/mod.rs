@@ -14,6 +14,7 @@ pub mod store;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -169,6 +170,12 @@ struct ThreadState {
 }
 
 #[derive(Debug, Default)]
+struct Peer {
+    target: Option<Target>,
+    json_name: String,
+}
+
+#[derive(Debug, Default)]
 struct Outbox {
     bytes: Vec<u8>,
     deadlines: Vec<u64>,
@@ -187,7 +194,8 @@ struct Driver<'c> {
     origin: Nanos,
     dir: PathBuf,
     net: Network<Box<RawValue>>,
-    targets: HashMap<Addr, Target>,
+    /// What each address is, indexed by `Addr.0`.
+    peers: Vec<Peer>,
     nodes: Vec<NodeSlot>,
     services: Vec<(Addr, &'static str, Service)>,
     clients: HashMap<Addr, ClientState>,
@@ -219,18 +227,18 @@ impl<'c> Driver<'c> {
         let (tx, events) = channel();
         let t0 = Instant::now();
         let mut net = Network::new(cfg.latency, sub_seed(cfg.seed, 1));
-        let mut targets = HashMap::new();
+        let mut targets = Vec::new();
         let journal = Journal::create(&dir)?;
         let mut nodes = Vec::with_capacity(cfg.nodes.len());
         let addrs: Vec<Addr> = cfg.nodes.iter().map(|n| net.register(n)).collect();
         let mut services = Vec::new();
         for (i, name) in SERVICE_NAMES.into_iter().enumerate() {
             let addr = net.register(name);
-            targets.insert(addr, Target::Service(i));
+            targets.push((addr, Target::Service(i)));
             services.push((addr, name, Service::default()));
         }
         for (i, name) in cfg.nodes.iter().enumerate() {
-            targets.insert(addrs[i], Target::Node(i));
+            targets.push((addrs[i], Target::Node(i)));
             let spec = Spawn {
                 index: i,
                 name,
@@ -243,13 +251,13 @@ impl<'c> Driver<'c> {
                 .map_err(|e| RunError::Crash(format!("could not start node {name} ({}): {e}", cfg.bin.display())))?;
             nodes.push(NodeSlot { name: name.clone(), addr: addrs[i], proc, ignored: false });
         }
-        Ok(Driver {
+        let mut driver = Driver {
             cfg,
             t0,
             origin: 0,
             dir,
             net,
-            targets,
+            peers: Vec::new(),
             nodes,
             services,
             clients: HashMap::new(),
@@ -273,7 +281,11 @@ impl<'c> Driver<'c> {
             counts: progress::Counts::default(),
             progress: progress::Progress::new(cfg.time_limit_s),
             harness: HarnessStats::default(),
-        })
+        };
+        for (addr, target) in targets {
+            driver.add_peer(addr, target);
+        }
+        Ok(driver)
     }
 
     fn now(&self) -> Nanos {
@@ -283,9 +295,7 @@ impl<'c> Driver<'c> {
     fn execute(&mut self) -> Result<(), String> {
         self.init_phase()?;
         self.origin = self.now();
-        if self.cfg.workload == Workload::Broadcast {
-            self.topology_phase()?;
-        }
+        self.setup_phase()?;
         self.main_phase()
     }
 
@@ -301,12 +311,17 @@ impl<'c> Driver<'c> {
         self.wait_setup()
     }
 
-    /// spec §3.6: one setup client per node sends the same topology map; 5 s to answer; the clients stay open.
-    fn topology_phase(&mut self) -> Result<(), String> {
+    /// spec §2 step 5: every workload opens one setup client per node (so workers start at `c(2N)`); only
+    /// broadcast's setup sends anything: the same topology map to every node (spec §3.6), 5 s to answer. The setup
+    /// clients stay open until the end.
+    fn setup_phase(&mut self) -> Result<(), String> {
+        let clients: Vec<Addr> = (0..self.nodes.len()).map(|_| self.open_client()).collect();
+        if self.cfg.workload != Workload::Broadcast {
+            return Ok(());
+        }
         let topology = topology::build(self.cfg.topology, &self.cfg.nodes);
         let map = serde_json::to_value(&topology).map_err(|e| e.to_string())?;
-        for i in 0..self.nodes.len() {
-            let client = self.open_client();
+        for (i, client) in clients.into_iter().enumerate() {
             let body = json!({"type": "topology", "topology": map});
             self.request(client, self.nodes[i].addr, body, Purpose::Topology(i), RPC_TIMEOUT_MS);
         }
@@ -430,14 +445,16 @@ impl<'c> Driver<'c> {
         let now = self.now();
         self.net.set_receiving(now, addr, false);
         self.clients.insert(addr, ClientState { next_msg_id: 1, pending: None });
-        self.targets.insert(addr, Target::Client);
+        self.add_peer(addr, Target::Client);
         addr
     }
 
     fn close_client(&mut self, addr: Addr) {
         self.net.unregister(addr);
         self.clients.remove(&addr);
-        self.targets.remove(&addr);
+        if let Some(p) = self.peers.get_mut(addr.0 as usize) {
+            p.target = None;
+        }
     }
 
     /// Sends an RPC from a client: assigns its `msg_id`, remembers it as the client's one outstanding request.
@@ -460,26 +477,38 @@ impl<'c> Driver<'c> {
 
     /// Hands a message to the network, journals it. Returns false if the network refused it.
     fn send(&mut self, now: Nanos, src: Addr, dest: Addr, body: Box<RawValue>) -> bool {
-        let text = body.get().to_owned();
-        match self.net.send(now, src, dest, body) {
-            Ok(id) => {
-                let sec = (now.saturating_sub(self.origin) / SEC) as usize;
-                if self.sends_per_sec.len() <= sec {
-                    self.sends_per_sec.resize(sec + 1, 0);
-                }
-                self.sends_per_sec[sec] += 1;
-                let (s, d) = (self.net.name(src), self.net.name(dest));
-                if self.cfg.log_net_send {
-                    info!(target: "net", "send {id} {s} -> {d} {text}");
-                }
-                self.journal.record(EventKind::Send, now, id, s, d, Some(&text));
-                true
-            }
-            Err(e) => {
-                warn!("network refused a message: {e}");
-                false
-            }
+        if !(self.net.is_registered(src) && self.net.is_registered(dest)) {
+            warn!("network refused a message from {} to {}", self.net.name(src), self.net.name(dest));
+            return false;
         }
+        // Both ends are registered, so the network takes the message under its next id: journal it first, while the
+        // body is still ours to read.
+        let id = self.net.next_message_id();
+        let (s, d) = (json_name(&self.peers, src), json_name(&self.peers, dest));
+        self.journal.record(EventKind::Send, now, id, s, d, Some(body.get()));
+        if self.cfg.log_net_send {
+            info!(target: "net", "send {id} {s} -> {d} {}", body.get());
+        }
+        let sec = (now.saturating_sub(self.origin) / SEC) as usize;
+        if self.sends_per_sec.len() <= sec {
+            self.sends_per_sec.resize(sec + 1, 0);
+        }
+        self.sends_per_sec[sec] += 1;
+        self.net.send(now, src, dest, body).is_ok()
+    }
+
+    /// Remembers what an address is, and its name in JSON.
+    fn add_peer(&mut self, addr: Addr, target: Target) {
+        let i = addr.0 as usize;
+        if self.peers.len() <= i {
+            self.peers.resize_with(i + 1, Peer::default);
+        }
+        let json_name = serde_json::to_string(self.net.name(addr)).unwrap_or_else(|_| "null".to_owned());
+        self.peers[i] = Peer { target: Some(target), json_name };
+    }
+
+    fn target(&self, addr: Addr) -> Option<Target> {
+        self.peers.get(addr.0 as usize).and_then(|p| p.target)
     }
 
     /// One turn of the loop: deliver what is due, expire RPCs, wait for the next event or deadline, handle events.
@@ -553,13 +582,13 @@ impl<'c> Driver<'c> {
     fn deliver(&mut self, d: Delivery<Box<RawValue>>, now: Nanos) {
         let body = d.payload;
         {
-            let (s, t) = (self.net.name(d.src), self.net.name(d.dest));
+            let (s, t) = (json_name(&self.peers, d.src), json_name(&self.peers, d.dest));
             self.journal.record(EventKind::Recv, now, d.id, s, t, None);
             if self.cfg.log_net_recv {
                 info!(target: "net", "recv {} {s} -> {t} {}", d.id, body.get());
             }
         }
-        match self.targets.get(&d.dest).copied() {
+        match self.target(d.dest) {
             Some(Target::Node(i)) => {
                 let out = &mut self.outbox[i];
                 if out.bytes.is_empty() {
@@ -569,13 +598,8 @@ impl<'c> Driver<'c> {
                     out.deadlines.push(d.deadline);
                 }
                 let line = &mut out.bytes;
-                line.extend_from_slice(b"{\"id\":");
-                line.extend_from_slice(d.id.to_string().as_bytes());
-                line.extend_from_slice(b",\"src\":");
-                let _ = serde_json::to_writer(&mut *line, self.net.name(d.src));
-                line.extend_from_slice(b",\"dest\":");
-                let _ = serde_json::to_writer(&mut *line, self.net.name(d.dest));
-                line.extend_from_slice(b",\"body\":");
+                let (src, dest) = (json_name(&self.peers, d.src), json_name(&self.peers, d.dest));
+                let _ = write!(line, "{{\"id\":{},\"src\":{src},\"dest\":{dest},\"body\":", d.id);
                 line.extend_from_slice(body.get().as_bytes());
                 line.extend_from_slice(b"}\n");
             }
@@ -776,11 +800,19 @@ impl<'c> Driver<'c> {
             n.proc.kill();
         }
         let nodes = &mut self.nodes;
-        rt.block_on(async {
-            for n in nodes.iter_mut() {
-                n.proc.wait_killed().await;
+        let early = rt.block_on(async {
+            let mut early = None;
+            for (i, n) in nodes.iter_mut().enumerate() {
+                if let Some(status) = n.proc.wait_killed().await {
+                    early = early.or(Some((i, status)));
+                }
             }
+            early
         });
+        if let Some((i, status)) = early {
+            let name = self.nodes[i].name.clone();
+            self.crash_with(i, format!("Node {name} crashed with {status}"));
+        }
     }
 
     fn write_records(&mut self) -> std::io::Result<()> {
@@ -788,6 +820,11 @@ impl<'c> Driver<'c> {
         crate::results::write_history_jsonl(&self.dir.join("history.jsonl"), &self.history)?;
         crate::results::write_history_txt(&self.dir.join("history.txt"), &self.history)
     }
+}
+
+/// An address's name as a JSON string literal, escaped once when it was registered.
+fn json_name(peers: &[Peer], addr: Addr) -> &str {
+    peers.get(addr.0 as usize).map_or("null", |p| p.json_name.as_str())
 }
 
 fn sanitize(name: &str) -> String {

@@ -61,7 +61,8 @@ pub enum Event {
 struct Envelope {
     src: String,
     dest: String,
-    body: Box<RawValue>,
+    #[serde(default)]
+    body: Option<Box<RawValue>>,
     #[serde(default)]
     #[allow(dead_code)]
     id: Option<i64>,
@@ -158,7 +159,7 @@ pub struct NodeProcess {
     /// The last stderr lines.
     pub stderr_tail: Arc<Mutex<VecDeque<String>>>,
     kill: Option<oneshot::Sender<()>>,
-    done: Option<oneshot::Receiver<()>>,
+    done: Option<oneshot::Receiver<Option<String>>>,
 }
 
 /// How to start a node.
@@ -201,7 +202,6 @@ impl NodeProcess {
         let stdin = StdinPipe::new(stdin)?;
         rt.spawn(read_stdout(spec.index, stdout, stop_reading.clone(), events.clone()));
         rt.spawn(read_stderr(spec.name.to_owned(), stderr, log, stderr_tail.clone(), spec.log_stderr));
-        lower_priority(&child);
         let (kill_tx, kill_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
         rt.spawn(watch_exit(spec.index, child, kill_rx, done_tx, events));
@@ -220,27 +220,11 @@ impl NodeProcess {
         }
     }
 
-    /// Waits (up to 5 s, spec §2 step 7) for the process to be gone after [`NodeProcess::kill`].
-    pub async fn wait_killed(&mut self) {
-        if let Some(done) = self.done.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), done).await;
-        }
-    }
-}
-
-/// How much lower than the harness the nodes run (a nice value). The harness needs little CPU but needs it at the
-/// right moment: when a message falls due while every core is busy with nodes, the event loop must get a core at
-/// once, not after the scheduler's wake-up granularity (milliseconds). Nodes still get every cycle the harness
-/// does not use.
-pub const NODE_NICENESS: i32 = 5;
-
-/// Best effort: lowers the node's scheduling priority (raising one's own children's niceness needs no privilege).
-fn lower_priority(child: &Child) {
-    use rustix::process::{Pid, getpriority_process, setpriority_process};
-    let Some(pid) = child.id().and_then(|id| Pid::from_raw(id as i32)) else { return };
-    let current = getpriority_process(Some(pid)).unwrap_or(0);
-    if let Err(e) = setpriority_process(Some(pid), current + NODE_NICENESS) {
-        tracing::debug!("could not lower the priority of node process {pid:?}: {e}");
+    /// Waits (up to 5 s, spec §2 step 7) for the process to be gone after [`NodeProcess::kill`]. Returns how it
+    /// had exited if it was already gone when the kill came (a crash, spec §2 step 7).
+    pub async fn wait_killed(&mut self) -> Option<String> {
+        let done = self.done.take()?;
+        tokio::time::timeout(Duration::from_secs(5), done).await.ok()?.ok()?
     }
 }
 
@@ -260,11 +244,27 @@ async fn next_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, buf: &mut Ve
     Ok(true)
 }
 
+/// Maelstrom's `parse-msg` keywordizes the body's keys before validating: a missing or `null` body (and an empty
+/// array) becomes `{}`, anything else that is not an object throws, which stops reading the node (spec §3.1; the
+/// spec's "body (any)" misses this).
+fn normalise_body(body: Option<Box<RawValue>>) -> Result<Box<RawValue>, String> {
+    let empty = || RawValue::from_string("{}".to_owned()).map_err(|e| e.to_string());
+    let Some(body) = body else { return empty() };
+    let text = body.get().trim();
+    if text.starts_with('{') {
+        Ok(body)
+    } else if text == "null" || (text.starts_with('[') && text[1..text.len() - 1].trim().is_empty()) {
+        empty()
+    } else {
+        Err(format!("body is not a JSON object: {}", crate::diagnostic::clip(text, 80)))
+    }
+}
+
 /// Parses a node's stdout line as a Maelstrom message envelope (spec §3.1).
 pub fn parse_line(line: &[u8]) -> Result<(String, String, Box<RawValue>), String> {
     let text = std::str::from_utf8(line).map_err(|_| "line is not valid UTF-8".to_owned())?;
     match serde_json::from_str::<Envelope>(text) {
-        Ok(e) => Ok((e.src, e.dest, e.body)),
+        Ok(e) => Ok((e.src, e.dest, normalise_body(e.body)?)),
         Err(err) => {
             let reason = if serde_json::from_str::<serde_json::Value>(text).is_ok() {
                 format!("not a valid Maelstrom message (needs src, dest, body, optional integer id): {err}")
@@ -351,26 +351,33 @@ async fn watch_exit(
     node: usize,
     mut child: Child,
     kill: oneshot::Receiver<()>,
-    done: oneshot::Sender<()>,
+    done: oneshot::Sender<Option<String>>,
     events: Sender<Vec<Event>>,
 ) {
+    let describe = |status: std::io::Result<std::process::ExitStatus>| match status {
+        Ok(s) => match s.code() {
+            Some(c) => format!("exit status {c}"),
+            None => format!("{s}"),
+        },
+        Err(e) => format!("unknown status ({e})"),
+    };
+    let mut exited_before_kill = None;
     tokio::select! {
         status = child.wait() => {
-            let status = match status {
-                Ok(s) => match s.code() {
-                    Some(c) => format!("exit status {c}"),
-                    None => format!("{s}"),
-                },
-                Err(e) => format!("unknown status ({e})"),
-            };
+            let status = describe(status);
+            exited_before_kill = Some(status.clone());
             let _ = events.send(vec![Event::Exited { node, status }]);
         }
         _ = kill => {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
+            if let Ok(Some(status)) = child.try_wait() {
+                exited_before_kill = Some(describe(Ok(status)));
+            } else {
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+            }
         }
     }
-    let _ = done.send(());
+    let _ = done.send(exited_before_kill);
 }
 
 #[cfg(test)]
@@ -418,7 +425,16 @@ mod tests {
     fn envelopes_need_src_dest_body_and_nothing_else() {
         let (src, dest, body) = parse_line(br#"{"src":"n1","dest":"c3","body":{"type":"x"},"id":4}"#).unwrap();
         assert_eq!((src.as_str(), dest.as_str(), body.get()), ("n1", "c3", r#"{"type":"x"}"#));
-        assert!(parse_line(br#"{"src":"n1","dest":"c3"}"#).unwrap_err().contains("body"));
+        let (_, _, body) = parse_line(br#"{"src":"n1","dest":"c3"}"#).unwrap();
+        assert_eq!(body.get(), "{}", "a missing body is an empty one, as in Maelstrom's parse-msg");
+        let (_, _, body) = parse_line(br#"{"src":"n1","dest":"c3","body":null}"#).unwrap();
+        assert_eq!(body.get(), "{}");
+        let (_, _, body) = parse_line(br#"{"src":"n1","dest":"c3","body":[ ]}"#).unwrap();
+        assert_eq!(body.get(), "{}");
+        for bad in [r#""x""#, "3", "true", "[1]"] {
+            let line = format!(r#"{{"src":"n1","dest":"c3","body":{bad}}}"#);
+            assert!(parse_line(line.as_bytes()).unwrap_err().contains("not a JSON object"), "{bad}");
+        }
         assert!(parse_line(br#"{"src":"n1","dest":"c3","body":{},"extra":1}"#).unwrap_err().contains("extra"));
         assert!(parse_line(br#"{"src":"n1","dest":"c3","body":{},"id":"x"}"#).is_err());
         assert!(parse_line(b"hello").unwrap_err().starts_with("not JSON"));

@@ -69,7 +69,7 @@ impl Journal {
         })
     }
 
-    /// Appends one event. Write errors are remembered, not fatal: the journal is a record, not the source of any
+    /// Appends one event; `src` and `dest` are JSON string literals (already escaped). Write errors are remembered, not fatal: the journal is a record, not the source of any
     /// figure (the `:net` counts are kept live).
     pub fn record(&mut self, kind: EventKind, time_ns: u64, id: u64, src: &str, dest: &str, body: Option<&str>) {
         if self.failed {
@@ -80,10 +80,7 @@ impl Journal {
             EventKind::Recv => "recv",
         };
         let r = (|| {
-            write!(self.out, "{{\"type\":\"{kind}\",\"time\":{time_ns},\"id\":{id},\"src\":")?;
-            serde_json::to_writer(&mut self.out, src)?;
-            self.out.write_all(b",\"dest\":")?;
-            serde_json::to_writer(&mut self.out, dest)?;
+            write!(self.out, "{{\"type\":\"{kind}\",\"time\":{time_ns},\"id\":{id},\"src\":{src},\"dest\":{dest}")?;
             match body {
                 Some(body) => writeln!(self.out, ",\"body\":{body}}}"),
                 None => writeln!(self.out, "}}"),
