@@ -43,9 +43,9 @@ pub struct Completion {
     pub problem: Option<String>,
 }
 
-/// The request body for a client operation; `msg_id` is the client's per-request counter (first is 1).
-pub fn request_body(workload: Workload, op: &Invocation, msg_id: u64) -> Value {
-    let mut body = match (workload, op.f) {
+/// The request body for a client operation, without its `msg_id` (the client adds it when it sends, spec §3.4).
+pub fn request_body(workload: Workload, op: &Invocation) -> Value {
+    match (workload, op.f) {
         (Workload::Broadcast, F::Broadcast) => json!({"type": "broadcast", "message": op.value}),
         (Workload::GSet, F::Add) => json!({"type": "add", "element": op.value}),
         (Workload::GCounter | Workload::PnCounter, F::Add) => json!({"type": "add", "delta": op.value}),
@@ -53,9 +53,7 @@ pub fn request_body(workload: Workload, op: &Invocation, msg_id: u64) -> Value {
         (_, F::Echo) => json!({"type": "echo", "echo": op.value}),
         (_, F::Generate) => json!({"type": "generate"}),
         (w, f) => json!({"type": f.name(), "value": op.value, "workload": w.name()}),
-    };
-    body["msg_id"] = json!(msg_id);
-    body
+    }
 }
 
 /// The keys a reply's body must carry besides `type`/`in_reply_to`/`msg_id`, and their checks.
@@ -227,20 +225,14 @@ mod tests {
     }
 
     #[test]
-    fn requests_carry_the_workload_fields_and_msg_id() {
+    fn requests_carry_the_workload_fields() {
         assert_eq!(
-            request_body(Workload::Broadcast, &op(F::Broadcast, json!(3)), 1),
-            json!({"type": "broadcast", "message": 3, "msg_id": 1})
+            request_body(Workload::Broadcast, &op(F::Broadcast, json!(3))),
+            json!({"type": "broadcast", "message": 3})
         );
-        assert_eq!(
-            request_body(Workload::GSet, &op(F::Add, json!(4)), 2),
-            json!({"type": "add", "element": 4, "msg_id": 2})
-        );
-        assert_eq!(
-            request_body(Workload::PnCounter, &op(F::Add, json!(-5)), 3),
-            json!({"type": "add", "delta": -5, "msg_id": 3})
-        );
-        assert_eq!(request_body(Workload::GSet, &op(F::Read, Value::Null), 4), json!({"type": "read", "msg_id": 4}));
+        assert_eq!(request_body(Workload::GSet, &op(F::Add, json!(4))), json!({"type": "add", "element": 4}));
+        assert_eq!(request_body(Workload::PnCounter, &op(F::Add, json!(-5))), json!({"type": "add", "delta": -5}));
+        assert_eq!(request_body(Workload::GSet, &op(F::Read, Value::Null)), json!({"type": "read"}));
     }
 
     #[test]

@@ -400,7 +400,7 @@ impl<'c> Driver<'c> {
         };
         self.threads[thread] = ThreadState { client: Some(client), process };
         let node = self.nodes[thread % self.nodes.len()].addr;
-        let body = rpc::request_body(self.cfg.workload, &op, 0);
+        let body = rpc::request_body(self.cfg.workload, &op);
         self.request(client, node, body, Purpose::Op { thread, process, op }, RPC_TIMEOUT_MS);
     }
 

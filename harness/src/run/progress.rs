@@ -16,6 +16,7 @@ pub(crate) struct Counts {
 pub(crate) struct Progress {
     bar: ProgressBar,
     time_limit_s: u64,
+    last: std::cell::Cell<Option<std::time::Instant>>,
 }
 
 impl Progress {
@@ -24,13 +25,15 @@ impl Progress {
         if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
             bar.set_style(style);
         }
-        Progress { bar, time_limit_s }
+        Progress { bar, time_limit_s, last: std::cell::Cell::new(None) }
     }
 
     pub(crate) fn update(&self, phase: &str, elapsed_s: f64, c: &Counts) {
-        if self.bar.is_hidden() {
+        // The bar draws at 5 Hz; the loop turns thousands of times a second, so format the line no more often.
+        if self.bar.is_hidden() || self.last.get().is_some_and(|t| t.elapsed().as_millis() < 200) {
             return;
         }
+        self.last.set(Some(std::time::Instant::now()));
         self.bar.set_message(format!(
             "{phase:<8} {elapsed_s:6.1}/{} s   ok {}  fail {}  info {}",
             self.time_limit_s, c.ok, c.fail, c.info
