@@ -10,13 +10,20 @@
 //!
 //! ```text
 //! key    = mix64(seed + 0x9e3779b97f4a7c15)
-//! fp_k   = low_bits( mix64(n_k ^ rotl(key, 32)) + Σ_{x in chunk k} mix64(x ^ key) )      (wrapping u64 sums)
+//! fp_k   = low_bits( mix64(n_k ^ rotl(key, 32)) + Σ_{runs s..=e} mix64(mix64(s ^ key) ^ e) )   (wrapping u64 sums)
 //! ```
 //!
-//! where `mix64` is the SplitMix64 finalizer (see `fingerprint.rs`) and `n_k` the chunk's cardinality. It is plain
-//! integer arithmetic: the same on every platform and build (golden-value tests pin it). Because the fingerprint
-//! is a sum, coarse chunks are computed by adding the accumulators of the 2^16 chunks: one pass over the set.
-//! The responder always uses the digest's `seed`, `bits` and `shift`.
+//! where `mix64` is the SplitMix64 finalizer (see `fingerprint.rs`), `n_k` the chunk's cardinality and the sum runs
+//! over the *maximal runs* of consecutive elements of the chunk's 2^16-value sub-chunks (a run that crosses a
+//! 2^16 boundary is cut there). That decomposition is a function of the set alone, whatever roaring's container
+//! representation, so two replicas holding the same elements always agree. It is plain integer arithmetic: the
+//! same on every platform and build (golden-value tests pin it). Because the fingerprint is a sum, coarse chunks
+//! are computed by adding the accumulators of the 2^16 chunks. The responder always uses the digest's `seed`,
+//! `bits` and `shift`.
+//!
+//! **Cost.** Computing a digest (and the responder's side of [`GSet::delta_since`]) walks the set run by run with
+//! roaring's `Iter::next_range`: time proportional to the number of maximal runs, not to the number of elements.
+//! A sequential set of 1M elements is 16 runs (one per container); a random one is as many runs as elements.
 //!
 //! **Size.** `c = min(containers, max(1, len/32))` entries, each 16 bytes in binary; in JSON
 //! `{"seed":S,"bits":64,"shift":H,"chunks":[[k,fp],…]}` is at most `52 + 20 (seed) + 39·c` bytes (a key ≤ 15
@@ -41,11 +48,13 @@ use std::fmt;
 
 use roaring::{RoaringBitmap, RoaringTreemap};
 
-use crate::fingerprint::{SetFingerprint, hash_u64, key};
+use crate::fingerprint::{SetFingerprint, hash_run, key};
 use crate::traits::{DeltaCrdt, Lattice};
 
 /// The finest chunk: `x >> 16`, a roaring container (2^16 values).
 pub const CHUNK_BITS: u8 = 16;
+/// The offsets inside a finest chunk.
+const CHUNK_MASK: u64 = (1 << CHUNK_BITS) - 1;
 /// The owner coarsens its chunks until they hold at least this many elements on average.
 const TARGET_PER_CHUNK: u64 = 32;
 
@@ -81,6 +90,7 @@ pub struct GSetDigest {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DigestWire {
     seed: u64,
     bits: u8,
@@ -178,8 +188,12 @@ impl GSet {
         Self::default()
     }
 
-    /// Wraps an existing treemap.
+    /// Wraps an existing treemap (dropping any empty inner bitmap, so that [`GSet::validate`] holds).
     pub fn from_treemap(set: RoaringTreemap) -> Self {
+        if set.bitmaps().any(|(_, b)| b.is_empty()) {
+            let kept = set.bitmaps().filter(|(_, b)| !b.is_empty()).map(|(k, b)| (k, b.clone()));
+            return GSet { set: RoaringTreemap::from_bitmaps(kept) };
+        }
         GSet { set }
     }
 
@@ -229,17 +243,32 @@ impl GSet {
         GSetDigest { seed, bits, shift, chunks: chunks.collect() }
     }
 
-    /// Fingerprint accumulators for every non-empty finest chunk (`x >> 16`), ascending: one pass over the set.
+    /// Fingerprint accumulators for every non-empty finest chunk (`x >> 16`), ascending: one pass over the set's
+    /// maximal runs, each cut at 2^16 boundaries (see the module docs).
     fn fine_fingerprints(&self, k: u64) -> Vec<(u64, SetFingerprint)> {
         let mut out: Vec<(u64, SetFingerprint)> = Vec::new();
-        for x in self.set.iter() {
-            let c = x >> CHUNK_BITS;
-            match out.last_mut() {
-                Some((last, fp)) if *last == c => fp.add(hash_u64(x, k)),
-                _ => {
-                    let mut fp = SetFingerprint::default();
-                    fp.add(hash_u64(x, k));
-                    out.push((c, fp));
+        for (high, bitmap) in self.set.bitmaps() {
+            let base = u64::from(high) << 32;
+            let mut runs = bitmap.iter();
+            while let Some(run) = runs.next_range() {
+                let (mut start, end) = (base | u64::from(*run.start()), base | u64::from(*run.end()));
+                loop {
+                    let piece_end = end.min(start | CHUNK_MASK);
+                    let c = start >> CHUNK_BITS;
+                    let hash = hash_run(start, piece_end, k);
+                    let len = piece_end - start + 1;
+                    match out.last_mut() {
+                        Some((last, fp)) if *last == c => fp.add_part(hash, len),
+                        _ => {
+                            let mut fp = SetFingerprint::default();
+                            fp.add_part(hash, len);
+                            out.push((c, fp));
+                        }
+                    }
+                    if piece_end == end {
+                        break;
+                    }
+                    start = piece_end + 1;
                 }
             }
         }
@@ -294,9 +323,17 @@ impl GSet {
         RoaringTreemap::from_bitmaps(out)
     }
 
-    /// Checks invariants: the treemap's cardinality matches its strictly ascending iteration.
+    /// Checks invariants: every inner bitmap is non-empty and valid by roaring's own check (containers sorted,
+    /// each store consistent with its cardinality), and the treemap's cardinality matches its strictly ascending
+    /// iteration.
     #[doc(hidden)]
     pub fn validate(&self) -> Result<(), String> {
+        for (high, bitmap) in self.set.bitmaps() {
+            if bitmap.is_empty() {
+                return Err(format!("gset: empty bitmap stored under high key {high}"));
+            }
+            bitmap.internal_validate().map_err(|e| format!("gset: bitmap {high}: {e}"))?;
+        }
         let mut count = 0u64;
         let mut prev: Option<u64> = None;
         for x in self.set.iter() {
@@ -343,6 +380,9 @@ impl Lattice for GSet {
         let before = self.set.len();
         if other.set.len() <= IN_PLACE_JOIN_MAX {
             self.set |= &other.set;
+        } else if other.set.is_subset(&self.set) {
+            // Nothing new: no container is rebuilt. Roaring's test stops at the first container that differs.
+            return false;
         } else {
             let mut merged = Vec::new();
             let mut mine = self.set.bitmaps().peekable();
@@ -417,6 +457,11 @@ impl DeltaCrdt for GSet {
 mod tests {
     use super::*;
 
+    /// Computed independently from the formula in the module docs (a few lines of Python big-integer arithmetic).
+    const GOLDEN_DIGEST: &str = r#"{"seed":0,"bits":64,"shift":21,"chunks":[[0,13312354968459980904]]}"#;
+    const GOLDEN_FINE: &str =
+        r#"{"seed":0,"bits":64,"shift":16,"chunks":[[0,15419499900002367328],[16,1535037566301674714]]}"#;
+
     #[test]
     fn insert_returns_the_new_element_or_an_empty_delta() {
         let mut s = GSet::new();
@@ -452,6 +497,54 @@ mod tests {
         let delta = a.delta_since(&b.digest_seeded(9));
         assert_eq!(delta.set, (65_536..131_072u64).collect::<RoaringTreemap>());
         assert!(a.delta_since(&a.digest_seeded(3)).is_empty());
+    }
+
+    #[test]
+    fn digest_is_pinned_to_golden_values_so_peers_agree_across_builds() {
+        let s: GSet = [5u64, 6, 7, 8, 9, 1 << 20].into_iter().collect();
+        assert_eq!(serde_json::to_string(&s.digest_seeded(0)).unwrap(), GOLDEN_DIGEST);
+        assert_eq!(serde_json::to_string(&s.digest_with(0, 64, 16)).unwrap(), GOLDEN_FINE);
+    }
+
+    #[test]
+    fn equal_sets_have_equal_digests_whatever_their_container_representation() {
+        // Runs across container boundaries, run containers (insert_range, optimize) versus arrays and bitmaps
+        // (one insert at a time), and a bitmap container that is not one run.
+        let mut ranged = RoaringTreemap::new();
+        ranged.insert_range(60_000..140_000);
+        ranged.insert_range((1 << 32) - 3..(1 << 32) + 3);
+        ranged.extend((200_000..210_000u64).step_by(2));
+        let mut optimized = ranged.clone();
+        optimized.optimize();
+        let one_by_one: GSet = ranged.iter().collect();
+        let ranged = GSet::from_treemap(ranged);
+        let optimized = GSet::from_treemap(optimized);
+        for seed in 0..4 {
+            assert_eq!(ranged.digest_seeded(seed), one_by_one.digest_seeded(seed));
+            assert_eq!(optimized.digest_seeded(seed), one_by_one.digest_seeded(seed));
+            assert!(ranged.delta_since(&one_by_one.digest_seeded(seed)).is_empty());
+            assert!(one_by_one.delta_since(&optimized.digest_seeded(seed)).is_empty());
+        }
+    }
+
+    #[test]
+    fn digest_detects_a_run_split_in_two_or_shifted() {
+        let whole: GSet = (100..200u64).collect();
+        let split: GSet = (100..150u64).chain(151..201).collect(); // same length
+        let shifted: GSet = (101..201u64).collect();
+        for other in [&split, &shifted] {
+            assert_ne!(whole.digest_seeded(3), other.digest_seeded(3));
+            assert_eq!(&whole.delta_since(&other.digest_seeded(3)), &whole);
+        }
+    }
+
+    #[test]
+    fn validate_rejects_empty_inner_bitmaps_and_from_treemap_drops_them() {
+        let raw = RoaringTreemap::from_bitmaps([(0, RoaringBitmap::new()), (1, [5u32].into_iter().collect())]);
+        assert!(GSet { set: raw.clone() }.validate().is_err());
+        let s = GSet::from_treemap(raw);
+        s.validate().unwrap();
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![(1 << 32) | 5]);
     }
 
     #[test]
