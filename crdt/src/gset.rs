@@ -112,6 +112,35 @@ fn chunk_of(x: u64, shift: u8) -> u64 {
     x.checked_shr(u32::from(shift)).unwrap_or(0)
 }
 
+/// Fingerprint accumulators of the finest chunks, filled run by run in ascending order.
+struct ChunkFingerprints {
+    key: u64,
+    chunks: Vec<(u64, SetFingerprint)>,
+}
+
+impl ChunkFingerprints {
+    /// Adds the maximal run `start..=end`, cut at 2^16 boundaries.
+    fn add_run(&mut self, mut start: u64, end: u64) {
+        loop {
+            let piece_end = end.min(start | CHUNK_MASK);
+            let c = start >> CHUNK_BITS;
+            let (hash, len) = (hash_run(start, piece_end, self.key), piece_end - start + 1);
+            match self.chunks.last_mut() {
+                Some((last, fp)) if *last == c => fp.add_part(hash, len),
+                _ => {
+                    let mut fp = SetFingerprint::default();
+                    fp.add_part(hash, len);
+                    self.chunks.push((c, fp));
+                }
+            }
+            if piece_end == end {
+                return;
+            }
+            start = piece_end + 1;
+        }
+    }
+}
+
 /// Merges finest-chunk accumulators into chunks of `2^shift` values.
 fn coarsen(fine: &[(u64, SetFingerprint)], shift: u8) -> Vec<(u64, SetFingerprint)> {
     let extra = shift - CHUNK_BITS;
@@ -245,34 +274,43 @@ impl GSet {
 
     /// Fingerprint accumulators for every non-empty finest chunk (`x >> 16`), ascending: one pass over the set's
     /// maximal runs, each cut at 2^16 boundaries (see the module docs).
+    ///
+    /// Elements are read in blocks (`next_many`, fast for scattered elements) and runs are detected by adjacency;
+    /// when a block ends inside a long run, roaring's `next_range` swallows the rest of that run in one call (word
+    /// scans for bitmap containers, O(1) for run containers), so dense sets cost per run, not per element.
     fn fine_fingerprints(&self, k: u64) -> Vec<(u64, SetFingerprint)> {
-        let mut out: Vec<(u64, SetFingerprint)> = Vec::new();
+        const BLOCK: usize = 256;
+        const LONG_RUN: u32 = 64;
+        let mut out = ChunkFingerprints { key: k, chunks: Vec::new() };
+        let mut block = [0u32; BLOCK];
         for (high, bitmap) in self.set.bitmaps() {
             let base = u64::from(high) << 32;
-            let mut runs = bitmap.iter();
-            while let Some(run) = runs.next_range() {
-                let (mut start, end) = (base | u64::from(*run.start()), base | u64::from(*run.end()));
-                loop {
-                    let piece_end = end.min(start | CHUNK_MASK);
-                    let c = start >> CHUNK_BITS;
-                    let hash = hash_run(start, piece_end, k);
-                    let len = piece_end - start + 1;
-                    match out.last_mut() {
-                        Some((last, fp)) if *last == c => fp.add_part(hash, len),
-                        _ => {
-                            let mut fp = SetFingerprint::default();
-                            fp.add_part(hash, len);
-                            out.push((c, fp));
-                        }
+            let mut run: Option<(u32, u32)> = None;
+            let mut extend = |start: u32, end: u32, out: &mut ChunkFingerprints| match &mut run {
+                Some((_, last)) if last.checked_add(1) == Some(start) => *last = end,
+                _ => {
+                    if let Some((s, e)) = run.replace((start, end)) {
+                        out.add_run(base | u64::from(s), base | u64::from(e));
                     }
-                    if piece_end == end {
-                        break;
-                    }
-                    start = piece_end + 1;
+                }
+            };
+            let mut elements = bitmap.iter();
+            loop {
+                let got = elements.next_many(&mut block);
+                let Some(&last) = got.last() else { break };
+                for &x in got.iter() {
+                    extend(x, x, &mut out);
+                }
+                let tail_is_a_run = got.len() == BLOCK && last - got[BLOCK - LONG_RUN as usize] == LONG_RUN - 1;
+                if tail_is_a_run && let Some(rest) = elements.next_range() {
+                    extend(*rest.start(), *rest.end(), &mut out);
                 }
             }
+            if let Some((s, e)) = run {
+                out.add_run(base | u64::from(s), base | u64::from(e));
+            }
         }
-        out
+        out.chunks
     }
 
     /// The smallest shift (finest chunks) whose chunk count is within the owner's budget `max(1, len / 32)`.
@@ -524,6 +562,56 @@ mod tests {
             assert_eq!(optimized.digest_seeded(seed), one_by_one.digest_seeded(seed));
             assert!(ranged.delta_since(&one_by_one.digest_seeded(seed)).is_empty());
             assert!(one_by_one.delta_since(&optimized.digest_seeded(seed)).is_empty());
+        }
+    }
+
+    /// The digest by definition: maximal runs found one element at a time, cut at 2^16 boundaries.
+    fn reference_digest(s: &GSet, seed: u64) -> Vec<(u64, u64)> {
+        let k = key(seed);
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for x in s.iter() {
+            match runs.last_mut() {
+                Some((_, end)) if *end + 1 == x && x & CHUNK_MASK != 0 => *end = x,
+                _ => runs.push((x, x)),
+            }
+        }
+        let mut out: Vec<(u64, SetFingerprint)> = Vec::new();
+        for (start, end) in runs {
+            let c = start >> CHUNK_BITS;
+            if out.last().is_none_or(|(last, _)| *last != c) {
+                out.push((c, SetFingerprint::default()));
+            }
+            out.last_mut().unwrap().1.add_part(hash_run(start, end, k), end - start + 1);
+        }
+        out.into_iter().map(|(c, fp)| (c, fp.finish(k, 64))).collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn blockwise_run_detection_matches_the_definition(
+            runs in proptest::collection::vec((0u64..3, 0u64..140_000, 0u64..700), 0..12),
+            scattered in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..8),
+            seed in 0u64..4,
+        ) {
+            let mut set = RoaringTreemap::new();
+            for (high, start, len) in runs {
+                // Near the ends of a 2^32 bitmap too, where runs meet the treemap's boundaries.
+                let start = if high == 2 { u64::from(u32::MAX) - start } else { (high << 32) + start };
+                set.insert_range(start..start + len);
+            }
+            set.extend(scattered);
+            let s = GSet::from_treemap(set);
+            let digest = s.digest_with(seed, 64, 16);
+            proptest::prop_assert_eq!(digest.chunks(), &reference_digest(&s, seed)[..]);
+        }
+    }
+
+    #[test]
+    fn blockwise_run_detection_handles_runs_ending_exactly_at_a_block_boundary() {
+        // 192 singletons, then a run of exactly 64 that ends the first 256-element block, then a separate run.
+        let s: GSet = (0..192u64).map(|i| i * 2).chain(1000..1064).chain(1065..1100).chain(2000..70_000).collect();
+        for seed in 0..3 {
+            assert_eq!(s.digest_with(seed, 64, 16).chunks(), &reference_digest(&s, seed)[..]);
         }
     }
 
