@@ -12,7 +12,7 @@ use crdts::{CmRDT, CvRDT};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use datasets::{SIZES, Spread, elements};
 use osmosis::crdt::{DeltaCrdt, GCounter, GSet, Lattice};
-use roaring::RoaringBitmap;
+use roaring::{MultiOps, RoaringBitmap};
 
 const SPREADS: [Spread; 2] = [Spread::Dense, Spread::Sparse];
 
@@ -83,6 +83,62 @@ fn join(c: &mut Criterion) {
         );
     });
     g.finish();
+}
+
+/// Ways to join two sparse 1M-element sets (uniform in `0..2^32`, 65 536 array containers each, ~15 elements
+/// per container) with roaring 0.12's public API, to find the fastest (benches/README.md, "Sparse join").
+fn join_sparse_variants(c: &mut Criterion) {
+    let mut g = c.benchmark_group("join_sparse_variants");
+    g.sample_size(10);
+    let n = 1_000_000;
+    let (a, b) = (elements(Spread::Sparse, n, 0), elements(Spread::Sparse, n, 1));
+    g.throughput(Throughput::Elements(n));
+    let (ga, gb): (GSet, GSet) = (a.iter().copied().collect(), b.iter().copied().collect());
+    let (ra, rb): (RoaringBitmap, RoaringBitmap) =
+        (a.iter().map(|&x| x as u32).collect(), b.iter().map(|&x| x as u32).collect());
+    let (ta, tb) = (ga.as_treemap().clone(), gb.as_treemap().clone());
+    g.bench_function("gset_join", |bch| {
+        bch.iter_batched_ref(|| ga.clone(), |x| x.join(black_box(&gb)), BatchSize::LargeInput);
+    });
+    g.bench_function("gset_join_equal_sets", |bch| {
+        bch.iter_batched_ref(|| ga.clone(), |x| x.join(black_box(&ga)), BatchSize::LargeInput);
+    });
+    g.bench_function("treemap_or_assign", |bch| {
+        bch.iter_batched_ref(|| ta.clone(), |x| *x |= black_box(&tb), BatchSize::LargeInput);
+    });
+    g.bench_function("bitmap_or_assign", |bch| {
+        bch.iter_batched_ref(|| ra.clone(), |x| *x |= black_box(&rb), BatchSize::LargeInput);
+    });
+    g.bench_function("bitmap_or_refs", |bch| {
+        bch.iter_batched_ref(|| ra.clone(), |x| *x = &*x | black_box(&rb), BatchSize::LargeInput);
+    });
+    g.bench_function("bitmap_multiops_union", |bch| {
+        bch.iter_batched_ref(|| ra.clone(), |x| *x = [&*x, black_box(&rb)].union(), BatchSize::LargeInput);
+    });
+    g.bench_function("bitmap_from_sorted_merge", |bch| {
+        bch.iter_batched_ref(
+            || ra.clone(),
+            |x| *x = RoaringBitmap::from_sorted_iter(sorted_union(x, black_box(&rb))).expect("ascending"),
+            BatchSize::LargeInput,
+        );
+    });
+    // The floor of any join that builds its result's containers: allocating and copying 65 536 of them.
+    g.bench_function("bitmap_clone_floor", |bch| bch.iter(|| black_box(&ra).clone()));
+    g.finish();
+}
+
+/// The ascending, deduplicated union of two bitmaps' elements.
+fn sorted_union<'a>(a: &'a RoaringBitmap, b: &'a RoaringBitmap) -> impl Iterator<Item = u32> + 'a {
+    let (mut x, mut y) = (a.iter().peekable(), b.iter().peekable());
+    std::iter::from_fn(move || match (x.peek(), y.peek()) {
+        (Some(&p), Some(&q)) if p == q => {
+            y.next();
+            x.next()
+        }
+        (Some(&p), Some(&q)) if q < p => y.next(),
+        (Some(_), _) => x.next(),
+        (None, _) => y.next(),
+    })
 }
 
 /// `a` holds everything; `b` lacks one element in the middle (the common anti-entropy case).
@@ -175,5 +231,5 @@ fn encode_decode(c: &mut Criterion) {
     dec.finish();
 }
 
-criterion_group!(benches, join, delta_since, digest, encode_decode);
+criterion_group!(benches, join, join_sparse_variants, delta_since, digest, encode_decode);
 criterion_main!(benches);

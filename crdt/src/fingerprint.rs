@@ -8,9 +8,10 @@
 //! - [`mix64`] is the SplitMix64 finalizer (Steele, Lea, Flood 2014; the constants of `java.util.SplittableRandom`),
 //!   a bijection on `u64` with full avalanche.
 //! - [`key`] turns a round seed into a hashing key.
-//! - A set's fingerprint is `mix64(count ^ key') + Σ mix64(x ^ key)` (wrapping): order-independent, so it can be
-//!   accumulated while walking a chunk in any order, and keyed, so a collision under one seed says nothing about
-//!   the next seed.
+//! - A set's fingerprint is `mix64(count ^ key') + Σ h(part)` (wrapping) over the parts of a canonical
+//!   decomposition of the set: single elements for [`crate::OrdGSet`], maximal runs of consecutive integers for
+//!   [`crate::GSet`] ([`hash_run`]). Order-independent, so it can be accumulated while walking a chunk in any
+//!   order, and keyed, so a collision under one seed says nothing about the next seed.
 
 /// The SplitMix64 finalizer: a fixed bijection on `u64` with full avalanche.
 pub(crate) const fn mix64(mut z: u64) -> u64 {
@@ -43,14 +44,19 @@ pub(crate) struct SetFingerprint {
 impl SetFingerprint {
     /// Adds one element's keyed hash.
     pub(crate) fn add(&mut self, element_hash: u64) {
-        self.sum = self.sum.wrapping_add(element_hash);
-        self.count += 1;
+        self.add_part(element_hash, 1);
+    }
+
+    /// Adds the keyed hash of one part of the set's canonical decomposition, holding `len` elements.
+    pub(crate) fn add_part(&mut self, part_hash: u64, len: u64) {
+        self.sum = self.sum.wrapping_add(part_hash);
+        self.count = self.count.wrapping_add(len);
     }
 
     /// Absorbs another accumulator over disjoint elements (the fingerprint of the union).
     pub(crate) fn merge(&mut self, other: SetFingerprint) {
         self.sum = self.sum.wrapping_add(other.sum);
-        self.count += other.count;
+        self.count = self.count.wrapping_add(other.count);
     }
 
     /// The fingerprint under `key`, truncated to `bits` bits.
@@ -62,6 +68,13 @@ impl SetFingerprint {
 /// The keyed hash of one `u64` element.
 pub(crate) const fn hash_u64(x: u64, key: u64) -> u64 {
     mix64(x ^ key)
+}
+
+/// The keyed hash of the run `start..=end` of consecutive integers: `mix64(mix64(start ^ key) ^ end)`.
+/// A set of integers is the disjoint union of its maximal runs, a decomposition that depends only on the set, so
+/// summing this over the maximal runs fingerprints the set in time proportional to its runs, not its elements.
+pub(crate) const fn hash_run(start: u64, end: u64, key: u64) -> u64 {
+    mix64(mix64(start ^ key) ^ end)
 }
 
 /// The keyed hash of a byte string: 8-byte little-endian words folded through [`mix64`], length included.
@@ -124,6 +137,7 @@ mod tests {
         assert_eq!(key(0), 0xe220_a839_7b1d_cdaf);
         assert_eq!(hash_bytes(b"", 0), 0x4821_8226_ff3c_d4bf);
         assert_eq!(hash_bytes(b"hello, world", 7), 0xf7f7_0ab9_c33c_c2fb);
+        assert_eq!(hash_run(5, 9, key(0)), 0xc78a_6170_4542_cf18);
     }
 
     #[test]

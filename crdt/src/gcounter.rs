@@ -5,10 +5,11 @@
 //! Invariant: no entry is zero (an absent entry means zero), so equal counters are structurally equal.
 
 use std::collections::BTreeMap;
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
+use std::marker::PhantomData;
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::CounterOverflow;
 use crate::traits::{DeltaCrdt, Lattice};
@@ -31,8 +32,11 @@ impl<T: Ord + Clone + Debug + Serialize + DeserializeOwned> ReplicaId for T {}
 /// assert_eq!((a.read(), b.read()), (7, 7));
 /// assert!(!a.join(&b));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "BTreeMap<K, u64>", into = "BTreeMap<K, u64>", bound = "K: ReplicaId")]
+///
+/// Decoding (a peer's counter, digest or delta is untrusted) rejects zero entries and repeated replica ids, and
+/// reserves no space from a length field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "BTreeMap<K, u64>", bound = "K: ReplicaId")]
 pub struct GCounter<K: ReplicaId = String> {
     entries: BTreeMap<K, u64>,
 }
@@ -40,6 +44,35 @@ pub struct GCounter<K: ReplicaId = String> {
 impl<K: ReplicaId> Default for GCounter<K> {
     fn default() -> Self {
         GCounter { entries: BTreeMap::new() }
+    }
+}
+
+struct GCounterVisitor<K>(PhantomData<K>);
+
+impl<'de, K: ReplicaId> Visitor<'de> for GCounterVisitor<K> {
+    type Value = GCounter<K>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map from replica id to a positive 64-bit count")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<GCounter<K>, A::Error> {
+        let mut entries = BTreeMap::new();
+        while let Some((k, v)) = map.next_entry::<K, u64>()? {
+            if v == 0 {
+                return Err(de::Error::custom(format!("gcounter: zero entry for replica {k:?}")));
+            }
+            if let Some(old) = entries.insert(k, v) {
+                return Err(de::Error::custom(format!("gcounter: replica listed twice (earlier count {old})")));
+            }
+        }
+        Ok(GCounter { entries })
+    }
+}
+
+impl<'de, K: ReplicaId> Deserialize<'de> for GCounter<K> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(GCounterVisitor(PhantomData))
     }
 }
 
@@ -186,5 +219,7 @@ mod tests {
     fn zero_entries_are_rejected_when_decoding() {
         assert!(serde_json::from_str::<GCounter>(r#"{"n1":0}"#).is_err());
         assert!(serde_json::from_str::<GCounter>(r#"{"n1":-1}"#).is_err());
+        assert!(serde_json::from_str::<GCounter>(r#"{"n1":1,"n1":2}"#).is_err(), "a replica listed twice");
+        assert!(serde_json::from_str::<GCounter>(r#"[["n1",1]]"#).is_err());
     }
 }

@@ -10,13 +10,20 @@
 //!
 //! ```text
 //! key    = mix64(seed + 0x9e3779b97f4a7c15)
-//! fp_k   = low_bits( mix64(n_k ^ rotl(key, 32)) + Σ_{x in chunk k} mix64(x ^ key) )      (wrapping u64 sums)
+//! fp_k   = low_bits( mix64(n_k ^ rotl(key, 32)) + Σ_{runs s..=e} mix64(mix64(s ^ key) ^ e) )   (wrapping u64 sums)
 //! ```
 //!
-//! where `mix64` is the SplitMix64 finalizer (see `fingerprint.rs`) and `n_k` the chunk's cardinality. It is plain
-//! integer arithmetic: the same on every platform and build (golden-value tests pin it). Because the fingerprint
-//! is a sum, coarse chunks are computed by adding the accumulators of the 2^16 chunks: one pass over the set.
-//! The responder always uses the digest's `seed`, `bits` and `shift`.
+//! where `mix64` is the SplitMix64 finalizer (see `fingerprint.rs`), `n_k` the chunk's cardinality and the sum runs
+//! over the *maximal runs* of consecutive elements of the chunk's 2^16-value sub-chunks (a run that crosses a
+//! 2^16 boundary is cut there). That decomposition is a function of the set alone, whatever roaring's container
+//! representation, so two replicas holding the same elements always agree. It is plain integer arithmetic: the
+//! same on every platform and build (golden-value tests pin it). Because the fingerprint is a sum, coarse chunks
+//! are computed by adding the accumulators of the 2^16 chunks. The responder always uses the digest's `seed`,
+//! `bits` and `shift`.
+//!
+//! **Cost.** Computing a digest (and the responder's side of [`GSet::delta_since`]) walks the set run by run with
+//! roaring's `Iter::next_range`: time proportional to the number of maximal runs, not to the number of elements.
+//! A sequential set of 1M elements is 16 runs (one per container); a random one is as many runs as elements.
 //!
 //! **Size.** `c = min(containers, max(1, len/32))` entries, each 16 bytes in binary; in JSON
 //! `{"seed":S,"bits":64,"shift":H,"chunks":[[k,fp],…]}` is at most `52 + 20 (seed) + 39·c` bytes (a key ≤ 15
@@ -41,11 +48,13 @@ use std::fmt;
 
 use roaring::{RoaringBitmap, RoaringTreemap};
 
-use crate::fingerprint::{SetFingerprint, hash_u64, key};
+use crate::fingerprint::{SetFingerprint, hash_run, key};
 use crate::traits::{DeltaCrdt, Lattice};
 
 /// The finest chunk: `x >> 16`, a roaring container (2^16 values).
 pub const CHUNK_BITS: u8 = 16;
+/// The offsets inside a finest chunk.
+const CHUNK_MASK: u64 = (1 << CHUNK_BITS) - 1;
 /// The owner coarsens its chunks until they hold at least this many elements on average.
 const TARGET_PER_CHUNK: u64 = 32;
 
@@ -81,6 +90,7 @@ pub struct GSetDigest {
 }
 
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DigestWire {
     seed: u64,
     bits: u8,
@@ -100,6 +110,35 @@ impl TryFrom<DigestWire> for GSetDigest {
 /// The chunk key of `x` for chunks of `2^shift` values (`shift` 64: everything is chunk 0).
 fn chunk_of(x: u64, shift: u8) -> u64 {
     x.checked_shr(u32::from(shift)).unwrap_or(0)
+}
+
+/// Fingerprint accumulators of the finest chunks, filled run by run in ascending order.
+struct ChunkFingerprints {
+    key: u64,
+    chunks: Vec<(u64, SetFingerprint)>,
+}
+
+impl ChunkFingerprints {
+    /// Adds the maximal run `start..=end`, cut at 2^16 boundaries.
+    fn add_run(&mut self, mut start: u64, end: u64) {
+        loop {
+            let piece_end = end.min(start | CHUNK_MASK);
+            let c = start >> CHUNK_BITS;
+            let (hash, len) = (hash_run(start, piece_end, self.key), piece_end - start + 1);
+            match self.chunks.last_mut() {
+                Some((last, fp)) if *last == c => fp.add_part(hash, len),
+                _ => {
+                    let mut fp = SetFingerprint::default();
+                    fp.add_part(hash, len);
+                    self.chunks.push((c, fp));
+                }
+            }
+            if piece_end == end {
+                return;
+            }
+            start = piece_end + 1;
+        }
+    }
 }
 
 /// Merges finest-chunk accumulators into chunks of `2^shift` values.
@@ -178,8 +217,12 @@ impl GSet {
         Self::default()
     }
 
-    /// Wraps an existing treemap.
+    /// Wraps an existing treemap (dropping any empty inner bitmap, so that [`GSet::validate`] holds).
     pub fn from_treemap(set: RoaringTreemap) -> Self {
+        if set.bitmaps().any(|(_, b)| b.is_empty()) {
+            let kept = set.bitmaps().filter(|(_, b)| !b.is_empty()).map(|(k, b)| (k, b.clone()));
+            return GSet { set: RoaringTreemap::from_bitmaps(kept) };
+        }
         GSet { set }
     }
 
@@ -229,21 +272,45 @@ impl GSet {
         GSetDigest { seed, bits, shift, chunks: chunks.collect() }
     }
 
-    /// Fingerprint accumulators for every non-empty finest chunk (`x >> 16`), ascending: one pass over the set.
+    /// Fingerprint accumulators for every non-empty finest chunk (`x >> 16`), ascending: one pass over the set's
+    /// maximal runs, each cut at 2^16 boundaries (see the module docs).
+    ///
+    /// Elements are read in blocks (`next_many`, fast for scattered elements) and runs are detected by adjacency;
+    /// when a block ends inside a long run, roaring's `next_range` swallows the rest of that run in one call (word
+    /// scans for bitmap containers, O(1) for run containers), so dense sets cost per run, not per element.
     fn fine_fingerprints(&self, k: u64) -> Vec<(u64, SetFingerprint)> {
-        let mut out: Vec<(u64, SetFingerprint)> = Vec::new();
-        for x in self.set.iter() {
-            let c = x >> CHUNK_BITS;
-            match out.last_mut() {
-                Some((last, fp)) if *last == c => fp.add(hash_u64(x, k)),
+        const BLOCK: usize = 256;
+        const LONG_RUN: u32 = 64;
+        let mut out = ChunkFingerprints { key: k, chunks: Vec::new() };
+        let mut block = [0u32; BLOCK];
+        for (high, bitmap) in self.set.bitmaps() {
+            let base = u64::from(high) << 32;
+            let mut run: Option<(u32, u32)> = None;
+            let mut extend = |start: u32, end: u32, out: &mut ChunkFingerprints| match &mut run {
+                Some((_, last)) if last.checked_add(1) == Some(start) => *last = end,
                 _ => {
-                    let mut fp = SetFingerprint::default();
-                    fp.add(hash_u64(x, k));
-                    out.push((c, fp));
+                    if let Some((s, e)) = run.replace((start, end)) {
+                        out.add_run(base | u64::from(s), base | u64::from(e));
+                    }
+                }
+            };
+            let mut elements = bitmap.iter();
+            loop {
+                let got = elements.next_many(&mut block);
+                let Some(&last) = got.last() else { break };
+                for &x in got.iter() {
+                    extend(x, x, &mut out);
+                }
+                let tail_is_a_run = got.len() == BLOCK && last - got[BLOCK - LONG_RUN as usize] == LONG_RUN - 1;
+                if tail_is_a_run && let Some(rest) = elements.next_range() {
+                    extend(*rest.start(), *rest.end(), &mut out);
                 }
             }
+            if let Some((s, e)) = run {
+                out.add_run(base | u64::from(s), base | u64::from(e));
+            }
         }
-        out
+        out.chunks
     }
 
     /// The smallest shift (finest chunks) whose chunk count is within the owner's budget `max(1, len / 32)`.
@@ -294,9 +361,17 @@ impl GSet {
         RoaringTreemap::from_bitmaps(out)
     }
 
-    /// Checks invariants: the treemap's cardinality matches its strictly ascending iteration.
+    /// Checks invariants: every inner bitmap is non-empty and valid by roaring's own check (containers sorted,
+    /// each store consistent with its cardinality), and the treemap's cardinality matches its strictly ascending
+    /// iteration.
     #[doc(hidden)]
     pub fn validate(&self) -> Result<(), String> {
+        for (high, bitmap) in self.set.bitmaps() {
+            if bitmap.is_empty() {
+                return Err(format!("gset: empty bitmap stored under high key {high}"));
+            }
+            bitmap.internal_validate().map_err(|e| format!("gset: bitmap {high}: {e}"))?;
+        }
         let mut count = 0u64;
         let mut prev: Option<u64> = None;
         for x in self.set.iter() {
@@ -337,12 +412,16 @@ const IN_PLACE_JOIN_MAX: u64 = 64;
 impl Lattice for GSet {
     /// Roaring union; `other` is only borrowed. Small `other`s (deltas) are inserted in place. Roaring 0.12's
     /// in-place union inserts each new container into a `Vec`, quadratic when the two sets' containers interleave
-    /// (measured: 278 ms for two random 100k-element sets), so larger joins merge the sorted container lists
-    /// instead (linear; our containers are copied once).
+    /// (measured: 278 ms for two random 100k-element sets), so larger joins first check whether `other` is already
+    /// contained (then nothing is rebuilt) and otherwise merge the sorted container lists (linear; our containers
+    /// are copied once). benches/README.md ("Sparse join") compares this with every union roaring 0.12 offers.
     fn join(&mut self, other: &Self) -> bool {
         let before = self.set.len();
         if other.set.len() <= IN_PLACE_JOIN_MAX {
             self.set |= &other.set;
+        } else if other.set.is_subset(&self.set) {
+            // Nothing new: no container is rebuilt. Roaring's test stops at the first container that differs.
+            return false;
         } else {
             let mut merged = Vec::new();
             let mut mine = self.set.bitmaps().peekable();
@@ -417,6 +496,11 @@ impl DeltaCrdt for GSet {
 mod tests {
     use super::*;
 
+    /// Computed independently from the formula in the module docs (a few lines of Python big-integer arithmetic).
+    const GOLDEN_DIGEST: &str = r#"{"seed":0,"bits":64,"shift":21,"chunks":[[0,13312354968459980904]]}"#;
+    const GOLDEN_FINE: &str =
+        r#"{"seed":0,"bits":64,"shift":16,"chunks":[[0,15419499900002367328],[16,1535037566301674714]]}"#;
+
     #[test]
     fn insert_returns_the_new_element_or_an_empty_delta() {
         let mut s = GSet::new();
@@ -452,6 +536,104 @@ mod tests {
         let delta = a.delta_since(&b.digest_seeded(9));
         assert_eq!(delta.set, (65_536..131_072u64).collect::<RoaringTreemap>());
         assert!(a.delta_since(&a.digest_seeded(3)).is_empty());
+    }
+
+    #[test]
+    fn digest_is_pinned_to_golden_values_so_peers_agree_across_builds() {
+        let s: GSet = [5u64, 6, 7, 8, 9, 1 << 20].into_iter().collect();
+        assert_eq!(serde_json::to_string(&s.digest_seeded(0)).unwrap(), GOLDEN_DIGEST);
+        assert_eq!(serde_json::to_string(&s.digest_with(0, 64, 16)).unwrap(), GOLDEN_FINE);
+    }
+
+    #[test]
+    fn equal_sets_have_equal_digests_whatever_their_container_representation() {
+        // Runs across container boundaries, run containers (insert_range, optimize) versus arrays and bitmaps
+        // (one insert at a time), and a bitmap container that is not one run.
+        let mut ranged = RoaringTreemap::new();
+        ranged.insert_range(60_000..140_000);
+        ranged.insert_range((1 << 32) - 3..(1 << 32) + 3);
+        ranged.extend((200_000..210_000u64).step_by(2));
+        let mut optimized = ranged.clone();
+        optimized.optimize();
+        let one_by_one: GSet = ranged.iter().collect();
+        let ranged = GSet::from_treemap(ranged);
+        let optimized = GSet::from_treemap(optimized);
+        for seed in 0..4 {
+            assert_eq!(ranged.digest_seeded(seed), one_by_one.digest_seeded(seed));
+            assert_eq!(optimized.digest_seeded(seed), one_by_one.digest_seeded(seed));
+            assert!(ranged.delta_since(&one_by_one.digest_seeded(seed)).is_empty());
+            assert!(one_by_one.delta_since(&optimized.digest_seeded(seed)).is_empty());
+        }
+    }
+
+    /// The digest by definition: maximal runs found one element at a time, cut at 2^16 boundaries.
+    fn reference_digest(s: &GSet, seed: u64) -> Vec<(u64, u64)> {
+        let k = key(seed);
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for x in s.iter() {
+            match runs.last_mut() {
+                Some((_, end)) if *end + 1 == x && x & CHUNK_MASK != 0 => *end = x,
+                _ => runs.push((x, x)),
+            }
+        }
+        let mut out: Vec<(u64, SetFingerprint)> = Vec::new();
+        for (start, end) in runs {
+            let c = start >> CHUNK_BITS;
+            if out.last().is_none_or(|(last, _)| *last != c) {
+                out.push((c, SetFingerprint::default()));
+            }
+            out.last_mut().unwrap().1.add_part(hash_run(start, end, k), end - start + 1);
+        }
+        out.into_iter().map(|(c, fp)| (c, fp.finish(k, 64))).collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn blockwise_run_detection_matches_the_definition(
+            runs in proptest::collection::vec((0u64..3, 0u64..140_000, 0u64..700), 0..12),
+            scattered in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..8),
+            seed in 0u64..4,
+        ) {
+            let mut set = RoaringTreemap::new();
+            for (high, start, len) in runs {
+                // Near the ends of a 2^32 bitmap too, where runs meet the treemap's boundaries.
+                let start = if high == 2 { u64::from(u32::MAX) - start } else { (high << 32) + start };
+                set.insert_range(start..start + len);
+            }
+            set.extend(scattered);
+            let s = GSet::from_treemap(set);
+            let digest = s.digest_with(seed, 64, 16);
+            proptest::prop_assert_eq!(digest.chunks(), &reference_digest(&s, seed)[..]);
+        }
+    }
+
+    #[test]
+    fn blockwise_run_detection_handles_runs_ending_exactly_at_a_block_boundary() {
+        // 192 singletons, then a run of exactly 64 that ends the first 256-element block, then a separate run.
+        let s: GSet = (0..192u64).map(|i| i * 2).chain(1000..1064).chain(1065..1100).chain(2000..70_000).collect();
+        for seed in 0..3 {
+            assert_eq!(s.digest_with(seed, 64, 16).chunks(), &reference_digest(&s, seed)[..]);
+        }
+    }
+
+    #[test]
+    fn digest_detects_a_run_split_in_two_or_shifted() {
+        let whole: GSet = (100..200u64).collect();
+        let split: GSet = (100..150u64).chain(151..201).collect(); // same length
+        let shifted: GSet = (101..201u64).collect();
+        for other in [&split, &shifted] {
+            assert_ne!(whole.digest_seeded(3), other.digest_seeded(3));
+            assert_eq!(&whole.delta_since(&other.digest_seeded(3)), &whole);
+        }
+    }
+
+    #[test]
+    fn validate_rejects_empty_inner_bitmaps_and_from_treemap_drops_them() {
+        let raw = RoaringTreemap::from_bitmaps([(0, RoaringBitmap::new()), (1, [5u32].into_iter().collect())]);
+        assert!(GSet { set: raw.clone() }.validate().is_err());
+        let s = GSet::from_treemap(raw);
+        s.validate().unwrap();
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![(1 << 32) | 5]);
     }
 
     #[test]

@@ -7,14 +7,28 @@
 //!   tens of bytes instead of ~6.9 MB).
 //!
 //! The lengths compared are those of the JSON text (digits and commas versus base64 characters), computed without
-//! encoding twice. Decoding accepts both forms from any serde format; a malformed string, bad base64 or an invalid
-//! roaring payload is a decoding error, never a panic.
+//! encoding twice. Decoding accepts both forms from any serde format.
+//!
+//! # Decoding untrusted input
+//! A set comes from a peer, so decoding never panics, never trusts a length field for an allocation, and only
+//! returns sets that pass [`GSet::validate`]:
+//! - the array form collects the integers (capacity from the format's size hint capped at 4096, then growing with
+//!   the elements actually read), sorts and deduplicates them and builds the treemap from the sorted run: time
+//!   `O(n log n)` whatever the order (inserting an adversarial order one by one into roaring's container `Vec` is
+//!   quadratic), and duplicates are accepted as in any set;
+//! - the roaring form is read here, not by `RoaringTreemap::deserialize_from`, because that one accepts duplicate,
+//!   unordered and empty inner bitmaps (a duplicate key silently replaces data). The treemap layout is
+//!   `count: u64 LE`, then `count` times `(high: u32 LE, portable RoaringBitmap)`; we require strictly ascending
+//!   `high` keys, non-empty bitmaps and no trailing bytes, and never reserve `count` entries (each one must be
+//!   read from the input). Each bitmap is read by roaring's checked `RoaringBitmap::deserialize_from`, which
+//!   checks container keys, array order, bitmap cardinalities and run overlaps, and bounds its allocations by the
+//!   format (at most 2^16 containers, 8 KiB per container) before reading them.
 
 use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use roaring::RoaringTreemap;
+use roaring::{RoaringBitmap, RoaringTreemap};
 use serde::de::{self, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -106,19 +120,50 @@ impl<'de> Visitor<'de> for GSetVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<GSet, A::Error> {
-        let mut set = RoaringTreemap::new();
+        let mut elements: Vec<u64> = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
         while let Some(x) = seq.next_element::<u64>()? {
-            set.insert(x);
+            elements.push(x);
         }
+        elements.sort_unstable();
+        elements.dedup();
+        let set = RoaringTreemap::from_sorted_iter(elements).map_err(|e| de::Error::custom(format!("gset: {e}")))?;
         Ok(GSet::from_treemap(set))
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<GSet, E> {
         let bytes = STANDARD.decode(text).map_err(|e| E::custom(format!("gset: bad base64: {e}")))?;
-        let set = RoaringTreemap::deserialize_from(&bytes[..])
-            .map_err(|e| E::custom(format!("gset: bad roaring treemap: {e}")))?;
+        let set = read_treemap(&bytes).map_err(|e| E::custom(format!("gset: bad roaring treemap: {e}")))?;
         Ok(GSet::from_treemap(set))
     }
+}
+
+/// Reads a portable `RoaringTreemap` strictly (see the module docs): ascending high keys, no empty bitmap, every
+/// bitmap checked by roaring, no trailing bytes.
+fn read_treemap(mut bytes: &[u8]) -> Result<RoaringTreemap, String> {
+    fn take<const N: usize>(bytes: &mut &[u8]) -> Result<[u8; N], String> {
+        let (head, rest) = bytes.split_first_chunk::<N>().ok_or("truncated")?;
+        *bytes = rest;
+        Ok(*head)
+    }
+    let count = u64::from_le_bytes(take::<8>(&mut bytes)?);
+    let mut bitmaps = Vec::new();
+    let mut last: Option<u32> = None;
+    for _ in 0..count {
+        let high = u32::from_le_bytes(take::<4>(&mut bytes)?);
+        if last.is_some_and(|l| l >= high) {
+            return Err(format!("high keys not strictly ascending at {high}"));
+        }
+        last = Some(high);
+        let bitmap = RoaringBitmap::deserialize_from(&mut bytes).map_err(|e| format!("bitmap {high}: {e}"))?;
+        if bitmap.is_empty() {
+            return Err(format!("empty bitmap under high key {high}"));
+        }
+        bitmaps.push((high, bitmap));
+    }
+    if !bytes.is_empty() {
+        return Err(format!("{} trailing bytes", bytes.len()));
+    }
+    Ok(RoaringTreemap::from_bitmaps(bitmaps))
 }
 
 impl<'de> Deserialize<'de> for GSet {

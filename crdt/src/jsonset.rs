@@ -151,13 +151,23 @@ impl TryFrom<JsonSetWire> for JsonSet {
     }
 }
 
-/// The digest of a [`JsonSet`]: the digests of both halves.
+/// The digest of a [`JsonSet`]: the digests of both halves. Decoding checks both (see their `validate`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct JsonSetDigest {
     /// The digest of the integers.
     pub ints: GSetDigest,
     /// The digest of the other values.
     pub other: OrdGSetDigest,
+}
+
+impl JsonSetDigest {
+    /// Checks both halves' invariants.
+    #[doc(hidden)]
+    pub fn validate(&self) -> Result<(), String> {
+        self.ints.validate()?;
+        self.other.validate()
+    }
 }
 
 impl JsonSet {

@@ -21,8 +21,10 @@
 //! Modules: [`traits`] (the contracts), [`gset`] + `gset_codec` (roaring set and its adaptive wire encoding),
 //! [`ordgset`], [`jsonset`], [`gcounter`], [`pncounter`], [`error`], `fingerprint` (stable hashing).
 //!
-//! Every type and every digest/delta implements serde; decoding checks invariants, since peers are untrusted.
-//! A hidden `validate()` on each type checks its invariants for tests.
+//! Every type and every digest/delta implements serde. Decoding treats its input as a peer's, i.e. untrusted:
+//! malformed data is an error, never a panic; no allocation is sized from a length field; and whatever decodes
+//! passes the type's hidden `validate()` (the invariant check the tests call). `tests/decoding.rs` feeds random
+//! JSON, mutated encodings and mutated roaring payloads to every deserializer to hold them to that.
 
 pub mod error;
 mod fingerprint;

@@ -62,6 +62,7 @@ pub struct OrdGSetDigest {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct OrdDigestWire {
     seed: u64,
     bits: u8,
