@@ -275,17 +275,47 @@ impl GSet {
     /// Fingerprint accumulators for every non-empty finest chunk (`x >> 16`), ascending: one pass over the set's
     /// maximal runs, each cut at 2^16 boundaries (see the module docs).
     ///
-    /// Runs come straight from roaring's `Iter::next_range` (word scans for bitmap containers, O(1) per run for run
-    /// containers), so dense sets cost per run, not per element. (`Iter::next_many` is not used: in roaring 0.12 it
-    /// overflows a `u16` on a run container that covers a whole 2^16 chunk — a panic in debug builds, silently
-    /// skipped elements in release — and such a container can arrive from a peer.)
+    /// Elements are read one by one (cheap on array containers, where sparse sets live) and runs detected by
+    /// adjacency; once a run reaches 64 elements, roaring's `Iter::next_range` swallows the rest of it (O(1) for run
+    /// containers, word scans for bitmap containers), so dense sets cost per run, not per element.
+    /// (`Iter::next_many` is not used: in roaring 0.12 it overflows a `u16` on a run container covering a whole
+    /// 2^16 chunk — a panic in debug builds, silently skipped elements in release — and a peer can send one.)
     fn fine_fingerprints(&self, k: u64) -> Vec<(u64, SetFingerprint)> {
+        const LONG_RUN: u32 = 64;
         let mut out = ChunkFingerprints { key: k, chunks: Vec::new() };
         for (high, bitmap) in self.set.bitmaps() {
             let base = u64::from(high) << 32;
+            let mut run: Option<(u32, u32)> = None;
+            let mut close = |(s, e): (u32, u32), out: &mut ChunkFingerprints| {
+                out.add_run(base | u64::from(s), base | u64::from(e));
+            };
             let mut elements = bitmap.iter();
-            while let Some(run) = elements.next_range() {
-                out.add_run(base | u64::from(*run.start()), base | u64::from(*run.end()));
+            while let Some(x) = elements.next() {
+                match &mut run {
+                    Some((s, e)) if e.checked_add(1) == Some(x) => {
+                        *e = x;
+                        if x - *s + 1 < LONG_RUN {
+                            continue;
+                        }
+                        // A long run: let roaring say where it ends. The range it returns is maximal; if it does
+                        // not continue this run, the run ended at `x` and the range is the next one.
+                        if let Some(rest) = elements.next_range() {
+                            if x.checked_add(1) == Some(*rest.start()) {
+                                *e = *rest.end();
+                            } else if let Some(done) = run.replace((*rest.start(), *rest.end())) {
+                                close(done, &mut out);
+                            }
+                        }
+                    }
+                    _ => {
+                        if let Some(done) = run.replace((x, x)) {
+                            close(done, &mut out);
+                        }
+                    }
+                }
+            }
+            if let Some(done) = run {
+                close(done, &mut out);
             }
         }
         out.chunks
