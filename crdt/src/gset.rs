@@ -286,7 +286,7 @@ impl GSet {
         for (high, bitmap) in self.set.bitmaps() {
             let base = u64::from(high) << 32;
             let mut run: Option<(u32, u32)> = None;
-            let mut close = |(s, e): (u32, u32), out: &mut ChunkFingerprints| {
+            let close = |(s, e): (u32, u32), out: &mut ChunkFingerprints| {
                 out.add_run(base | u64::from(s), base | u64::from(e));
             };
             let mut elements = bitmap.iter();
