@@ -41,14 +41,25 @@ pub fn exit_code(valid: Validity) -> i32 {
     }
 }
 
-/// Writes the history as JSON Lines: one op object per line, in index order.
-pub fn write_history_jsonl(path: &Path, history: &History) -> io::Result<()> {
+/// Writes one line per op, in index order.
+fn write_lines(path: &Path, history: &History, line: impl Fn(&Op) -> io::Result<String>) -> io::Result<()> {
     let mut out = BufWriter::new(File::create(path)?);
     for op in &history.ops {
-        serde_json::to_writer(&mut out, op).map_err(io::Error::other)?;
+        out.write_all(line(op)?.as_bytes())?;
         out.write_all(b"\n")?;
     }
     out.flush()
+}
+
+/// Writes the history as JSON Lines: one op object per line, in index order.
+pub fn write_history_jsonl(path: &Path, history: &History) -> io::Result<()> {
+    write_lines(path, history, |op| serde_json::to_string(op).map_err(io::Error::other))
+}
+
+/// Writes `history.edn` as Maelstrom's store has it (spec §10): one op map per line, in index order (printed as
+/// plain maps, without the `#jepsen.history.Op` tag, so any EDN reader takes them).
+pub fn write_history_edn(path: &Path, history: &History) -> io::Result<()> {
+    write_lines(path, history, |op| Ok(crate::checker::edn::op_to_edn(op).to_edn_compact()))
 }
 
 /// One `history.txt` line (without newline): `<process>\t<type>\t<f>\t<value>[\t<error>]`, rendered the way
@@ -70,12 +81,7 @@ pub fn history_line(op: &Op) -> String {
 
 /// Writes `history.txt` (spec §6.8): one [`history_line`] per op.
 pub fn write_history_txt(path: &Path, history: &History) -> io::Result<()> {
-    let mut out = BufWriter::new(File::create(path)?);
-    for op in &history.ops {
-        out.write_all(history_line(op).as_bytes())?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()
+    write_lines(path, history, |op| Ok(history_line(op)))
 }
 
 #[cfg(test)]

@@ -138,7 +138,16 @@ fn the_store_holds_the_run_files_and_a_latest_link() {
     assert!(run.store.join("latest").exists(), "<store>/latest");
     assert_eq!(std::fs::canonicalize(run.store.join("latest")).unwrap(), dir);
     assert_eq!(dir.parent().unwrap().file_name().unwrap(), "broadcast", "<store>/<workload>/<time>/");
-    for file in ["results.json", "results.edn", "history.jsonl", "node-logs/n0.log", "node-logs/n4.log"] {
+    for file in [
+        "results.json",
+        "results.edn",
+        "history.jsonl",
+        "history.edn",
+        "history.txt",
+        "net-journal.jsonl",
+        "node-logs/n0.log",
+        "node-logs/n4.log",
+    ] {
         assert!(dir.join(file).is_file(), "{file} missing in {dir:?}");
     }
     let results = run.results();

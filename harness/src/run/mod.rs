@@ -818,6 +818,7 @@ impl<'c> Driver<'c> {
     fn write_records(&mut self) -> std::io::Result<()> {
         self.journal.finish()?;
         crate::results::write_history_jsonl(&self.dir.join("history.jsonl"), &self.history)?;
+        crate::results::write_history_edn(&self.dir.join("history.edn"), &self.history)?;
         crate::results::write_history_txt(&self.dir.join("history.txt"), &self.history)
     }
 }
