@@ -21,11 +21,12 @@
 //! are computed by adding the accumulators of the 2^16 chunks. The responder always uses the digest's `seed`,
 //! `bits` and `shift`.
 //!
-//! **Cost.** Computing a digest (and the responder's side of [`GSet::delta_since`]) walks the set run by run with
-//! roaring's `Iter::next_range`: time proportional to the number of maximal runs, not to the number of elements.
-//! A sequential set of 1M elements is 16 runs (one per container); a random one is as many runs as elements.
+//! **Cost.** Computing a digest (and the responder's side of [`GSet::delta_since`]) walks the set run by run:
+//! elements one by one until a run reaches 64, then roaring's `Iter::next_range` for the rest of it. So the time is
+//! at most proportional to `runs × 64`, and to the number of elements for scattered ones. A sequential set of 1M
+//! elements is 16 runs (one per container); a random one is as many runs as elements.
 //!
-//! **Size.** `c = min(containers, max(1, len/32))` entries, each 16 bytes in binary; in JSON
+//! **Size.** `c ≤ min(containers, max(1, len/32))` entries, each 16 bytes in binary; in JSON
 //! `{"seed":S,"bits":64,"shift":H,"chunks":[[k,fp],…]}` is at most `52 + 20 (seed) + 39·c` bytes (a key ≤ 15
 //! digits, a fingerprint ≤ 20 digits, 4 punctuation bytes). So it is bounded both by the number of roaring
 //! containers touched and by 1/32 of the element count: 1M sequential elements → 16 chunks, 428 bytes measured

@@ -7,7 +7,8 @@
 //!   tens of bytes instead of ~6.9 MB).
 //!
 //! The lengths compared are those of the JSON text (digits and commas versus base64 characters), computed without
-//! encoding twice. Decoding accepts both forms from any serde format.
+//! encoding twice. Decoding accepts both forms from any self-describing serde format (JSON and the like; not
+//! bincode-style formats, which cannot tell the two forms apart).
 //!
 //! # Decoding untrusted input
 //! A set comes from a peer, so decoding never panics, never trusts a length field for an allocation, and only

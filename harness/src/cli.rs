@@ -147,6 +147,9 @@ pub struct TestConfig {
     pub test_count: u32,
 }
 
+/// The longest time a flag may ask for (a year): durations become nanoseconds in a `u64`.
+pub const MAX_SECONDS: u64 = 365 * 24 * 3600;
+
 /// Workloads Maelstrom has that the harness does not run: named in the error instead of "unknown".
 const MAELSTROM_ONLY_WORKLOADS: [&str; 4] = ["kafka", "lin-kv", "txn-list-append", "txn-rw-register"];
 
@@ -254,6 +257,12 @@ impl TestArgs {
         for n in &nodes {
             if n.starts_with('c') {
                 check(Err(format!("node name {n:?}: names starting with 'c' are client ids")));
+            } else if crate::service::SERVICE_NAMES.contains(&n.as_str()) {
+                check(Err(format!("node name {n:?}: that is a built-in service's name")));
+            } else if !n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                || n.starts_with('.')
+            {
+                check(Err(format!("node name {n:?}: use letters, digits, '-', '_' and '.' (it names a log file)")));
             }
             if !seen.insert(n) {
                 check(Err(format!("node name {n:?} given twice")));
@@ -261,9 +270,12 @@ impl TestArgs {
         }
 
         let time_limit_s = match self.time_limit.parse::<u64>() {
-            Ok(t) if t > 0 => t,
+            Ok(t) if t > 0 && t <= MAX_SECONDS => t,
             _ => {
-                check(Err(format!("--time-limit {}: must be a positive whole number of seconds", self.time_limit)));
+                check(Err(format!(
+                    "--time-limit {}: must be a whole number of seconds from 1 to {MAX_SECONDS}",
+                    self.time_limit
+                )));
                 0
             }
         };
@@ -323,9 +335,12 @@ impl TestArgs {
             }
         }
         let interval = match parse_number(&self.nemesis_interval) {
-            Some(i) if i.is_finite() && i > 0.0 => i,
+            Some(i) if (1e-6..=MAX_SECONDS as f64).contains(&i) => i,
             _ => {
-                check(Err(format!("--nemesis-interval {}: must be a positive number", self.nemesis_interval)));
+                check(Err(format!(
+                    "--nemesis-interval {}: must be a number of seconds from 0.000001 to {MAX_SECONDS}",
+                    self.nemesis_interval
+                )));
                 0.0
             }
         };
@@ -348,9 +363,12 @@ impl TestArgs {
             }
         };
         let recovery_s = match self.recovery.parse::<f64>() {
-            Ok(r) if r.is_finite() && r >= 0.0 => r,
+            Ok(r) if (0.0..=MAX_SECONDS as f64).contains(&r) => r,
             _ => {
-                check(Err(format!("--recovery {}: must be a non-negative number of seconds", self.recovery)));
+                check(Err(format!(
+                    "--recovery {}: must be a number of seconds from 0 to {MAX_SECONDS}",
+                    self.recovery
+                )));
                 0.0
             }
         };
@@ -483,6 +501,16 @@ mod tests {
         assert!(e.0[0].contains("does not run"), "{e}");
         let e = args(&["-w", "nope"]).unwrap_err();
         assert!(e.0[0].contains("unknown workload"), "{e}");
+    }
+
+    #[test]
+    fn durations_that_would_overflow_and_names_that_clash_are_refused() {
+        assert!(args(&["-w", "echo", "--time-limit", "18446744074"]).is_err());
+        assert!(args(&["-w", "echo", "--nemesis", "partition", "--nemesis-interval", "1e-10"]).is_err());
+        assert!(args(&["-w", "echo", "--recovery", "1e300"]).is_err());
+        assert!(args(&["-w", "echo", "--nodes", "lin-kv,n2"]).is_err());
+        assert!(args(&["-w", "echo", "--nodes", "a/b,a_b"]).is_err());
+        assert!(args(&["-w", "echo", "--nodes", "n-1,n.2,n_3"]).is_ok());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! schedule ([`generator`]), the nemesis ([`nemesis`]), the topologies ([`topology`]), the RPC rules ([`rpc`])
 //! and the checkers ([`checker`]). Randomness comes from one seed (`--seed`, printed at start), split into
 //! independent streams. The [`run`] module is the only one that reads a clock or touches processes: an event loop
-//! on one thread owns all state, tokio tasks move bytes between it and the nodes.
+//! on one thread owns all state and writes node stdin; tokio tasks parse node stdout and carry stderr.
 //!
 //! ## Modules
 //!

@@ -25,12 +25,19 @@ fn analysed(run: &Run) -> bool {
 
 #[test]
 fn a_node_that_crashes_after_init_makes_the_run_crash_naming_the_node() {
-    // echo has no topology and no final reads: the crash is found at teardown (spec §2 step 7).
+    // Maelstrom finds the crash at teardown (spec §2 step 7); the harness reports it as soon as the node exits. The
+    // outcome is the same: exit 255, no analysis.
     let run = one_node("crash_after_init", "echo", "crash-after-init", "1");
     assert_eq!(run.code, Some(255), "node crash → exit 255 (spec §1.3)");
     let text = format!("{}{}", run.stderr, run.stdout);
     assert!(text.contains("n0"), "the message names the node:\n{text}");
     assert!(text.to_lowercase().contains("crash"), "the message says it crashed:\n{text}");
+    assert!(
+        run.stderr.contains("last stderr lines of n0")
+            && run.stderr.contains("crash-after-init: exiting with status 3"),
+        "the crash report quotes the node's last stderr line:\n{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -1,7 +1,5 @@
-//! A lock-free histogram of delivery lag: how long after its deadline a message reached the node's stdin pipe.
-//! Written by the stdin writer tasks, read once at the end of the run.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! A histogram of delivery lag: how long after its deadline a message reached the node's stdin pipe. Written by
+//! the event loop as it writes each node's stdin, read once at the end of the run.
 
 /// 10 µs buckets up to 2 ms, then 1 ms buckets up to 100 ms, then one overflow bucket.
 const FINE: u64 = 200;
@@ -10,12 +8,12 @@ const COARSE: u64 = 98;
 /// Counts of lags by bucket.
 #[derive(Debug)]
 pub struct LagHistogram {
-    buckets: Vec<AtomicU64>,
+    buckets: Vec<u64>,
 }
 
 impl Default for LagHistogram {
     fn default() -> Self {
-        LagHistogram { buckets: (0..FINE + COARSE + 1).map(|_| AtomicU64::new(0)).collect() }
+        LagHistogram { buckets: vec![0; (FINE + COARSE + 1) as usize] }
     }
 }
 
@@ -35,13 +33,13 @@ impl LagHistogram {
     }
 
     /// Records one lag, in nanoseconds.
-    pub fn record(&self, lag_ns: u64) {
-        self.buckets[Self::bucket(lag_ns / 1000)].fetch_add(1, Ordering::Relaxed);
+    pub fn record(&mut self, lag_ns: u64) {
+        self.buckets[Self::bucket(lag_ns / 1000)] += 1;
     }
 
     /// How many lags were recorded.
     pub fn count(&self) -> u64 {
-        self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
+        self.buckets.iter().sum()
     }
 
     /// The lag (µs, a bucket's upper bound, so never an underestimate below 100 ms) at quantile `p`, using the
@@ -54,7 +52,7 @@ impl LagHistogram {
         let rank = ((n as f64 * p) as u64).min(n - 1);
         let mut seen = 0;
         for (i, b) in self.buckets.iter().enumerate() {
-            seen += b.load(Ordering::Relaxed);
+            seen += b;
             if seen > rank {
                 return Some(Self::upper(i));
             }
@@ -69,7 +67,7 @@ mod tests {
 
     #[test]
     fn quantiles_report_bucket_upper_bounds() {
-        let h = LagHistogram::default();
+        let mut h = LagHistogram::default();
         assert_eq!(h.quantile(0.5), None);
         for us in [5, 15, 25, 35, 2_500, 150_000] {
             h.record(us * 1000);

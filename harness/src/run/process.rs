@@ -96,7 +96,7 @@ impl StdinPipe {
 
     /// Writes `bytes` after anything pending. `deadlines` are those of the server messages in `bytes`; their lag
     /// (`now` − deadline) is recorded in `lags` once they are in the pipe.
-    pub fn write(&mut self, bytes: &[u8], deadlines: &[u64], now: u64, lags: &LagHistogram) {
+    pub fn write(&mut self, bytes: &[u8], deadlines: &[u64], now: u64, lags: &mut LagHistogram) {
         if self.pending.is_empty() {
             let n = self.write_some(bytes);
             if n == bytes.len() {
@@ -112,19 +112,18 @@ impl StdinPipe {
     }
 
     /// Tries to move pending output into the pipe.
-    pub fn flush(&mut self, now: u64, lags: &LagHistogram) {
+    pub fn flush(&mut self, now: u64, lags: &mut LagHistogram) {
         if self.pending.is_empty() {
             return;
         }
-        let pending = std::mem::take(&mut self.pending);
+        let mut pending = std::mem::take(&mut self.pending);
         let n = self.write_some(&pending);
-        if n == pending.len() {
+        // Only what was written is removed: a full pipe (n = 0) costs nothing, however long the backlog.
+        pending.drain(..n);
+        if pending.is_empty() {
             self.pending_deadlines.drain(..).for_each(|d| lags.record(now.saturating_sub(d)));
-            self.pending = pending;
-            self.pending.clear();
-        } else {
-            self.pending = pending[n..].to_vec();
         }
+        self.pending = pending;
     }
 
     /// Writes what the pipe takes without blocking; a broken pipe (the node is gone) drops everything.
@@ -201,10 +200,11 @@ impl NodeProcess {
         };
         let stdin = StdinPipe::new(stdin)?;
         rt.spawn(read_stdout(spec.index, stdout, stop_reading.clone(), events.clone()));
-        rt.spawn(read_stderr(spec.name.to_owned(), stderr, log, stderr_tail.clone(), spec.log_stderr));
+        let stderr_done =
+            rt.spawn(read_stderr(spec.name.to_owned(), stderr, log, stderr_tail.clone(), spec.log_stderr));
         let (kill_tx, kill_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
-        rt.spawn(watch_exit(spec.index, child, kill_rx, done_tx, events));
+        rt.spawn(watch_exit(spec.index, child, stderr_done, kill_rx, done_tx, events));
         Ok(NodeProcess { stdin, stop_reading, stderr_tail, kill: Some(kill_tx), done: Some(done_rx) })
     }
 
@@ -350,6 +350,7 @@ async fn read_stderr(
 async fn watch_exit(
     node: usize,
     mut child: Child,
+    stderr_done: tokio::task::JoinHandle<()>,
     kill: oneshot::Receiver<()>,
     done: oneshot::Sender<Option<String>>,
     events: Sender<Vec<Event>>,
@@ -365,6 +366,9 @@ async fn watch_exit(
     tokio::select! {
         status = child.wait() => {
             let status = describe(status);
+            // The crash report quotes the node's last stderr lines (often its panic message): let the stderr
+            // reader reach the end of the pipe first, within reason.
+            let _ = tokio::time::timeout(Duration::from_millis(500), stderr_done).await;
             exited_before_kill = Some(status.clone());
             let _ = events.send(vec![Event::Exited { node, status }]);
         }
@@ -396,10 +400,10 @@ mod tests {
             .spawn()
             .unwrap();
         let mut pipe = StdinPipe::new(child.stdin.take().unwrap()).unwrap();
-        let lags = LagHistogram::default();
+        let mut lags = LagHistogram::default();
         let lines: Vec<Vec<u8>> = (0..20_000).map(|i| format!("{i:064}\n").into_bytes()).collect();
         for (i, line) in lines.iter().enumerate() {
-            pipe.write(line, &[i as u64], i as u64, &lags);
+            pipe.write(line, &[i as u64], i as u64, &mut lags);
         }
         assert!(pipe.is_backed_up(), "1.3 MB cannot fit in a pipe nobody reads yet");
         assert!(lags.count() < 20_000);
@@ -411,7 +415,7 @@ mod tests {
         });
         let start = std::time::Instant::now();
         while pipe.is_backed_up() && start.elapsed() < Duration::from_secs(20) {
-            pipe.flush(30_000, &lags);
+            pipe.flush(30_000, &mut lags);
             std::thread::sleep(Duration::from_millis(1));
         }
         assert!(!pipe.is_backed_up());

@@ -15,16 +15,29 @@ pub fn create_run_dir(store: &Path, workload: &str) -> std::io::Result<PathBuf> 
         .format(format_description!("[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"))
         .map_err(std::io::Error::other)?;
     let base = store.join(workload);
+    std::fs::create_dir_all(&base)?;
+    // Claim a fresh directory atomically: two runs sharing a store never share a run directory.
     let mut dir = base.join(&stamp);
     let mut n = 1;
-    while dir.exists() {
-        dir = base.join(format!("{stamp}-{n}"));
-        n += 1;
+    loop {
+        match std::fs::create_dir(&dir) {
+            Ok(()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                dir = base.join(format!("{stamp}-{n}"));
+                n += 1;
+            }
+            Err(e) => return Err(e),
+        }
     }
-    std::fs::create_dir_all(dir.join("node-logs"))?;
+    std::fs::create_dir(dir.join("node-logs"))?;
+    // The `latest` links are a convenience: a concurrent run may move them under us, which is no reason to fail.
     let leaf = dir.file_name().map(PathBuf::from).unwrap_or_default();
-    relink(&base.join("latest"), &leaf)?;
-    relink(&store.join("latest"), &Path::new(workload).join(&leaf))?;
+    for (link, target) in [(base.join("latest"), leaf.clone()), (store.join("latest"), Path::new(workload).join(&leaf))]
+    {
+        if let Err(e) = relink(&link, &target) {
+            tracing::warn!("could not point {} at this run: {e}", link.display());
+        }
+    }
     Ok(dir)
 }
 

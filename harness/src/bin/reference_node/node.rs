@@ -298,11 +298,7 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 
 /// A line cut for logging.
 fn clip(line: &str) -> String {
-    const MAX: usize = 200;
-    match line.char_indices().nth(MAX) {
-        None => line.to_owned(),
-        Some((at, _)) => format!("{}… ({} bytes)", &line[..at], line.len()),
-    }
+    osmosis_harness::diagnostic::clip(line, 200)
 }
 
 #[cfg(test)]
