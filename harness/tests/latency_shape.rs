@@ -75,7 +75,11 @@ fn constant_latency_delays_every_server_message_by_l_and_direct_flooding_is_stab
 
     // Stable latency: a value is on every node L after its broadcast; reads sample that window, so the largest
     // stable latency is about L, never near 2L.
-    let max = results["workload"]["stable-latencies"]["1"].as_u64().expect("stable latencies");
+    let latencies = results["workload"]["stable-latencies"].as_object().expect("stable-latencies present");
+    for k in ["0", "0.5", "0.95", "0.99", "1"] {
+        assert!(latencies.contains_key(k), "quantile {k} missing: {latencies:?}");
+    }
+    let max = latencies["1"].as_u64().expect("the largest stable latency");
     assert!(max <= L_MS * 3 / 2, "max stable latency {max} ms with L = {L_MS} ms");
     assert_eq!(results["workload"]["lost-count"], 0);
 }

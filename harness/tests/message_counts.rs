@@ -157,33 +157,3 @@ fn the_store_holds_the_run_files_and_a_latest_link() {
     assert_eq!(stats["count"].as_u64().unwrap(), client_completions(&history).len() as u64);
     assert_eq!(stats["by-f"]["broadcast"]["count"].as_u64().unwrap(), invocations(&history, "broadcast"));
 }
-
-#[test]
-fn a_flooding_node_with_constant_latency_loses_nothing_and_reports_stable_latencies() {
-    let flags = [
-        "--node-count",
-        "5",
-        "--topology",
-        "total",
-        "--latency",
-        "50",
-        "--latency-dist",
-        "constant",
-        "--time-limit",
-        "2",
-        "--rate",
-        "30",
-        "--recovery",
-        "1",
-    ];
-    let run = harness(file!(), "flood_total_latency_50", "broadcast", &flags, &["flood"]);
-    assert_eq!(run.code, Some(0));
-    let workload = &run.results()["workload"];
-    assert_eq!(workload["lost-count"], 0);
-    assert!(workload["stable-count"].as_u64().unwrap() > 0);
-    let latencies = workload["stable-latencies"].as_object().expect("stable-latencies present");
-    let keys: Vec<&str> = latencies.keys().map(String::as_str).collect();
-    for k in ["0", "0.5", "0.95", "0.99", "1"] {
-        assert!(keys.contains(&k), "quantile {k} missing: {keys:?}");
-    }
-}
