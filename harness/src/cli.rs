@@ -153,10 +153,6 @@ pub const MAX_SECONDS: u64 = 365 * 24 * 3600;
 /// Workloads Maelstrom has that the harness does not run: named in the error instead of "unknown".
 const MAELSTROM_ONLY_WORKLOADS: [&str; 4] = ["kafka", "lin-kv", "txn-list-append", "txn-rw-register"];
 
-fn workload_names() -> String {
-    Workload::ALL.iter().map(|w| w.name()).collect::<Vec<_>>().join(", ")
-}
-
 /// A number as Clojure's reader takes it on Maelstrom's command line: an integer, a decimal, or a ratio `a/b`.
 fn parse_number(s: &str) -> Option<f64> {
     match s.split_once('/') {
@@ -196,7 +192,7 @@ impl TestArgs {
                 check(Err(format!(
                     "--workload {}: a Maelstrom workload that osmosis-harness does not run (it runs {})",
                     self.workload,
-                    workload_names()
+                    Workload::names()
                 )));
                 None
             }

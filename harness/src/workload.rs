@@ -43,6 +43,11 @@ impl Workload {
         }
     }
 
+    /// Every workload's name, comma-separated (for error messages).
+    pub fn names() -> String {
+        Workload::ALL.iter().map(|w| w.name()).collect::<Vec<_>>().join(", ")
+    }
+
     /// Does the run end with heal, recovery and one final read per client thread (§6.1)?
     pub fn has_final_reads(self) -> bool {
         !matches!(self, Workload::Echo | Workload::UniqueIds)
@@ -58,9 +63,9 @@ impl fmt::Display for Workload {
 impl FromStr for Workload {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Workload::ALL.into_iter().find(|w| w.name() == s).ok_or_else(|| {
-            let known: Vec<_> = Workload::ALL.iter().map(|w| w.name()).collect();
-            format!("unknown workload {s:?}; expected one of {}", known.join(", "))
-        })
+        Workload::ALL
+            .into_iter()
+            .find(|w| w.name() == s)
+            .ok_or_else(|| format!("unknown workload {s:?}; expected one of {}", Workload::names()))
     }
 }

@@ -9,6 +9,11 @@ const NODE: &str = env!("CARGO_BIN_EXE_osmosis-reference-node");
 
 /// Runs the node with `args`, feeds it `lines`, closes stdin and collects what it printed.
 fn run(args: &[&str], lines: &[String]) -> Output {
+    run_raw(args, lines.iter().map(|l| format!("{l}\n")).collect::<String>().as_bytes())
+}
+
+/// Runs the node with `args`, feeds it `input` verbatim, closes stdin and collects what it printed.
+fn run_raw(args: &[&str], input: &[u8]) -> Output {
     let mut child = Command::new(NODE)
         .args(args)
         .stdin(Stdio::piped())
@@ -17,10 +22,8 @@ fn run(args: &[&str], lines: &[String]) -> Output {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    for l in lines {
-        // The node may already have exited (crash-after-init): a broken pipe is fine here.
-        let _ = writeln!(stdin, "{l}");
-    }
+    // The node may already have exited (crash-after-init): a broken pipe is fine here.
+    let _ = stdin.write_all(input);
     drop(stdin);
     child.wait_with_output().unwrap()
 }
@@ -124,18 +127,9 @@ fn bad_arguments_exit_2_with_usage_on_stderr() {
 
 #[test]
 fn invalid_utf8_input_is_skipped() {
-    let mut child = Command::new(NODE)
-        .arg("flood")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(b"\xff\xfe\n").unwrap();
-    writeln!(stdin, "{}", init()).unwrap();
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
+    let mut input = b"\xff\xfe\n".to_vec();
+    input.extend_from_slice(format!("{}\n", init()).as_bytes());
+    let out = run_raw(&["flood"], &input);
     assert!(out.status.success());
     assert_eq!(stdout_messages(&out).len(), 1);
 }

@@ -112,19 +112,22 @@ pub fn run(cfg: &TestConfig) -> Result<Recording, RunError> {
     if let Some(c) = crash {
         return Err(RunError::Crash(c));
     }
-    d.harness.wall_s = d.t0.elapsed().as_secs_f64();
-    d.harness.cpu_s = process_cpu_seconds() - cpu_start;
+    let mut harness = HarnessStats {
+        wall_s: d.t0.elapsed().as_secs_f64(),
+        cpu_s: process_cpu_seconds() - cpu_start,
+        ..HarnessStats::default()
+    };
     let lags = &d.lags;
-    d.harness.deliveries = lags.count();
+    harness.deliveries = lags.count();
     if let (Some(a), Some(b), Some(c)) = (lags.quantile(0.5), lags.quantile(0.99), lags.quantile(1.0)) {
-        d.harness.delivery_lag_us = Some([a, b, c]);
+        harness.delivery_lag_us = Some([a, b, c]);
     }
-    d.harness.peak_msgs_per_sec = d.sends_per_sec.iter().copied().max().unwrap_or(0);
+    harness.peak_msgs_per_sec = d.sends_per_sec.iter().copied().max().unwrap_or(0);
     Ok(Recording {
         net: *d.net.stats(),
         history: std::mem::take(&mut d.history),
         diagnostics: std::mem::take(&mut d.diagnostics),
-        harness: d.harness.clone(),
+        harness,
         dir: d.dir.clone(),
     })
 }
@@ -219,7 +222,6 @@ struct Driver<'c> {
     sends_per_sec: Vec<u64>,
     counts: progress::Counts,
     progress: progress::Progress,
-    harness: HarnessStats,
 }
 
 impl<'c> Driver<'c> {
@@ -280,7 +282,6 @@ impl<'c> Driver<'c> {
             sends_per_sec: Vec::new(),
             counts: progress::Counts::default(),
             progress: progress::Progress::new(cfg.time_limit_s),
-            harness: HarnessStats::default(),
         };
         for (addr, target) in targets {
             driver.add_peer(addr, target);
