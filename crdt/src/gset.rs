@@ -470,6 +470,10 @@ impl DeltaCrdt for GSet {
         GSetDigest { seed, bits: 64, shift, chunks: chunks.collect() }
     }
 
+    fn digest_matching(&self, theirs: &GSetDigest) -> GSetDigest {
+        self.digest_with(theirs.seed, theirs.bits, theirs.shift)
+    }
+
     /// Every element of each chunk whose fingerprint (under the digest's seed, width and chunk size) differs
     /// from the digest's, or that the digest does not list.
     fn delta_since(&self, digest: &GSetDigest) -> GSet {

@@ -262,6 +262,10 @@ impl DeltaCrdt for JsonSet {
         JsonSetDigest { ints: self.ints.digest_seeded(seed), other: self.other.digest_seeded(seed) }
     }
 
+    fn digest_matching(&self, theirs: &JsonSetDigest) -> JsonSetDigest {
+        JsonSetDigest { ints: self.ints.digest_matching(&theirs.ints), other: self.other.digest_matching(&theirs.other) }
+    }
+
     /// Each half's delta (chunk granularity for integers, bucket granularity for the rest).
     fn delta_since(&self, digest: &JsonSetDigest) -> JsonSet {
         JsonSet { ints: self.ints.delta_since(&digest.ints), other: self.other.delta_since(&digest.other) }

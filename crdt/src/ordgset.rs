@@ -217,6 +217,10 @@ impl<T: OrdElement> DeltaCrdt for OrdGSet<T> {
         self.digest_with(seed, 64, self.own_log2_buckets())
     }
 
+    fn digest_matching(&self, theirs: &OrdGSetDigest) -> OrdGSetDigest {
+        self.digest_with(theirs.seed, theirs.bits, theirs.log2_buckets)
+    }
+
     /// Every element of each bucket whose fingerprint differs from the digest's.
     fn delta_since(&self, digest: &OrdGSetDigest) -> OrdGSet<T> {
         let mine = self.bucket_fingerprints(digest.seed, digest.bits, digest.log2_buckets);

@@ -58,6 +58,11 @@ pub trait DeltaCrdt: Lattice {
         self.digest_seeded(0)
     }
 
+    /// This replica's digest computed with the same parameters (seed, granularity) as `theirs`, so that
+    /// `self.digest_matching(&theirs) == theirs` says whether the two replicas agree (exactly for counters; up to a
+    /// fingerprint collision for sets). A receiver of a digest uses it to stay silent when nothing differs.
+    fn digest_matching(&self, theirs: &Self::Digest) -> Self::Digest;
+
     /// What the owner of `digest` lacks, according to the digest (see the trait contract for its precision).
     fn delta_since(&self, digest: &Self::Digest) -> Self::Delta;
 
