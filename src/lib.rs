@@ -10,6 +10,8 @@
 //! `osmosis-harness`), because it is a tool that tests any node, not a library the node needs.
 
 pub use osmosis_crdt as crdt;
+pub use osmosis_antientropy as antientropy;
+pub use osmosis_node as node;
 
 /// The README's code blocks, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

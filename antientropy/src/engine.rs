@@ -1,0 +1,307 @@
+//! The engine: one replica, its eager pushes and its push-pull rounds (the protocol is in ALGORITHM.md).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use osmosis_crdt::DeltaCrdt;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::{Config, Plan};
+use crate::message::Message;
+
+/// Pushes received out of order that a link remembers before it gives up waiting and starts a round.
+const MAX_AHEAD: usize = 256;
+
+/// What an engine has done so far (each field counts messages or events).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// `ae_push` messages sent.
+    pub pushes: u64,
+    /// `ae_digest` messages sent (one per round and peer).
+    pub digests: u64,
+    /// `ae_reply` messages sent.
+    pub replies: u64,
+    /// `ae_delta` messages sent.
+    pub deltas: u64,
+    /// Rounds started by the round timer.
+    pub rounds: u64,
+    /// Rounds started because a push from a peer went missing.
+    pub gap_rounds: u64,
+    /// Digests received that matched this replica (answered with silence).
+    pub agreements: u64,
+    /// Messages ignored because they came from a node outside the cluster (or from this node).
+    pub foreign: u64,
+}
+
+/// A batch waiting for one peer.
+#[derive(Debug)]
+struct Pending<C> {
+    delta: C,
+    due: Duration,
+}
+
+/// What a receiver knows about one peer's push numbers.
+#[derive(Debug, Default)]
+struct Inbound {
+    /// The next push number expected in order.
+    next: u64,
+    /// Numbers received beyond `next`.
+    ahead: BTreeSet<u64>,
+    /// Since when a number below the highest received is missing.
+    gap_since: Option<Duration>,
+}
+
+impl Inbound {
+    /// Records push `seq`; returns true when so many pushes arrived beyond a gap that waiting longer is pointless.
+    fn note(&mut self, seq: u64, now: Duration) -> bool {
+        if seq < self.next || self.ahead.contains(&seq) {
+            return false; // a duplicate, or a push that was already given up on
+        }
+        if seq == self.next {
+            self.next = self.next.saturating_add(1);
+            while self.ahead.remove(&self.next) {
+                self.next = self.next.saturating_add(1);
+            }
+            if self.ahead.is_empty() {
+                self.gap_since = None;
+            }
+            return false;
+        }
+        self.ahead.insert(seq);
+        self.gap_since.get_or_insert(now);
+        self.ahead.len() >= MAX_AHEAD
+    }
+
+    /// Forgets the gap (a round is about to repair whatever it hid).
+    fn resolve(&mut self) {
+        if let Some(&last) = self.ahead.last() {
+            self.next = last.saturating_add(1);
+        }
+        self.ahead.clear();
+        self.gap_since = None;
+    }
+}
+
+/// A replica of `C` with push-pull anti-entropy and eager dissemination, without I/O.
+///
+/// Inputs: [`Engine::apply_local`], [`Engine::on_message`], [`Engine::on_tick`] (call it once
+/// [`Engine::next_deadline`] has passed; calling it more often is harmless). Outputs: messages in an outbox the
+/// caller drains with [`Engine::take_outbox`] and delivers however it likes, in any order, any number of times.
+/// Time is a `Duration` since any fixed origin, passed in and never read; randomness comes from the seed.
+#[derive(Debug)]
+pub struct Engine<C: DeltaCrdt<Delta = C> + Default + Clone> {
+    me: String,
+    peers: Vec<String>,
+    plan: Plan,
+    window: Duration,
+    config: Config,
+    rng: ChaCha8Rng,
+    state: C,
+    pending: BTreeMap<String, Pending<C>>,
+    next_seq: BTreeMap<String, u64>,
+    inbound: BTreeMap<String, Inbound>,
+    started: Duration,
+    last_change: Duration,
+    last_round: Option<Duration>,
+    interval: Duration,
+    outbox: Vec<(String, Message<C>)>,
+    stats: Stats,
+}
+
+impl<C: DeltaCrdt<Delta = C> + Default + Clone> Engine<C> {
+    /// An empty replica named `me` in a cluster of `nodes` (with or without `me`; duplicates ignored), created at
+    /// `now`. Fails if the config is out of range.
+    pub fn new(me: &str, nodes: &[String], config: Config, seed: u64, now: Duration) -> Result<Self, String> {
+        config.validate()?;
+        let plan = Plan::new(config.overlay, me, nodes);
+        let mut peers: Vec<String> = nodes.iter().filter(|n| *n != me).cloned().collect();
+        peers.sort();
+        peers.dedup();
+        let window = if plan.relays() { config.relay_window } else { config.local_window };
+        Ok(Engine {
+            me: me.to_string(),
+            peers,
+            plan,
+            window,
+            interval: config.round_min,
+            config,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            state: C::default(),
+            pending: BTreeMap::new(),
+            next_seq: BTreeMap::new(),
+            inbound: BTreeMap::new(),
+            started: now,
+            last_change: now,
+            last_round: None,
+            outbox: Vec::new(),
+            stats: Stats::default(),
+        })
+    }
+
+    /// This node's name.
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    /// The replica.
+    pub fn state(&self) -> &C {
+        &self.state
+    }
+
+    /// What the engine has sent and seen.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Joins a local update's delta into the replica and schedules its eager pushes. Returns whether the replica
+    /// changed (a delta it already covers sends nothing).
+    pub fn apply_local(&mut self, now: Duration, delta: C) -> bool {
+        let me = self.me.clone();
+        self.merge(now, &me, delta)
+    }
+
+    /// Handles a message from `from`. Messages from nodes outside the cluster, or from this node, are ignored.
+    pub fn on_message(&mut self, now: Duration, from: &str, msg: Message<C>) {
+        if self.peers.binary_search_by(|p| p.as_str().cmp(from)).is_err() {
+            self.stats.foreign += 1;
+            return;
+        }
+        match msg {
+            Message::Push { seq, delta } => {
+                if self.inbound.entry(from.to_string()).or_default().note(seq, now) {
+                    self.gap_round(from);
+                }
+                self.merge(now, from, delta);
+            }
+            Message::Digest { digest } => {
+                let mine = self.state.digest_matching(&digest);
+                if mine == digest {
+                    self.stats.agreements += 1;
+                    return;
+                }
+                let delta = self.state.delta_since(&digest);
+                let delta = (!C::delta_is_empty(&delta)).then_some(delta);
+                self.send(from, Message::Reply { delta, digest: mine });
+            }
+            Message::Reply { delta, digest } => {
+                if let Some(delta) = delta {
+                    self.merge(now, from, delta);
+                }
+                let back = self.state.delta_since(&digest);
+                if !C::delta_is_empty(&back) {
+                    self.send(from, Message::Delta { delta: back });
+                }
+            }
+            Message::Delta { delta } => {
+                self.merge(now, from, delta);
+            }
+        }
+    }
+
+    /// Sends the batches that are due, starts rounds for push gaps that outlived the gap timeout, and starts a
+    /// timed round if one is due.
+    pub fn on_tick(&mut self, now: Duration) {
+        let due: Vec<String> = self.pending.iter().filter(|(_, p)| p.due <= now).map(|(t, _)| t.clone()).collect();
+        for target in due {
+            self.flush(&target);
+        }
+        let timeout = self.config.gap_timeout;
+        let gaps: Vec<String> = self
+            .inbound
+            .iter()
+            .filter(|(_, l)| l.gap_since.is_some_and(|t| t.saturating_add(timeout) <= now))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for peer in gaps {
+            self.gap_round(&peer);
+        }
+        if self.round_due().is_some_and(|t| t <= now) {
+            self.stats.rounds += 1;
+            let partners: Vec<String> =
+                self.peers.choose_multiple(&mut self.rng, self.config.fanout).cloned().collect();
+            for peer in partners {
+                self.send_digest(&peer);
+            }
+            self.last_round = Some(now);
+            self.interval = self.interval.saturating_mul(2).min(self.config.round_max);
+        }
+    }
+
+    /// When [`Engine::on_tick`] has work next (a batch, a gap or a round), if ever.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        let batches = self.pending.values().map(|p| p.due);
+        let timeout = self.config.gap_timeout;
+        let gaps = self.inbound.values().filter_map(|l| l.gap_since.map(|t| t.saturating_add(timeout)));
+        batches.chain(gaps).chain(self.round_due()).min()
+    }
+
+    /// Takes the messages produced so far, in the order they were produced.
+    pub fn take_outbox(&mut self) -> Vec<(String, Message<C>)> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// When the timed round is due: `interval` after the later of the last change and the last round (the wait
+    /// doubles with every round while nothing changes), but never later than `round_max` after the last round.
+    fn round_due(&self) -> Option<Duration> {
+        if self.peers.is_empty() {
+            return None;
+        }
+        let last_round = self.last_round.unwrap_or(self.started);
+        let quiet = self.last_change.max(last_round).saturating_add(self.interval);
+        Some(quiet.min(last_round.saturating_add(self.config.round_max)))
+    }
+
+    /// Joins `delta` (which came from `from`, or is local when `from` is this node) and, if it changed the
+    /// replica, queues it for the overlay targets of deltas from `from`.
+    fn merge(&mut self, now: Duration, from: &str, delta: C) -> bool {
+        if !self.state.apply_delta(&delta) {
+            return false;
+        }
+        self.last_change = now;
+        self.interval = self.config.round_min;
+        let targets: Vec<String> = self.plan.targets(from).cloned().collect();
+        for target in targets {
+            let due = now.saturating_add(self.window);
+            let pending = self.pending.entry(target.clone()).or_insert_with(|| Pending { delta: C::default(), due });
+            pending.delta.join(&delta);
+            if self.window.is_zero() {
+                self.flush(&target);
+            }
+        }
+        true
+    }
+
+    fn flush(&mut self, target: &str) {
+        if let Some(p) = self.pending.remove(target) {
+            let seq = self.next_seq.entry(target.to_string()).or_default();
+            let msg = Message::Push { seq: *seq, delta: p.delta };
+            *seq += 1;
+            self.send(target, msg);
+        }
+    }
+
+    fn gap_round(&mut self, peer: &str) {
+        if let Some(link) = self.inbound.get_mut(peer) {
+            link.resolve();
+        }
+        self.stats.gap_rounds += 1;
+        self.send_digest(peer);
+    }
+
+    fn send_digest(&mut self, peer: &str) {
+        let digest = self.state.digest_seeded(self.rng.random());
+        self.send(peer, Message::Digest { digest });
+    }
+
+    fn send(&mut self, to: &str, msg: Message<C>) {
+        match &msg {
+            Message::Push { .. } => self.stats.pushes += 1,
+            Message::Digest { .. } => self.stats.digests += 1,
+            Message::Reply { .. } => self.stats.replies += 1,
+            Message::Delta { .. } => self.stats.deltas += 1,
+        }
+        self.outbox.push((to.to_string(), msg));
+    }
+}

@@ -1,0 +1,3 @@
+//! # osmosis-node (being written)
+
+pub mod cli;
