@@ -32,6 +32,7 @@
 mod config;
 mod engine;
 mod message;
+pub mod sim;
 
 pub use config::{Config, Overlay};
 pub use engine::{Engine, Stats};
