@@ -9,8 +9,8 @@
 //! The Maelstrom-compatible test bench lives in the separate `osmosis-harness` package (binary
 //! `osmosis-harness`), because it is a tool that tests any node, not a library the node needs.
 
-pub use osmosis_crdt as crdt;
 pub use osmosis_antientropy as antientropy;
+pub use osmosis_crdt as crdt;
 pub use osmosis_node as node;
 
 /// The README's code blocks, compiled and run as doctests.

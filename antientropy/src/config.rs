@@ -80,10 +80,10 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             overlay: Overlay::Star,
-            relay_window: Duration::from_millis(180),
+            relay_window: Duration::from_millis(170),
             local_window: Duration::ZERO,
-            round_min: Duration::from_secs(1),
-            round_max: Duration::from_secs(10),
+            round_min: Duration::from_secs(2),
+            round_max: Duration::from_secs(20),
             fanout: 1,
             gap_timeout: Duration::from_secs(1),
         }
@@ -256,7 +256,7 @@ mod tests {
         assert!(Config::default().validate().is_ok());
         let c = Config { fanout: 0, ..Config::default() };
         assert!(c.validate().is_err());
-        let c = Config { round_min: Duration::from_secs(20), ..Config::default() };
+        let c = Config { round_min: Duration::from_secs(30), ..Config::default() };
         assert!(c.validate().is_err());
         let c = Config { relay_window: Duration::from_secs(7200), ..Config::default() };
         assert!(c.validate().is_err());

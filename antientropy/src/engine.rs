@@ -35,13 +35,6 @@ pub struct Stats {
     pub foreign: u64,
 }
 
-/// A batch waiting for one peer.
-#[derive(Debug)]
-struct Pending<C> {
-    delta: C,
-    due: Duration,
-}
-
 /// What a receiver knows about one peer's push numbers.
 #[derive(Debug, Default)]
 struct Inbound {
@@ -99,7 +92,10 @@ pub struct Engine<C: DeltaCrdt<Delta = C> + Default + Clone> {
     config: Config,
     rng: ChaCha8Rng,
     state: C,
-    pending: BTreeMap<String, Pending<C>>,
+    /// Batches waiting for each peer; all of them go out together at `batch_due`, so a relay's window is shared
+    /// by every target (per-target windows would make each element wait for the window it happened to open).
+    pending: BTreeMap<String, C>,
+    batch_due: Option<Duration>,
     next_seq: BTreeMap<String, u64>,
     inbound: BTreeMap<String, Inbound>,
     started: Duration,
@@ -130,6 +126,7 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Engine<C> {
             rng: ChaCha8Rng::seed_from_u64(seed),
             state: C::default(),
             pending: BTreeMap::new(),
+            batch_due: None,
             next_seq: BTreeMap::new(),
             inbound: BTreeMap::new(),
             started: now,
@@ -203,9 +200,8 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Engine<C> {
     /// Sends the batches that are due, starts rounds for push gaps that outlived the gap timeout, and starts a
     /// timed round if one is due.
     pub fn on_tick(&mut self, now: Duration) {
-        let due: Vec<String> = self.pending.iter().filter(|(_, p)| p.due <= now).map(|(t, _)| t.clone()).collect();
-        for target in due {
-            self.flush(&target);
+        if self.batch_due.is_some_and(|t| t <= now) {
+            self.flush();
         }
         let timeout = self.config.gap_timeout;
         let gaps: Vec<String> = self
@@ -231,10 +227,9 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Engine<C> {
 
     /// When [`Engine::on_tick`] has work next (a batch, a gap or a round), if ever.
     pub fn next_deadline(&self) -> Option<Duration> {
-        let batches = self.pending.values().map(|p| p.due);
         let timeout = self.config.gap_timeout;
         let gaps = self.inbound.values().filter_map(|l| l.gap_since.map(|t| t.saturating_add(timeout)));
-        batches.chain(gaps).chain(self.round_due()).min()
+        gaps.chain(self.batch_due).chain(self.round_due()).min()
     }
 
     /// Takes the messages produced so far, in the order they were produced.
@@ -262,23 +257,27 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Engine<C> {
         self.last_change = now;
         self.interval = self.config.round_min;
         let targets: Vec<String> = self.plan.targets(from).cloned().collect();
+        if targets.is_empty() {
+            return true;
+        }
         for target in targets {
-            let due = now.saturating_add(self.window);
-            let pending = self.pending.entry(target.clone()).or_insert_with(|| Pending { delta: C::default(), due });
-            pending.delta.join(&delta);
-            if self.window.is_zero() {
-                self.flush(&target);
-            }
+            self.pending.entry(target).or_default().join(&delta);
+        }
+        self.batch_due.get_or_insert(now.saturating_add(self.window));
+        if self.window.is_zero() {
+            self.flush();
         }
         true
     }
 
-    fn flush(&mut self, target: &str) {
-        if let Some(p) = self.pending.remove(target) {
-            let seq = self.next_seq.entry(target.to_string()).or_default();
-            let msg = Message::Push { seq: *seq, delta: p.delta };
+    /// Sends every waiting batch, one push per peer.
+    fn flush(&mut self) {
+        self.batch_due = None;
+        for (target, delta) in std::mem::take(&mut self.pending) {
+            let seq = self.next_seq.entry(target.clone()).or_default();
+            let msg = Message::Push { seq: *seq, delta };
             *seq += 1;
-            self.send(target, msg);
+            self.send(&target, msg);
         }
     }
 

@@ -42,7 +42,7 @@ fn updates() -> impl Strategy<Value = Vec<(usize, u64, i64)>> {
 }
 
 /// Runs `updates` (made into deltas by `make`) through `n` engines on a faulty network for 10 s, then on a
-/// reliable one; checks that all engines reach `expected(updates)`-equivalent states within 60 s of the heal and
+/// reliable one; checks that all engines reach `expected(updates)`-equivalent states within 120 s of the heal and
 /// then send nothing but agreeing digests.
 fn check<C: DeltaCrdt<Delta = C> + Default + Clone + PartialEq + std::fmt::Debug>(
     n: usize,
@@ -65,17 +65,17 @@ fn check<C: DeltaCrdt<Delta = C> + Default + Clone + PartialEq + std::fmt::Debug
     let heal = Duration::from_secs(10);
     sim.run_until(heal);
     sim.faults = Faults::reliable(ms(50));
-    let settle = heal + Duration::from_secs(60);
+    let settle = heal + Duration::from_secs(120);
     sim.run_until(settle);
-    prop_assert!(sim.converged(), "engines disagree 60 s after the heal");
+    prop_assert!(sim.converged(), "engines disagree 120 s after the heal");
     prop_assert_eq!(sim.engines[0].state(), &all, "the converged state is the join of every update");
     let quiet_from = settle;
-    sim.run_until(settle + Duration::from_secs(30));
+    sim.run_until(settle + Duration::from_secs(40));
     let chatter: Vec<_> = sim.sent_between(quiet_from, sim.now).filter(|s| s.kind != "ae_digest").collect();
     prop_assert!(chatter.is_empty(), "agreeing engines sent {:?}", chatter);
     let digests = sim.sent_between(quiet_from, sim.now).count();
-    // Backed-off rounds: at most one per round_max (10 s) per engine, per fanout peer, plus one for the boundary.
-    prop_assert!(digests <= n * config.fanout * 4, "{digests} digests in 30 quiet seconds from {n} engines");
+    // Backed-off rounds: at most one per round_max (20 s) per engine and fanout peer, plus one for the boundary.
+    prop_assert!(digests <= n * config.fanout * 3, "{digests} digests in 40 quiet seconds from {n} engines");
     Ok(())
 }
 

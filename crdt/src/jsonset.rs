@@ -263,7 +263,10 @@ impl DeltaCrdt for JsonSet {
     }
 
     fn digest_matching(&self, theirs: &JsonSetDigest) -> JsonSetDigest {
-        JsonSetDigest { ints: self.ints.digest_matching(&theirs.ints), other: self.other.digest_matching(&theirs.other) }
+        JsonSetDigest {
+            ints: self.ints.digest_matching(&theirs.ints),
+            other: self.other.digest_matching(&theirs.other),
+        }
     }
 
     /// Each half's delta (chunk granularity for integers, bucket granularity for the rest).

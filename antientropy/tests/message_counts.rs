@@ -1,0 +1,100 @@
+//! Exact message counts on a reliable network: what one update costs on each overlay, and that agreeing
+//! engines answer digests with silence.
+
+use std::time::Duration;
+
+use osmosis_antientropy::sim::{Faults, Sim};
+use osmosis_antientropy::{Config, Overlay};
+use osmosis_crdt::GSet;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn sim(n: usize, overlay: Overlay) -> Sim<GSet> {
+    let config = Config { overlay, relay_window: ms(100), ..Config::default() };
+    Sim::new(n, &config, Faults::reliable(ms(10)), 7)
+}
+
+fn kinds(sim: &Sim<GSet>, from: Duration, to: Duration) -> (usize, usize) {
+    let pushes = sim.sent_between(from, to).filter(|s| s.kind == "ae_push").count();
+    let other = sim.sent_between(from, to).filter(|s| s.kind != "ae_push" && s.kind != "ae_digest").count();
+    (pushes, other)
+}
+
+#[test]
+fn a_leaf_update_on_the_star_costs_one_push_to_the_hub_and_one_relay_push_per_other_leaf() {
+    for n in [2, 5, 25] {
+        let mut s = sim(n, Overlay::Star);
+        s.update(n - 1, GSet::new().insert(1));
+        s.run_until(ms(500));
+        assert!(s.converged());
+        assert_eq!(kinds(&s, ms(0), ms(500)), (1 + (n - 2), 0), "{n} nodes");
+        // The relay waits for its window: the hub got the push at 10 ms and relayed it at 110 ms.
+        assert!(s.sent.iter().filter(|m| m.from == 0).all(|m| m.at == ms(110)));
+    }
+}
+
+#[test]
+fn updates_within_one_relay_window_share_the_hubs_messages() {
+    let n = 25;
+    let mut s = sim(n, Overlay::Star);
+    for leaf in 1..n {
+        s.update(leaf, GSet::new().insert(leaf as u64));
+        s.run_until(s.now + ms(2));
+    }
+    s.update(0, GSet::new().insert(0));
+    s.run_until(ms(500));
+    assert!(s.converged());
+    assert_eq!(s.engines[3].state().len(), n as u64);
+    // 24 leaf pushes, then one relay batch per leaf.
+    assert_eq!(kinds(&s, ms(0), ms(500)), (2 * (n - 1), 0));
+}
+
+#[test]
+fn full_costs_n_minus_one_pushes_per_update_and_a_tree_one_per_edge() {
+    let mut s = sim(7, Overlay::Full);
+    s.update(3, GSet::new().insert(9));
+    s.run_until(ms(500));
+    assert!(s.converged());
+    assert_eq!(kinds(&s, ms(0), ms(500)), (6, 0));
+
+    let mut s = sim(7, Overlay::Tree(2));
+    s.update(3, GSet::new().insert(9));
+    s.run_until(ms(2000));
+    assert!(s.converged());
+    assert_eq!(kinds(&s, ms(0), ms(2000)), (6, 0), "a tree of 7 nodes has 6 edges");
+}
+
+#[test]
+fn agreeing_engines_send_only_backed_off_digests() {
+    let n = 5;
+    let mut s = sim(n, Overlay::Star);
+    s.update(2, GSet::new().insert(1));
+    s.run_until(ms(500));
+    s.run_until(Duration::from_secs(60));
+    let (pushes, other) = kinds(&s, ms(500), s.now);
+    assert_eq!((pushes, other), (0, 0), "no pushes, replies or deltas between agreeing engines");
+    // Rounds after the last change at ~0.1 s: 2, 6, 14, 30 s after it, then every 20 s (round max): 5 per engine
+    // in 60 s, each one digest to one peer.
+    let digests = s.sent_between(ms(500), s.now).count();
+    assert_eq!(digests, n * 5);
+    assert_eq!(s.engines.iter().map(|e| e.stats().agreements).sum::<u64>(), (n * 5) as u64);
+}
+
+#[test]
+fn a_lost_push_is_noticed_at_the_next_push_and_repaired_by_one_round() {
+    let n = 3;
+    let mut s = sim(n, Overlay::Full);
+    s.faults.loss = 1.0;
+    s.update(1, GSet::new().insert(1)); // lost on the way to n0 and n2
+    s.faults.loss = 0.0;
+    s.run_until(ms(50));
+    s.update(1, GSet::new().insert(2)); // push #1 arrives: #0 is missing
+    s.run_until(ms(200));
+    assert!(!s.converged(), "value 1 is still missing before the gap timeout");
+    s.run_until(ms(1200));
+    assert!(s.converged());
+    let gap_rounds: u64 = s.engines.iter().map(|e| e.stats().gap_rounds).sum();
+    assert_eq!(gap_rounds, 2, "n0 and n2 each start one round with n1");
+}
