@@ -31,6 +31,7 @@
 //! `:stable-latencies` at 0.5, 0.95 and 1), `ops` (client invocations), `wall s` (the run and its analysis).
 //! A figure a run does not have (a counter has no lost elements, a crash has no analysis) is `-`.
 
+use std::io::Write as _;
 use std::time::Instant;
 
 use clap::parser::ValueSource;
@@ -379,9 +380,8 @@ fn numeric(column: usize) -> bool {
 pub fn table(rows: &[Row]) -> String {
     let escape = |s: String| s.replace('|', "\\|");
     let body: Vec<Vec<String>> = rows.iter().map(|r| r.cells().into_iter().map(escape).collect()).collect();
-    let width = |c: usize| {
-        body.iter().map(|r| r[c].chars().count()).chain([COLUMNS[c].chars().count(), 3]).max().unwrap_or(3)
-    };
+    let width =
+        |c: usize| body.iter().map(|r| r[c].chars().count()).chain([COLUMNS[c].chars().count(), 3]).max().unwrap_or(3);
     let widths: Vec<usize> = (0..COLUMNS.len()).map(width).collect();
     let line = |cells: Vec<String>| {
         let padded: Vec<String> = cells
@@ -487,7 +487,11 @@ pub fn bench(args: &BenchArgs, argv: &[String]) -> i32 {
     let total: u32 = scenarios.iter().map(|s| s.runs).sum();
     eprintln!("bench {}: {} scenarios, {total} runs, seed {}", args.file.display(), scenarios.len(), args.seed);
     let rows = run_all(&scenarios, crate::run_and_check);
-    print!("{}\n{}", table(&rows), footer(&scenarios, &defaults, argv));
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = write!(out, "{}\n{}", table(&rows), footer(&scenarios, &defaults, argv)).and_then(|()| out.flush())
+    {
+        eprintln!("stdout: {e}");
+    }
     rows.iter().map(Row::worst).max_by_key(Verdict::severity).map_or(0, |v| v.exit_code())
 }
 

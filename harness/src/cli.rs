@@ -27,6 +27,7 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process: boxing would only obscure clap's derive
 pub enum Command {
     /// Run one test, like `maelstrom test`.
     Test(TestArgs),

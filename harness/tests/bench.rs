@@ -8,7 +8,8 @@ use common::{NODE, Run, client_invocations, fresh_store, harness_raw, invocation
 
 /// The table's rows by scenario name: header name → cell.
 fn rows(stdout: &str) -> BTreeMap<String, BTreeMap<String, String>> {
-    let split = |l: &str| -> Vec<String> { l.trim().trim_matches('|').split(" | ").map(|c| c.trim().to_owned()).collect() };
+    let split =
+        |l: &str| -> Vec<String> { l.trim().trim_matches('|').split(" | ").map(|c| c.trim().to_owned()).collect() };
     let mut lines = stdout.lines().filter(|l| l.starts_with('|'));
     let header = split(lines.next().expect("a table header"));
     let _separator = lines.next().expect("a separator line");

@@ -218,8 +218,5 @@ fn the_footer_names_the_seeds_and_the_command() {
     let d = Defaults { seed: 1, repeat: 3, store: None };
     let s = parse("a -w echo --bin BIN\nb -w echo --bin BIN --seed 7\n", &d).unwrap();
     let argv: Vec<String> = ["osmosis-harness", "bench", "--repeat", "3", "my file.txt"].map(String::from).into();
-    assert_eq!(
-        footer(&s, &d, &argv),
-        "Seeds 1–3, b 7–9; command: `osmosis-harness bench --repeat 3 'my file.txt'`\n"
-    );
+    assert_eq!(footer(&s, &d, &argv), "Seeds 1–3, b 7–9; command: `osmosis-harness bench --repeat 3 'my file.txt'`\n");
 }
