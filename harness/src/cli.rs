@@ -27,9 +27,32 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process: boxing would only obscure clap's derive
 pub enum Command {
     /// Run one test, like `maelstrom test`.
     Test(TestArgs),
+    /// Run the named scenarios of a file one after another and print one table of their figures.
+    Bench(BenchArgs),
+}
+
+/// `osmosis-harness bench` flags (see [`crate::bench`] for the scenario file).
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Run only these scenarios (comma-separated names), in file order.
+    #[arg(long, value_name = "NAME[,NAME…]")]
+    pub only: Option<String>,
+    /// Seed of every scenario whose line has no `--seed` of its own; repeats use S, S+1, …
+    #[arg(long, default_value_t = 1, value_name = "S")]
+    pub seed: u64,
+    /// Runs per scenario (seeds S, S+1, …); the table then shows min/med/max of each figure.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeat: u32,
+    /// Store directory for every scenario (default: each line's own `--store`, else `store`).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// The scenario file: one `NAME <test flags…> [node args…]` per line, `#` comments.
+    #[arg(value_name = "SCENARIO_FILE")]
+    pub file: PathBuf,
 }
 
 /// `osmosis-harness test` flags. Names and defaults follow `maelstrom test` (spec §1.1, §1.2).
@@ -426,7 +449,7 @@ mod tests {
         let mut argv = vec!["osmosis-harness", "test", "--bin", exe];
         argv.extend_from_slice(extra);
         let cli = Cli::try_parse_from(argv).map_err(|e| CliError(vec![e.to_string()]))?;
-        let Command::Test(t) = cli.command;
+        let Command::Test(t) = cli.command else { panic!("parsed as test") };
         t.validate(7)
     }
 
@@ -512,7 +535,7 @@ mod tests {
     #[test]
     fn missing_bin_is_reported() {
         let cli = Cli::try_parse_from(["osmosis-harness", "test", "-w", "echo"]).unwrap();
-        let Command::Test(t) = cli.command;
+        let Command::Test(t) = cli.command else { panic!("parsed as test") };
         let e = t.validate(1).unwrap_err();
         assert_eq!(e.0, ["Expected a --bin PATH_TO_BINARY to test"]);
     }

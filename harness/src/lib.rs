@@ -16,7 +16,7 @@
 //!
 //! ## Modules
 //!
-//! - [`cli`]: flags, defaults and validation (spec §1).
+//! - [`cli`]: flags, defaults and validation (spec §1); [`bench`]: named scenarios run in turn, one table.
 //! - [`run`]: the driver (spec §2, §3): spawn, init, topology, the main loop, teardown; the store and journal.
 //! - [`net`]: the simulated network (spec §4) and its `:net` counters.
 //! - [`generator`]: stagger, mix, thread choice, time limit, phases, final reads (spec §6, §7).
@@ -28,6 +28,7 @@
 //!   [`plot`] draws latency plots.
 //! - [`history`], [`workload`], [`diagnostic`]: shared vocabulary.
 
+pub mod bench;
 pub mod checker;
 pub mod cli;
 pub mod diagnostic;
@@ -47,10 +48,21 @@ pub mod workload;
 use checker::edn::Edn;
 use checker::{CheckConfig, check};
 
-/// Runs one test and scores it, as `osmosis-harness test` does: writes `results.edn`, `results.json`, the history,
-/// journal and plots into the run directory, prints the results and the verdict on stdout, and returns
-/// Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is an error: no analysis.
-pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
+/// A run that was scored: what [`run_and_check`] returns.
+#[derive(Debug, Clone)]
+pub struct CheckedRun {
+    /// The results map, as written to `results.edn` / `results.json`.
+    pub results: checker::Results,
+    /// The run directory in the store.
+    pub dir: std::path::PathBuf,
+    /// Client invocations (spec §4.4's op-count, the divisor of `:msgs-per-op`).
+    pub op_count: u64,
+}
+
+/// Runs one test and scores it: writes `results.edn`, `results.json`, the history, journal and plots into the run
+/// directory and returns the results, printing nothing on stdout. A crash (spec §2 step 7) is an error: no
+/// analysis. Shared by `osmosis-harness test` ([`test`]) and `osmosis-harness bench` ([`bench`]).
+pub fn run_and_check(config: &cli::TestConfig) -> Result<CheckedRun, run::RunError> {
     let rec = run::run(config)?;
     let check_config = CheckConfig { workload: config.workload, availability: config.availability };
     let mut results = check(&check_config, &rec.history, &rec.net, &rec.diagnostics);
@@ -59,10 +71,18 @@ pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
     if let Err(e) = plot::write_plots(&rec.dir, &rec.history, &results) {
         tracing::warn!("plots were not written: {e}");
     }
+    Ok(CheckedRun { results, dir: rec.dir, op_count: checker::net::op_count(&rec.history) })
+}
+
+/// Runs one test and scores it, as `osmosis-harness test` does: [`run_and_check`], then prints the results and the
+/// verdict on stdout, and returns Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is
+/// an error: no analysis.
+pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
+    let CheckedRun { results, dir, .. } = run_and_check(config)?;
     let mut out = std::io::stdout().lock();
     use std::io::Write;
     writeln!(out, "{}", results::summary(&results))?;
-    writeln!(out, "Run stored in {}", rec.dir.display())?;
+    writeln!(out, "Run stored in {}", dir.display())?;
     Ok(results::exit_code(results.valid()))
 }
 

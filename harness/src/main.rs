@@ -1,5 +1,6 @@
 //! `osmosis-harness`: runs a Maelstrom node binary the way `maelstrom test` does and scores it the same way.
 //! Exit codes follow Maelstrom (spec §1.3): 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 crash.
+//! `bench` runs a file of named scenarios the same way and prints one table (see `osmosis_harness::bench`).
 
 use std::process::ExitCode;
 
@@ -27,7 +28,13 @@ fn main() -> ExitCode {
         )
         .with_target(false)
         .init();
-    let Command::Test(args) = cli.command;
+    let args = match cli.command {
+        Command::Test(args) => args,
+        Command::Bench(args) => {
+            let argv: Vec<String> = std::env::args().collect();
+            return ExitCode::from(osmosis_harness::bench::bench(&args, &argv) as u8);
+        }
+    };
     let config = match args.validate(rand::random()) {
         Ok(c) => c,
         Err(e) => {
