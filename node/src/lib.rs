@@ -1,3 +1,7 @@
-//! # osmosis-node (being written)
+//! # osmosis-node
+//!
+//! A Jepsen Maelstrom node on osmosis CRDTs (to be documented).
 
 pub mod cli;
+pub mod handler;
+pub mod protocol;
