@@ -153,7 +153,9 @@ where
     if let Some(v) = args.gap_timeout_ms {
         config.gap_timeout = ms(v);
     }
-    config.validate().map_err(|e| command.error(clap::error::ErrorKind::ValueValidation, format!("bad config: {e}")))?;
+    config
+        .validate()
+        .map_err(|e| command.error(clap::error::ErrorKind::ValueValidation, format!("bad config: {e}")))?;
     Ok(Settings { workload: args.workload, config, seed: args.seed })
 }
 

@@ -29,7 +29,8 @@ use osmosis_crdt::{DeltaCrdt, GCounter, JsonSet, PNCounter};
 use serde_json::Value;
 
 use crate::protocol::{
-    Envelope, ErrorCode, Incoming, Init, Reply, Request, RequestError, Workload, encode, encode_reply, excerpt, parse_line,
+    Envelope, ErrorCode, Incoming, Init, Reply, Request, RequestError, Workload, encode, encode_reply, excerpt,
+    parse_line,
 };
 
 /// What a node is configured with before `init`.
@@ -75,7 +76,14 @@ impl Node {
     /// A node that waits for `init`. Fails if `settings.config` is out of range ([`Config::validate`]).
     pub fn new(settings: Settings) -> Result<Node, String> {
         settings.config.validate()?;
-        Ok(Node { settings, identity: None, replica: Replica::Stateless, next_msg_id: 0, next_unique: 0, output: vec![] })
+        Ok(Node {
+            settings,
+            identity: None,
+            replica: Replica::Stateless,
+            next_msg_id: 0,
+            next_unique: 0,
+            output: vec![],
+        })
     }
 
     /// The node's settings.
@@ -200,7 +208,8 @@ impl Node {
             }),
             (Request::Read, Replica::GCounter(e)) => {
                 let total = e.state().read();
-                let value = i64::try_from(total).map_err(|_| abort(format!("counter value {total} does not fit in i64")))?;
+                let value =
+                    i64::try_from(total).map_err(|_| abort(format!("counter value {total} does not fit in i64")))?;
                 Ok(Reply::ReadCounter { value })
             }
             (Request::Read, Replica::PNCounter(e)) => {
@@ -278,8 +287,9 @@ impl Node {
     }
 }
 
+/// Error 14 (definite): the replica is unchanged (see the module docs).
 fn abort(text: String) -> RequestError {
-    RequestError::new(ErrorCode::Abort, format!("{text}; nothing changed"))
+    RequestError::new(ErrorCode::Abort, text)
 }
 
 /// Decodes an engine message from a peer and hands it to the engine; a bad one is logged and dropped.
@@ -307,4 +317,3 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 #[path = "handler_tests.rs"]
 mod tests;
-

@@ -177,7 +177,8 @@ fn counter_overflow_aborts_and_changes_nothing() {
 #[test]
 fn unique_ids_name_the_node_and_count_up() {
     let mut node = initialised(Workload::Broadcast);
-    let ids: Vec<Value> = (0..3).map(|_| ask(&mut node, json!({"type": "generate", "msg_id": 1}))[0]["id"].clone()).collect();
+    let ids: Vec<Value> =
+        (0..3).map(|_| ask(&mut node, json!({"type": "generate", "msg_id": 1}))[0]["id"].clone()).collect();
     assert_eq!(ids, [json!("n1-0"), json!("n1-1"), json!("n1-2")]);
 }
 
@@ -227,7 +228,8 @@ fn json_value() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 32, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map("[a-z_]{1,8}", inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[a-z_]{1,8}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -235,8 +237,19 @@ fn json_value() -> impl Strategy<Value = Value> {
 /// Bodies that look like requests and engine messages, with random field values: they reach deep into the handler.
 fn near_miss_line() -> impl Strategy<Value = String> {
     let kinds = prop::sample::select(vec![
-        "init", "echo", "topology", "broadcast", "read", "add", "generate", "ae_push", "ae_digest", "ae_reply",
-        "ae_delta", "error", "read_ok",
+        "init",
+        "echo",
+        "topology",
+        "broadcast",
+        "read",
+        "add",
+        "generate",
+        "ae_push",
+        "ae_digest",
+        "ae_reply",
+        "ae_delta",
+        "error",
+        "read_ok",
     ]);
     let fields = prop::sample::subsequence(
         vec!["msg_id", "in_reply_to", "message", "element", "delta", "echo", "seq", "digest", "topology", "node_id"],

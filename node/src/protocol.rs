@@ -165,7 +165,8 @@ impl Serialize for ErrorCode {
 impl<'de> Deserialize<'de> for ErrorCode {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let code = u64::deserialize(d)?;
-        ErrorCode::from_code(code).ok_or_else(|| serde::de::Error::custom(format!("unknown Maelstrom error code {code}")))
+        ErrorCode::from_code(code)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown Maelstrom error code {code}")))
     }
 }
 
@@ -283,7 +284,8 @@ impl Init {
     /// Decodes an `init` body.
     pub fn parse(body: &Map<String, Value>) -> Result<Init, RequestError> {
         let kind = "init";
-        let field = |name: &'static str| body.get(name).ok_or_else(|| malformed(kind, format!("missing field {name:?}")));
+        let field =
+            |name: &'static str| body.get(name).ok_or_else(|| malformed(kind, format!("missing field {name:?}")));
         let node_id = match field("node_id")? {
             Value::String(s) => s.clone(),
             v => return Err(mistyped(kind, "node_id", "a string", v)),
@@ -318,9 +320,8 @@ impl Request {
     /// Decodes a body of type `kind` for a node serving `workload` (see the module docs for the error codes).
     pub fn parse(kind: &str, body: &Map<String, Value>, workload: Workload) -> Result<Request, RequestError> {
         let serves = |kinds: &[Workload]| kinds.contains(&workload);
-        let field = |name: &'static str| {
-            body.get(name).ok_or_else(|| malformed(kind, format!("missing field {name:?}")))
-        };
+        let field =
+            |name: &'static str| body.get(name).ok_or_else(|| malformed(kind, format!("missing field {name:?}")));
         let counters = [Workload::GCounter, Workload::PnCounter];
         match kind {
             "init" => Init::parse(body).map(Request::Init),

@@ -117,7 +117,10 @@ fn missing_or_mistyped_fields_are_malformed_and_the_text_names_the_field() {
 
 #[test]
 fn a_null_field_is_present() {
-    assert_eq!(parse("broadcast", json!({"message": null}), Workload::Broadcast), Ok(Request::Broadcast { message: Value::Null }));
+    assert_eq!(
+        parse("broadcast", json!({"message": null}), Workload::Broadcast),
+        Ok(Request::Broadcast { message: Value::Null })
+    );
 }
 
 #[test]
