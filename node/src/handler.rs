@@ -258,13 +258,21 @@ impl Node {
 
     /// Queues the reply to `msg`, if it has a `msg_id` to answer.
     fn reply(&mut self, msg: &Incoming, reply: &Reply) {
-        if let Reply::Error { code, text } = reply {
-            tracing::info!("answering {} from {:?} with error {}: {text}", excerpt(&msg.kind), msg.src, code.code());
-        }
+        let error = match reply {
+            Reply::Error { code, text } => format!("error {}: {text}", code.code()),
+            _ => String::new(),
+        };
         let Some(in_reply_to) = msg.msg_id else {
-            tracing::debug!("no msg_id on {} from {:?}: no reply", excerpt(&msg.kind), msg.src);
+            if error.is_empty() {
+                tracing::debug!("no msg_id on {} from {:?}: no reply", excerpt(&msg.kind), msg.src);
+            } else {
+                tracing::warn!("no msg_id on {} from {:?} to answer with {error}", excerpt(&msg.kind), msg.src);
+            }
             return;
         };
+        if !error.is_empty() {
+            tracing::info!("answering {} from {:?} with {error}", excerpt(&msg.kind), msg.src);
+        }
         // Before init the only name we have is the one the request was sent to.
         let me = self.identity.as_ref().map_or(msg.dest.as_str(), |i| i.me.as_str());
         match encode_reply(me, &msg.src, self.next_msg_id, in_reply_to, reply) {
