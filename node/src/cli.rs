@@ -1,6 +1,303 @@
-//! Placeholder.
+//! The `osmosis` command line and its tokio driver.
+//!
+//! `osmosis [WORKLOAD] [--overlay …] [--relay-window-ms …] …`: the flags override single fields of the
+//! workload's defaults ([`default_config`]). Bad flags and out-of-range configs are refused by clap with a plain
+//! message and exit code 2; `--help` prints every knob with its unit and each workload's defaults.
+//!
+//! The driver ([`run`]) is a current-thread tokio runtime: one task reads stdin into a channel, line by line (a
+//! line longer than [`MAX_LINE`] bytes is logged and skipped without being kept, a line that is not UTF-8 is logged
+//! and skipped); the main loop waits for the next line or the handler's next deadline, feeds the
+//! [`Node`] with `now` = time since start, then writes every output line to one buffered stdout and flushes once
+//! per iteration. EOF on stdin flushes and exits 0. Logs go to stderr (`tracing`, filter from `RUST_LOG`, default
+//! `warn`): nothing but protocol lines reaches stdout.
 
-/// Placeholder.
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use osmosis_antientropy::{Config, Overlay};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::handler::{Node, Settings};
+use crate::protocol::Workload;
+
+/// The longest stdin line the node accepts, in bytes (64 MiB); longer lines are skipped.
+pub const MAX_LINE: usize = 64 << 20;
+
+/// Lines handled between two flushes at most, when lines arrive faster than they are handled.
+const BATCH: usize = 256;
+
+/// The command line. Durations are whole milliseconds; each knob left out keeps the workload's default.
+#[derive(Debug, Parser)]
+#[command(
+    name = "osmosis",
+    version,
+    about = "A Jepsen Maelstrom node on delta-state CRDTs with push-pull anti-entropy.",
+    long_about = "A Jepsen Maelstrom node on delta-state CRDTs with push-pull anti-entropy.\n\n\
+        Speaks Maelstrom's protocol on stdin/stdout (one JSON message per line); logs go to stderr, filtered by \
+        RUST_LOG (default: warn). echo and generate (unique ids) are served under every workload.\n\n\
+        Example: maelstrom test -w g-set --bin target/release/osmosis --node-count 5 --time-limit 20 --rate 100 g-set"
+)]
+struct Args {
+    /// The Maelstrom workload to serve (`maelstrom test -w <WORKLOAD>`).
+    #[arg(value_enum, default_value_t = Workload::Broadcast)]
+    workload: Workload,
+    /// The eager overlay fresh updates travel along: `star` (the first node by name relays for all), `full` (every
+    /// node pushes to every other), `tree:K` (a K-ary tree over the nodes by name, K in 1..=1024) or `none`
+    /// (anti-entropy rounds only).
+    #[arg(long, value_name = "OVERLAY")]
+    overlay: Option<Overlay>,
+    /// Milliseconds a relaying node (the star's hub, a tree's inner nodes) batches updates per peer before sending.
+    #[arg(long, value_name = "MS")]
+    relay_window_ms: Option<u64>,
+    /// Milliseconds a non-relaying node batches its own updates per peer before sending (0: send at once).
+    #[arg(long, value_name = "MS")]
+    local_window_ms: Option<u64>,
+    /// Milliseconds from the last change to the first anti-entropy round; the wait doubles while nothing changes.
+    #[arg(long, value_name = "MS")]
+    round_min_ms: Option<u64>,
+    /// Longest wait between two anti-entropy rounds, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    round_max_ms: Option<u64>,
+    /// Peers contacted per anti-entropy round.
+    #[arg(long, value_name = "N")]
+    fanout: Option<usize>,
+    /// Milliseconds a gap in a peer's push numbers (a lost push) may last before a round with that peer starts.
+    #[arg(long, value_name = "MS")]
+    gap_timeout_ms: Option<u64>,
+    /// Base seed of the engine's randomness (each node XORs in a hash of its id).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    seed: u64,
 }
+
+/// The engine's defaults for `workload`; each flag given overrides one field.
+///
+/// - broadcast, g-set (and echo, unique-ids, which run no engine): [`Config::default`]: star overlay, relay window
+///   180 ms, local window 0 (a client's update leaves at once, the hub batches).
+/// - g-counter, pn-counter: star overlay, relay and local windows 1500 ms, the rest as [`Config::default`].
+///   Counters are judged only by the final reads after the recovery pause (spec §9.2), so long batching windows
+///   cost nothing there and save messages.
+pub fn default_config(workload: Workload) -> Config {
+    match workload {
+        Workload::GCounter | Workload::PnCounter => Config {
+            overlay: Overlay::Star,
+            relay_window: Duration::from_millis(1500),
+            local_window: Duration::from_millis(1500),
+            ..Config::default()
+        },
+        Workload::Broadcast | Workload::GSet | Workload::Echo | Workload::UniqueIds => Config::default(),
+    }
+}
+
+/// The defaults of every workload, for `--help`.
+fn defaults_help() -> String {
+    let ms = |d: Duration| d.as_millis();
+    let mut text = String::from("Defaults by workload (milliseconds):\n");
+    for w in Workload::ALL {
+        let c = default_config(w);
+        text.push_str(&format!(
+            "  {:<11} --overlay {} --relay-window-ms {} --local-window-ms {} --round-min-ms {} --round-max-ms {} \
+             --fanout {} --gap-timeout-ms {}\n",
+            w.name(),
+            c.overlay,
+            ms(c.relay_window),
+            ms(c.local_window),
+            ms(c.round_min),
+            ms(c.round_max),
+            c.fanout,
+            ms(c.gap_timeout),
+        ));
+    }
+    text.push_str("(echo and unique-ids run no engine: their knobs are checked but unused.)");
+    text
+}
+
+fn command() -> clap::Command {
+    Args::command().after_help(defaults_help())
+}
+
+/// Parses the command line (program name first) into the node's settings. Errors are clap's (exit code 2 for bad
+/// flags and for a config [`Config::validate`] refuses; 0 for `--help` and `--version`).
+pub fn settings_from_args<I, T>(args: I) -> Result<Settings, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let mut command = command();
+    let matches = command.try_get_matches_from_mut(args)?;
+    let args = Args::from_arg_matches(&matches)?;
+    let mut config = default_config(args.workload);
+    let ms = Duration::from_millis;
+    if let Some(o) = args.overlay {
+        config.overlay = o;
+    }
+    if let Some(v) = args.relay_window_ms {
+        config.relay_window = ms(v);
+    }
+    if let Some(v) = args.local_window_ms {
+        config.local_window = ms(v);
+    }
+    if let Some(v) = args.round_min_ms {
+        config.round_min = ms(v);
+    }
+    if let Some(v) = args.round_max_ms {
+        config.round_max = ms(v);
+    }
+    if let Some(v) = args.fanout {
+        config.fanout = v;
+    }
+    if let Some(v) = args.gap_timeout_ms {
+        config.gap_timeout = ms(v);
+    }
+    config
+        .validate()
+        .map_err(|e| command.error(clap::error::ErrorKind::ValueValidation, format!("bad config: {e}")))?;
+    Ok(Settings { workload: args.workload, config, seed: args.seed })
+}
+
+/// The `osmosis` binary: parses flags, sets up logging, runs the node on stdin/stdout until EOF.
+pub fn main() -> ExitCode {
+    let settings = match settings_from_args(std::env::args_os()) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    init_tracing();
+    tracing::info!("starting: {settings:?}");
+    let node = match Node::new(settings) {
+        Ok(node) => node,
+        Err(e) => {
+            tracing::error!("bad settings: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let stdin = tokio::io::BufReader::with_capacity(1 << 16, tokio::io::stdin());
+    let stdout = io::BufWriter::with_capacity(1 << 16, io::stdout());
+    match runtime.block_on(run(node, stdin, stdout, MAX_LINE)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("stdout: {e}; stopping");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_writer(io::stderr).with_ansi(false).with_env_filter(filter).try_init();
+}
+
+/// Runs `node` on `input` lines (at most `max_line` bytes each) until EOF, writing its lines to `output` (one
+/// `flush` per loop iteration). Fails only when writing fails.
+pub async fn run<R, W>(mut node: Node, input: R, mut output: W, max_line: usize) -> io::Result<()>
+where
+    R: AsyncBufRead + Unpin + Send + 'static,
+    W: Write,
+{
+    let start = Instant::now();
+    let (tx, mut rx) = mpsc::channel::<String>(1024);
+    let reader = tokio::spawn(read_lines(input, max_line, tx));
+    loop {
+        let deadline = node.next_deadline().and_then(|d| start.checked_add(d));
+        let timer = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut open = true;
+        tokio::select! {
+            biased;
+            line = rx.recv() => match line {
+                Some(line) => {
+                    node.handle_line(start.elapsed(), &line);
+                    for _ in 1..BATCH {
+                        let Ok(line) = rx.try_recv() else { break };
+                        node.handle_line(start.elapsed(), &line);
+                    }
+                }
+                None => open = false,
+            },
+            () = timer => {}
+        }
+        let now = start.elapsed();
+        if node.next_deadline().is_some_and(|d| d <= now) {
+            node.on_tick(now);
+        }
+        for line in node.take_output() {
+            output.write_all(line.as_bytes())?;
+            output.write_all(b"\n")?;
+        }
+        output.flush()?;
+        if !open {
+            break;
+        }
+    }
+    reader.abort();
+    Ok(())
+}
+
+/// Sends each line of `input` (without its newline) to `tx`, skipping lines over `max_line` bytes (never holding
+/// more than `max_line` bytes) and lines that are not UTF-8. Stops at EOF, at a read error, or when `tx` closes.
+async fn read_lines<R: AsyncBufRead + Unpin>(mut input: R, max_line: usize, tx: mpsc::Sender<String>) {
+    let mut line: Vec<u8> = Vec::new();
+    let mut skipped: Option<usize> = None; // bytes of an over-long line seen so far
+    loop {
+        let chunk = match input.fill_buf().await {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                tracing::error!("stdin: {e}; treating it as EOF");
+                return;
+            }
+        };
+        let eof = chunk.is_empty();
+        let newline = chunk.iter().position(|&b| b == b'\n');
+        let part = &chunk[..newline.unwrap_or(chunk.len())];
+        match &mut skipped {
+            Some(n) => *n += part.len(),
+            None if line.len() + part.len() > max_line => {
+                skipped = Some(line.len() + part.len());
+                line = Vec::new();
+            }
+            None => line.extend_from_slice(part),
+        }
+        let used = part.len() + usize::from(newline.is_some());
+        input.consume(used);
+        if newline.is_none() && !eof {
+            continue;
+        }
+        if let Some(n) = skipped.take() {
+            tracing::warn!("skipping a stdin line of {n} bytes: longer than the limit of {max_line}");
+        } else if !line.is_empty() {
+            match String::from_utf8(std::mem::take(&mut line)) {
+                Ok(text) => {
+                    if tx.send(text).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => tracing::warn!("skipping a stdin line that is not UTF-8: {}", e.utf8_error()),
+            }
+        }
+        if eof {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "cli_tests.rs"]
+mod tests;

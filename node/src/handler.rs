@@ -1,0 +1,327 @@
+//! The node itself, without I/O: [`Node`] takes stdin lines and clock ticks and produces stdout lines.
+//!
+//! It never reads a clock (`now` is passed in, as a `Duration` since any fixed origin), never touches stdin or
+//! stdout, and draws randomness only from [`Settings::seed`]: the tokio driver in [`crate::cli`] and a simulator or
+//! a golden-file test drive it the same way, and the same inputs at the same times give the same lines.
+//!
+//! What it serves, by workload (spec §7): broadcast and g-set keep an [`Engine`]`<`[`JsonSet`]`>` (any JSON value
+//! is an element); g-counter an `Engine<GCounter<String>>`; pn-counter an `Engine<PNCounter<String>>`; echo and
+//! unique-ids keep no replica. `echo`, `generate` and `topology` are answered under every workload. Reads are
+//! local: a read returns this replica's state and never asks another node. Engine messages (`ae_*`) go out as
+//! envelopes `{src: me, dest: peer, body: <message>}` with no `msg_id`.
+//!
+//! Choices the protocol leaves open:
+//! - Unique ids are `"<node_id>-<k>"`, `k` counting from 0 per node. Unique while each node id runs one process at a
+//!   time, which is all Maelstrom asks (it never restarts a node, spec §3.7, §8); not unique across restarts.
+//! - A counter `add` that would overflow a replica's 64-bit entry, and a counter `read` whose value does not fit in
+//!   the 64-bit integer Maelstrom reads (spec §7.3), get error 14 `abort`: definite, because the replica is left
+//!   unchanged (`CounterOverflow` guarantees it). Maelstrom's counter client records either as `:info` anyway.
+//! - Replies carry `msg_id`s counting from 0 per node. Requests without a `msg_id` are served but not answered.
+//! - A body with `in_reply_to` is a reply; this node sends no requests, so it logs and drops it (answering a reply
+//!   with an error could start an endless exchange). So are messages addressed to another node.
+//! - A repeated `init` with the same `node_id` and `node_ids` is answered `init_ok` again and changes nothing; a
+//!   different one gets error 22 `precondition-failed`.
+
+use std::time::Duration;
+
+use osmosis_antientropy::{Config, Engine, Message};
+use osmosis_crdt::{DeltaCrdt, GCounter, JsonSet, PNCounter};
+use serde_json::Value;
+
+use crate::protocol::{
+    Envelope, ErrorCode, Incoming, Init, Reply, Request, RequestError, Workload, encode, encode_reply, excerpt,
+    parse_line,
+};
+
+/// What a node is configured with before `init`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The workload served.
+    pub workload: Workload,
+    /// The engine's knobs (see [`crate::cli::default_config`] for each workload's defaults).
+    pub config: Config,
+    /// The base seed; each node's engine is seeded with `seed ^ hash(node_id)`, so nodes differ and runs repeat.
+    pub seed: u64,
+}
+
+/// The replica a workload keeps.
+#[derive(Debug)]
+enum Replica {
+    /// echo, unique-ids.
+    Stateless,
+    Set(Engine<JsonSet>),
+    GCounter(Engine<GCounter<String>>),
+    PNCounter(Engine<PNCounter<String>>),
+}
+
+/// Who this node is, known from `init` on.
+#[derive(Debug)]
+struct Identity {
+    me: String,
+    nodes: Vec<String>,
+}
+
+/// A sans-IO Maelstrom node (see the module docs).
+#[derive(Debug)]
+pub struct Node {
+    settings: Settings,
+    identity: Option<Identity>,
+    replica: Replica,
+    next_msg_id: u64,
+    next_unique: u64,
+    output: Vec<String>,
+}
+
+impl Node {
+    /// A node that waits for `init`. Fails if `settings.config` is out of range ([`Config::validate`]).
+    pub fn new(settings: Settings) -> Result<Node, String> {
+        settings.config.validate()?;
+        Ok(Node {
+            settings,
+            identity: None,
+            replica: Replica::Stateless,
+            next_msg_id: 0,
+            next_unique: 0,
+            output: vec![],
+        })
+    }
+
+    /// The node's settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// This node's id, once `init` has arrived.
+    pub fn node_id(&self) -> Option<&str> {
+        self.identity.as_ref().map(|i| i.me.as_str())
+    }
+
+    /// Handles one stdin line (with or without its trailing newline) received at `now`. Never panics: lines that
+    /// are not messages are logged and skipped, bad requests are answered with an `error` (see [`crate::protocol`]).
+    pub fn handle_line(&mut self, now: Duration, line: &str) {
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let msg = match parse_line(line) {
+            Ok(msg) => msg,
+            Err(e) => {
+                tracing::warn!("skipping a line that is not a Maelstrom message ({e}): {}", excerpt(line));
+                return;
+            }
+        };
+        if let Some(id) = &self.identity
+            && msg.dest != id.me
+        {
+            tracing::warn!("dropping a {} message addressed to {:?}, not to this node", excerpt(&msg.kind), msg.dest);
+            return;
+        }
+        if Message::<JsonSet>::is_engine_type(&msg.kind) {
+            self.on_engine_message(now, msg);
+        } else if msg.in_reply_to.is_some() {
+            tracing::warn!("dropping a reply ({}) from {:?}: this node sends no requests", excerpt(&msg.kind), msg.src);
+        } else {
+            let reply = self.serve(now, &msg).unwrap_or_else(Reply::from);
+            self.reply(&msg, &reply);
+        }
+        self.drain_engine();
+    }
+
+    /// Lets the engine send due batches and start due rounds. Call it once [`Node::next_deadline`] has passed;
+    /// calling it more often is harmless.
+    pub fn on_tick(&mut self, now: Duration) {
+        match &mut self.replica {
+            Replica::Stateless => {}
+            Replica::Set(e) => e.on_tick(now),
+            Replica::GCounter(e) => e.on_tick(now),
+            Replica::PNCounter(e) => e.on_tick(now),
+        }
+        self.drain_engine();
+    }
+
+    /// When [`Node::on_tick`] has work next, if ever.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        match &self.replica {
+            Replica::Stateless => None,
+            Replica::Set(e) => e.next_deadline(),
+            Replica::GCounter(e) => e.next_deadline(),
+            Replica::PNCounter(e) => e.next_deadline(),
+        }
+    }
+
+    /// Takes the lines to print so far (complete JSON objects without newline), in order.
+    pub fn take_output(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.output)
+    }
+
+    /// Serves a request (anything but an engine message or a reply).
+    fn serve(&mut self, now: Duration, msg: &Incoming) -> Result<Reply, RequestError> {
+        let workload = self.settings.workload;
+        let Some(identity) = &self.identity else {
+            if msg.kind != "init" {
+                return Err(RequestError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    format!("{} before init: this node does not know its id yet", excerpt(&msg.kind)),
+                ));
+            }
+            self.init(now, Init::parse(&msg.body)?)?;
+            return Ok(Reply::InitOk);
+        };
+        let me = identity.me.clone();
+        match (Request::parse(&msg.kind, &msg.body, workload)?, &mut self.replica) {
+            (Request::Init(init), _) => {
+                if init.node_id == identity.me && init.node_ids == identity.nodes {
+                    Ok(Reply::InitOk)
+                } else {
+                    Err(RequestError::new(
+                        ErrorCode::PreconditionFailed,
+                        format!("already initialised as {:?} in a cluster of {}", identity.me, identity.nodes.len()),
+                    ))
+                }
+            }
+            (Request::Echo { echo }, _) => Ok(Reply::EchoOk { echo }),
+            (Request::Generate, _) => {
+                let id = format!("{me}-{}", self.next_unique);
+                self.next_unique += 1;
+                Ok(Reply::GenerateOk { id })
+            }
+            (Request::Topology { .. }, _) => Ok(Reply::TopologyOk),
+            (Request::Broadcast { message }, Replica::Set(e)) => {
+                e.apply_local(now, JsonSet::new().insert(&message));
+                Ok(Reply::BroadcastOk)
+            }
+            (Request::AddElement { element }, Replica::Set(e)) => {
+                e.apply_local(now, JsonSet::new().insert(&element));
+                Ok(Reply::AddOk)
+            }
+            (Request::AddDelta { delta }, Replica::GCounter(e)) => {
+                let by = u64::try_from(delta).map_err(|_| abort(format!("negative delta {delta}")))?;
+                let delta = e.state().clone().increment(me, by).map_err(|err| abort(err.to_string()))?;
+                e.apply_local(now, delta);
+                Ok(Reply::AddOk)
+            }
+            (Request::AddDelta { delta }, Replica::PNCounter(e)) => {
+                let delta = e.state().clone().add(me, delta).map_err(|err| abort(err.to_string()))?;
+                e.apply_local(now, delta);
+                Ok(Reply::AddOk)
+            }
+            (Request::Read, Replica::Set(e)) => Ok(match workload {
+                Workload::Broadcast => Reply::ReadMessages { messages: e.state().to_values() },
+                _ => Reply::ReadSet { value: e.state().to_values() },
+            }),
+            (Request::Read, Replica::GCounter(e)) => {
+                let total = e.state().read();
+                let value =
+                    i64::try_from(total).map_err(|_| abort(format!("counter value {total} does not fit in i64")))?;
+                Ok(Reply::ReadCounter { value })
+            }
+            (Request::Read, Replica::PNCounter(e)) => {
+                let value = e.state().read_i64().map_err(|err| abort(err.to_string()))?;
+                Ok(Reply::ReadCounter { value })
+            }
+            // Request::parse only yields the RPCs the workload serves, and init gives each workload its replica.
+            (request, _) => Err(RequestError::new(
+                ErrorCode::Crash,
+                format!("internal error: no replica for {request:?} in the {workload} workload"),
+            )),
+        }
+    }
+
+    fn init(&mut self, now: Duration, Init { node_id: me, node_ids: nodes }: Init) -> Result<(), RequestError> {
+        let seed = self.settings.seed ^ fnv1a(me.as_bytes());
+        let config = self.settings.config.clone();
+        let engine_error = |e: String| RequestError::new(ErrorCode::Crash, format!("cannot start the engine: {e}"));
+        self.replica = match self.settings.workload {
+            Workload::Broadcast | Workload::GSet => {
+                Replica::Set(Engine::new(&me, &nodes, config, seed, now).map_err(engine_error)?)
+            }
+            Workload::GCounter => Replica::GCounter(Engine::new(&me, &nodes, config, seed, now).map_err(engine_error)?),
+            Workload::PnCounter => {
+                Replica::PNCounter(Engine::new(&me, &nodes, config, seed, now).map_err(engine_error)?)
+            }
+            Workload::Echo | Workload::UniqueIds => Replica::Stateless,
+        };
+        tracing::info!("init: {me} of {} nodes, {} workload, engine seed {seed}", nodes.len(), self.settings.workload);
+        self.identity = Some(Identity { me, nodes });
+        Ok(())
+    }
+
+    fn on_engine_message(&mut self, now: Duration, msg: Incoming) {
+        let from = msg.src;
+        let body = Value::Object(msg.body);
+        match &mut self.replica {
+            Replica::Stateless => {
+                tracing::warn!("dropping an engine message from {from:?}: this node keeps no replica (yet)");
+            }
+            Replica::Set(e) => deliver(e, now, &from, body),
+            Replica::GCounter(e) => deliver(e, now, &from, body),
+            Replica::PNCounter(e) => deliver(e, now, &from, body),
+        }
+    }
+
+    /// Queues the reply to `msg`, if it has a `msg_id` to answer.
+    fn reply(&mut self, msg: &Incoming, reply: &Reply) {
+        let error = match reply {
+            Reply::Error { code, text } => format!("error {}: {text}", code.code()),
+            _ => String::new(),
+        };
+        let Some(in_reply_to) = msg.msg_id else {
+            if error.is_empty() {
+                tracing::debug!("no msg_id on {} from {:?}: no reply", excerpt(&msg.kind), msg.src);
+            } else {
+                tracing::warn!("no msg_id on {} from {:?} to answer with {error}", excerpt(&msg.kind), msg.src);
+            }
+            return;
+        };
+        if !error.is_empty() {
+            tracing::info!("answering {} from {:?} with {error}", excerpt(&msg.kind), msg.src);
+        }
+        // Before init the only name we have is the one the request was sent to.
+        let me = self.identity.as_ref().map_or(msg.dest.as_str(), |i| i.me.as_str());
+        match encode_reply(me, &msg.src, self.next_msg_id, in_reply_to, reply) {
+            Ok(line) => {
+                self.next_msg_id += 1;
+                self.output.push(line);
+            }
+            Err(e) => tracing::error!("cannot encode a reply to {:?}: {e}", msg.src),
+        }
+    }
+
+    fn drain_engine(&mut self) {
+        let Some(id) = &self.identity else { return };
+        match &mut self.replica {
+            Replica::Stateless => {}
+            Replica::Set(e) => outbox_lines(&id.me, e, &mut self.output),
+            Replica::GCounter(e) => outbox_lines(&id.me, e, &mut self.output),
+            Replica::PNCounter(e) => outbox_lines(&id.me, e, &mut self.output),
+        }
+    }
+}
+
+/// Error 14 (definite): the replica is unchanged (see the module docs).
+fn abort(text: String) -> RequestError {
+    RequestError::new(ErrorCode::Abort, text)
+}
+
+/// Decodes an engine message from a peer and hands it to the engine; a bad one is logged and dropped.
+fn deliver<C: DeltaCrdt<Delta = C> + Default + Clone>(engine: &mut Engine<C>, now: Duration, from: &str, body: Value) {
+    match serde_json::from_value::<Message<C>>(body) {
+        Ok(msg) => engine.on_message(now, from, msg),
+        Err(e) => tracing::warn!("dropping a malformed engine message from {from:?}: {}", excerpt(&e.to_string())),
+    }
+}
+
+fn outbox_lines<C: DeltaCrdt<Delta = C> + Default + Clone>(me: &str, engine: &mut Engine<C>, out: &mut Vec<String>) {
+    for (dest, msg) in engine.take_outbox() {
+        match encode(&Envelope { src: me, dest: &dest, body: &msg }) {
+            Ok(line) => out.push(line),
+            Err(e) => tracing::error!("cannot encode a {} to {dest:?}: {e}", msg.kind()),
+        }
+    }
+}
+
+/// 64-bit FNV-1a: a fixed hash, so a node id's seed is the same on every build and platform.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+#[cfg(test)]
+#[path = "handler_tests.rs"]
+mod tests;

@@ -1,0 +1,294 @@
+use proptest::prelude::*;
+use serde_json::{Map, json};
+
+use super::*;
+use crate::cli::default_config;
+
+const T0: Duration = Duration::ZERO;
+
+fn fresh(workload: Workload) -> Node {
+    Node::new(Settings { workload, config: default_config(workload), seed: 1 }).unwrap()
+}
+
+/// Feeds `line` and returns the output lines as JSON values.
+fn feed(node: &mut Node, now: Duration, line: &str) -> Vec<Value> {
+    node.handle_line(now, line);
+    node.take_output().iter().map(|l| serde_json::from_str(l).expect("output lines are JSON")).collect()
+}
+
+/// Sends `body` from client c1 to n1 and returns the output bodies.
+fn ask(node: &mut Node, body: Value) -> Vec<Value> {
+    let line = json!({"src": "c1", "dest": "n1", "body": body}).to_string();
+    feed(node, T0, &line).into_iter().map(|m| m["body"].clone()).collect()
+}
+
+fn initialised(workload: Workload) -> Node {
+    let mut node = fresh(workload);
+    let out = ask(&mut node, json!({"type": "init", "node_id": "n1", "node_ids": ["n1", "n2", "n3"], "msg_id": 1}));
+    assert_eq!(out, [json!({"type": "init_ok", "msg_id": 0, "in_reply_to": 1})]);
+    node
+}
+
+fn error_code(out: &[Value]) -> Option<u64> {
+    match out {
+        [body] if body["type"] == "error" => body["code"].as_u64(),
+        _ => None,
+    }
+}
+
+#[test]
+fn requests_before_init_are_temporarily_unavailable() {
+    let mut node = fresh(Workload::Broadcast);
+    for body in [json!({"type": "echo", "echo": 1, "msg_id": 4}), json!({"type": "read", "msg_id": 5})] {
+        assert_eq!(error_code(&ask(&mut node, body)), Some(11));
+    }
+    assert_eq!(node.node_id(), None);
+}
+
+#[test]
+fn a_malformed_init_is_answered_with_error_12_and_leaves_the_node_uninitialised() {
+    let mut node = fresh(Workload::GSet);
+    assert_eq!(error_code(&ask(&mut node, json!({"type": "init", "node_id": "n1", "msg_id": 1}))), Some(12));
+    assert_eq!(node.node_id(), None);
+}
+
+#[test]
+fn a_repeated_init_is_acknowledged_if_identical_and_refused_otherwise() {
+    let mut node = initialised(Workload::GSet);
+    let same = json!({"type": "init", "node_id": "n1", "node_ids": ["n1", "n2", "n3"], "msg_id": 2});
+    assert_eq!(ask(&mut node, same)[0]["type"], "init_ok");
+    let other = json!({"type": "init", "node_id": "n2", "node_ids": ["n1", "n2"], "msg_id": 3});
+    assert_eq!(error_code(&ask(&mut node, other)), Some(22));
+    assert_eq!(node.node_id(), Some("n1"));
+}
+
+#[test]
+fn replies_are_numbered_from_zero_and_name_the_request() {
+    let mut node = initialised(Workload::Echo);
+    for (i, msg_id) in [7, 3, 7].into_iter().enumerate() {
+        let out = ask(&mut node, json!({"type": "echo", "echo": i, "msg_id": msg_id}));
+        assert_eq!(out, [json!({"type": "echo_ok", "echo": i, "msg_id": i + 1, "in_reply_to": msg_id})]);
+    }
+}
+
+#[test]
+fn a_request_without_msg_id_is_served_but_not_answered() {
+    let mut node = initialised(Workload::GSet);
+    assert!(ask(&mut node, json!({"type": "add", "element": "x"})).is_empty());
+    assert!(ask(&mut node, json!({"type": "nope"})).is_empty());
+    let out = ask(&mut node, json!({"type": "read", "msg_id": 2}));
+    assert_eq!(out[0]["value"], json!(["x"]));
+}
+
+#[test]
+fn bad_requests_get_the_exact_error_code() {
+    let cases = [
+        (Workload::Broadcast, json!({"type": "cas", "msg_id": 1}), 10),
+        (Workload::GCounter, json!({"type": "broadcast", "message": 1, "msg_id": 1}), 10),
+        (Workload::Echo, json!({"type": "read", "msg_id": 1}), 10),
+        (Workload::Broadcast, json!({"type": "broadcast", "msg_id": 1}), 12),
+        (Workload::GSet, json!({"type": "add", "delta": 1, "msg_id": 1}), 12),
+        (Workload::GCounter, json!({"type": "add", "delta": -2, "msg_id": 1}), 12),
+        (Workload::PnCounter, json!({"type": "add", "delta": 0.5, "msg_id": 1}), 12),
+    ];
+    for (workload, body, code) in cases {
+        let mut node = initialised(workload);
+        assert_eq!(error_code(&ask(&mut node, body.clone())), Some(code), "{workload} {body}");
+    }
+}
+
+#[test]
+fn lines_that_are_not_messages_replies_and_mail_for_others_produce_nothing() {
+    let mut node = initialised(Workload::Broadcast);
+    let lines = [
+        "not json",
+        "[]",
+        r#"{"src":"c1","dest":"n1","body":{"msg_id":1}}"#,
+        r#"{"src":"c1","dest":"n1","body":{"type":"read","msg_id":-1}}"#,
+        r#"{"src":"n2","dest":"n1","body":{"type":"error","code":10,"text":"x","in_reply_to":3}}"#,
+        r#"{"src":"n2","dest":"n1","body":{"type":"read_ok","messages":[],"in_reply_to":3,"msg_id":4}}"#,
+        r#"{"src":"c1","dest":"n2","body":{"type":"read","msg_id":1}}"#,
+    ];
+    for line in lines {
+        assert!(feed(&mut node, T0, line).is_empty(), "{line}");
+    }
+}
+
+#[test]
+fn malformed_engine_messages_are_dropped_without_reply() {
+    let mut node = initialised(Workload::Broadcast);
+    let bodies = [
+        json!({"type": "ae_push", "msg_id": 1}),
+        json!({"type": "ae_push", "seq": 0, "delta": 5, "msg_id": 2}),
+        json!({"type": "ae_digest", "digest": "x", "msg_id": 3}),
+        json!({"type": "ae_reply", "msg_id": 4}),
+        json!({"type": "ae_delta", "delta": {"ints": [], "other": [1]}, "msg_id": 5}),
+    ];
+    for body in bodies {
+        let line = json!({"src": "n2", "dest": "n1", "body": body}).to_string();
+        assert!(feed(&mut node, T0, &line).is_empty(), "{line}");
+    }
+    assert!(ask(&mut node, json!({"type": "read", "msg_id": 9}))[0]["messages"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn broadcast_reads_return_messages_and_g_set_reads_return_value() {
+    let mut b = initialised(Workload::Broadcast);
+    for m in [json!(3), json!("a"), json!(3)] {
+        assert_eq!(ask(&mut b, json!({"type": "broadcast", "message": m, "msg_id": 2}))[0]["type"], "broadcast_ok");
+    }
+    assert_eq!(ask(&mut b, json!({"type": "read", "msg_id": 3}))[0]["messages"], json!([3, "a"]));
+    let mut g = initialised(Workload::GSet);
+    ask(&mut g, json!({"type": "add", "element": {"k": [1, 2]}, "msg_id": 2}));
+    assert_eq!(ask(&mut g, json!({"type": "read", "msg_id": 3}))[0]["value"], json!([{"k": [1, 2]}]));
+}
+
+#[test]
+fn counters_add_and_read_locally() {
+    let mut g = initialised(Workload::GCounter);
+    for d in [4, 0, 3] {
+        assert_eq!(ask(&mut g, json!({"type": "add", "delta": d, "msg_id": 2}))[0]["type"], "add_ok");
+    }
+    assert_eq!(ask(&mut g, json!({"type": "read", "msg_id": 3}))[0]["value"], 7);
+    let mut pn = initialised(Workload::PnCounter);
+    for d in [4, -9, 0] {
+        ask(&mut pn, json!({"type": "add", "delta": d, "msg_id": 2}));
+    }
+    assert_eq!(ask(&mut pn, json!({"type": "read", "msg_id": 3}))[0]["value"], -5);
+}
+
+#[test]
+fn counter_overflow_aborts_and_changes_nothing() {
+    let mut g = initialised(Workload::GCounter);
+    ask(&mut g, json!({"type": "add", "delta": i64::MAX, "msg_id": 1}));
+    ask(&mut g, json!({"type": "add", "delta": i64::MAX, "msg_id": 2}));
+    // The entry is 2^64 - 2: one more add of 2 overflows it, and the read no longer fits in i64.
+    assert_eq!(error_code(&ask(&mut g, json!({"type": "add", "delta": 2, "msg_id": 3}))), Some(14));
+    assert_eq!(error_code(&ask(&mut g, json!({"type": "read", "msg_id": 4}))), Some(14));
+    let mut pn = initialised(Workload::PnCounter);
+    ask(&mut pn, json!({"type": "add", "delta": i64::MAX, "msg_id": 1}));
+    assert_eq!(ask(&mut pn, json!({"type": "read", "msg_id": 2}))[0]["value"], i64::MAX);
+    ask(&mut pn, json!({"type": "add", "delta": i64::MAX, "msg_id": 3}));
+    assert_eq!(error_code(&ask(&mut pn, json!({"type": "read", "msg_id": 4}))), Some(14));
+    ask(&mut pn, json!({"type": "add", "delta": -i64::MAX, "msg_id": 5}));
+    assert_eq!(ask(&mut pn, json!({"type": "read", "msg_id": 6}))[0]["value"], i64::MAX);
+}
+
+#[test]
+fn unique_ids_name_the_node_and_count_up() {
+    let mut node = initialised(Workload::Broadcast);
+    let ids: Vec<Value> =
+        (0..3).map(|_| ask(&mut node, json!({"type": "generate", "msg_id": 1}))[0]["id"].clone()).collect();
+    assert_eq!(ids, [json!("n1-0"), json!("n1-1"), json!("n1-2")]);
+}
+
+#[test]
+fn a_leafs_update_is_pushed_to_the_hub_and_merged_there() {
+    let init = |me: &str| json!({"src": "c0", "dest": me, "body": {"type": "init", "node_id": me, "node_ids": ["n1", "n2"], "msg_id": 1}});
+    let (mut hub, mut leaf) = (fresh(Workload::Broadcast), fresh(Workload::Broadcast));
+    feed(&mut hub, T0, &init("n1").to_string());
+    feed(&mut leaf, T0, &init("n2").to_string());
+    let line = json!({"src": "c1", "dest": "n2", "body": {"type": "broadcast", "message": 42, "msg_id": 2}});
+    let out = feed(&mut leaf, T0, &line.to_string());
+    assert_eq!(out.len(), 2, "the reply and the push: the local window is 0");
+    assert_eq!(out[1]["dest"], "n1");
+    assert_eq!(out[1]["body"]["type"], "ae_push");
+    assert!(out[1]["body"].get("msg_id").is_none());
+    feed(&mut hub, T0, &out[1].to_string());
+    let read = json!({"src": "c1", "dest": "n1", "body": {"type": "read", "msg_id": 3}});
+    assert_eq!(feed(&mut hub, T0, &read.to_string())[0]["body"]["messages"], json!([42]));
+}
+
+#[test]
+fn stateless_workloads_have_no_deadline_and_ignore_engine_messages() {
+    let mut node = initialised(Workload::UniqueIds);
+    assert_eq!(node.next_deadline(), None);
+    let line = json!({"src": "n2", "dest": "n1", "body": {"type": "ae_delta", "delta": {"n2": 1}}});
+    assert!(feed(&mut node, T0, &line.to_string()).is_empty());
+    node.on_tick(Duration::from_secs(100));
+    assert!(node.take_output().is_empty());
+}
+
+#[test]
+fn nodes_with_different_ids_get_different_seeds() {
+    assert_ne!(fnv1a(b"n1"), fnv1a(b"n2"));
+    assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+    assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c, "the published FNV-1a 64 test vector");
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        "[a-z_0-9]{0,6}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map("[a-z_]{1,8}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Bodies that look like requests and engine messages, with random field values: they reach deep into the handler.
+fn near_miss_line() -> impl Strategy<Value = String> {
+    let kinds = prop::sample::select(vec![
+        "init",
+        "echo",
+        "topology",
+        "broadcast",
+        "read",
+        "add",
+        "generate",
+        "ae_push",
+        "ae_digest",
+        "ae_reply",
+        "ae_delta",
+        "error",
+        "read_ok",
+    ]);
+    let fields = prop::sample::subsequence(
+        vec!["msg_id", "in_reply_to", "message", "element", "delta", "echo", "seq", "digest", "topology", "node_id"],
+        0..5,
+    );
+    let src = prop::sample::select(vec!["c1", "n2", "n3", "n1", "zz"]);
+    (kinds, fields, prop::collection::vec(json_value(), 5), src).prop_map(|(kind, fields, values, src)| {
+        let mut body = Map::new();
+        body.insert("type".into(), json!(kind));
+        for (f, v) in fields.into_iter().zip(values) {
+            body.insert(f.into(), v);
+        }
+        json!({"src": src, "dest": "n1", "body": body}).to_string()
+    })
+}
+
+fn any_line() -> impl Strategy<Value = String> {
+    prop_oneof![".{0,40}", json_value().prop_map(|v| v.to_string()), near_miss_line()]
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_lines_never_panic_and_every_output_is_a_message(
+        workload in prop::sample::select(Workload::ALL.to_vec()),
+        init_first in any::<bool>(),
+        lines in prop::collection::vec(any_line(), 1..20),
+    ) {
+        let mut node = if init_first { initialised(workload) } else { fresh(workload) };
+        let mut now = T0;
+        for line in &lines {
+            now += Duration::from_millis(300);
+            node.handle_line(now, line);
+            node.on_tick(now);
+            for out in node.take_output() {
+                let v: Value = serde_json::from_str(&out).expect("an output line is JSON");
+                prop_assert!(v["src"].is_string() && v["dest"].is_string(), "{out}");
+                prop_assert!(v["body"]["type"].is_string(), "{out}");
+                prop_assert!(!out.contains('\n'));
+            }
+        }
+    }
+}
