@@ -79,7 +79,10 @@ fn counters_read_an_acceptable_value_with_and_without_partitions() {
         ("g-counter-partition", "g-counter", "--nemesis partition --nemesis-interval 2"),
         ("pn-counter-partition", "pn-counter", "--nemesis partition --nemesis-interval 2"),
     ] {
-        let r = run(case, &format!("-w {workload} --node-count 3 --rate 50 --time-limit 6 --recovery 5 {extra} {workload}"));
+        let r = run(
+            case,
+            &format!("-w {workload} --node-count 3 --rate 50 --time-limit 6 --recovery 5 {extra} {workload}"),
+        );
         assert_valid(case, &r);
         let final_reads = r.results.workload_edn().get("final-reads");
         assert!(matches!(final_reads, Some(Edn::Vector(v) | Edn::List(v)) if v.len() == 3), "{case}: {final_reads:?}");
