@@ -80,7 +80,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             overlay: Overlay::Star,
-            relay_window: Duration::from_millis(170),
+            relay_window: Duration::from_millis(250),
             local_window: Duration::ZERO,
             round_min: Duration::from_secs(2),
             round_max: Duration::from_secs(20),

@@ -77,7 +77,7 @@ struct Args {
 /// The engine's defaults for `workload`; each flag given overrides one field.
 ///
 /// - broadcast, g-set (and echo, unique-ids, which run no engine): [`Config::default`]: star overlay, relay window
-///   180 ms, local window 0 (a client's update leaves at once, the hub batches).
+///   250 ms, local window 0 (a client's update leaves at once, the hub batches).
 /// - g-counter, pn-counter: star overlay, relay and local windows 1500 ms, the rest as [`Config::default`].
 ///   Counters are judged only by the final reads after the recovery pause (spec §9.2), so long batching windows
 ///   cost nothing there and save messages.
