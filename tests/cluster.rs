@@ -90,9 +90,13 @@ fn counters_read_an_acceptable_value_with_and_without_partitions() {
 }
 
 #[test]
-fn echo_and_unique_ids_are_valid() {
-    for (case, workload) in [("echo", "echo"), ("unique-ids", "unique-ids")] {
-        let r = run(case, &format!("-w {workload} --node-count 3 --rate 50 --time-limit 3 {workload}"));
+fn echo_and_unique_ids_are_valid_with_and_without_partitions() {
+    for (case, workload, extra) in [
+        ("echo", "echo", ""),
+        ("unique-ids", "unique-ids", ""),
+        ("unique-ids-partition", "unique-ids", "--nemesis partition --nemesis-interval 1"),
+    ] {
+        let r = run(case, &format!("-w {workload} --node-count 3 --rate 50 --time-limit 3 {extra} {workload}"));
         assert_valid(case, &r);
     }
 }
