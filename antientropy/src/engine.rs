@@ -99,7 +99,8 @@ pub struct Engine<C: DeltaCrdt<Delta = C> + Default + Clone> {
     next_seq: BTreeMap<String, u64>,
     inbound: BTreeMap<String, Inbound>,
     started: Duration,
-    last_change: Duration,
+    /// When a peer's message last changed the replica (news): while news keeps arriving, the eager path works.
+    last_news: Duration,
     last_round: Option<Duration>,
     interval: Duration,
     outbox: Vec<(String, Message<C>)>,
@@ -130,7 +131,7 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Engine<C> {
             next_seq: BTreeMap::new(),
             inbound: BTreeMap::new(),
             started: now,
-            last_change: now,
+            last_news: now,
             last_round: None,
             outbox: Vec::new(),
             stats: Stats::default(),
@@ -237,14 +238,16 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Engine<C> {
         std::mem::take(&mut self.outbox)
     }
 
-    /// When the timed round is due: `interval` after the later of the last change and the last round (the wait
-    /// doubles with every round while nothing changes), but never later than `round_max` after the last round.
+    /// When the timed round is due: `interval` after the later of the last news from a peer and the last round (the
+    /// wait doubles with every round while nothing changes, and is back to `round_min` after any change), but never
+    /// later than `round_max` after the last round. A node whose own updates keep coming but which hears no news
+    /// (cut off from the overlay) thus runs a round every `round_min`.
     fn round_due(&self) -> Option<Duration> {
         if self.peers.is_empty() {
             return None;
         }
         let last_round = self.last_round.unwrap_or(self.started);
-        let quiet = self.last_change.max(last_round).saturating_add(self.interval);
+        let quiet = self.last_news.max(last_round).saturating_add(self.interval);
         Some(quiet.min(last_round.saturating_add(self.config.round_max)))
     }
 
@@ -254,7 +257,9 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Engine<C> {
         if !self.state.apply_delta(&delta) {
             return false;
         }
-        self.last_change = now;
+        if from != self.me {
+            self.last_news = now;
+        }
         self.interval = self.config.round_min;
         let targets: Vec<String> = self.plan.targets(from).cloned().collect();
         if targets.is_empty() {

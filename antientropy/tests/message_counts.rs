@@ -98,3 +98,22 @@ fn a_lost_push_is_noticed_at_the_next_push_and_repaired_by_one_round() {
     let gap_rounds: u64 = s.engines.iter().map(|e| e.stats().gap_rounds).sum();
     assert_eq!(gap_rounds, 2, "n0 and n2 each start one round with n1");
 }
+
+#[test]
+fn a_node_cut_off_from_news_runs_a_round_every_round_min_while_its_own_updates_continue() {
+    let n = 3;
+    let mut s = sim(n, Overlay::Star);
+    s.faults.loss = 1.0; // n2 is cut off from everyone (and so is everyone else)
+    for k in 0..20u64 {
+        s.update(2, GSet::new().insert(k));
+        s.run_until(s.now + ms(500));
+    }
+    // 10 s of updates every 500 ms and no news: rounds at 2, 4, 6, 8 and 10 s (not backed off to 4, 8, 16 s).
+    assert_eq!(s.engines[2].stats().rounds, 5);
+    s.faults.loss = 0.0;
+    // Updates stopped at 9.5 s, so the wait doubles after the round at 10 s: the next one is at 14 s.
+    s.run_until(ms(13_900));
+    assert!(!s.converged());
+    s.run_until(ms(14_500));
+    assert!(s.converged(), "the first round after the heal repairs everything");
+}
