@@ -57,7 +57,8 @@ struct Args {
     /// Milliseconds a non-relaying node batches its own updates per peer before sending (0: send at once).
     #[arg(long, value_name = "MS")]
     local_window_ms: Option<u64>,
-    /// Milliseconds from the last change to the first anti-entropy round; the wait doubles while nothing changes.
+    /// Milliseconds from the last news from a peer to the first anti-entropy round; the wait doubles while nothing
+    /// changes.
     #[arg(long, value_name = "MS")]
     round_min_ms: Option<u64>,
     /// Longest wait between two anti-entropy rounds, in milliseconds.
