@@ -299,6 +299,29 @@ impl Init {
     }
 }
 
+/// The deepest nesting of arrays and objects accepted in a set element. Peers receive elements inside an engine
+/// message, five levels down (envelope, body, delta, half, array), and every JSON reader here stops at 128 levels:
+/// an element a peer could not decode would be acknowledged and then never spread, so it is refused up front.
+pub const MAX_ELEMENT_DEPTH: usize = 100;
+
+/// A set element, refused (error 12) if nested deeper than [`MAX_ELEMENT_DEPTH`].
+fn element(kind: &str, name: &str, value: &Value) -> Result<Value, RequestError> {
+    fn depth(v: &Value) -> usize {
+        match v {
+            Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+            Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    if depth(value) > MAX_ELEMENT_DEPTH {
+        return Err(malformed(
+            kind,
+            format!("field {name:?} is nested deeper than {MAX_ELEMENT_DEPTH} levels, more than peers can decode"),
+        ));
+    }
+    Ok(value.clone())
+}
+
 /// Why a request gets an `error` reply instead of being served.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{text} (error {code:?})")]
@@ -336,12 +359,14 @@ impl Request {
                 Ok(Request::Topology { topology })
             }
             "broadcast" if serves(&[Workload::Broadcast]) => {
-                Ok(Request::Broadcast { message: field("message")?.clone() })
+                Ok(Request::Broadcast { message: element(kind, "message", field("message")?)? })
             }
             "read" if serves(&[Workload::Broadcast, Workload::GSet, Workload::GCounter, Workload::PnCounter]) => {
                 Ok(Request::Read)
             }
-            "add" if serves(&[Workload::GSet]) => Ok(Request::AddElement { element: field("element")?.clone() }),
+            "add" if serves(&[Workload::GSet]) => {
+                Ok(Request::AddElement { element: element(kind, "element", field("element")?)? })
+            }
             "add" if serves(&counters) => {
                 let raw = field("delta")?;
                 let delta = raw.as_i64().ok_or_else(|| mistyped(kind, "delta", "a 64-bit integer", raw))?;

@@ -185,3 +185,28 @@ fn excerpts_cut_long_text_on_a_character_boundary() {
     assert_eq!(cut.chars().count(), 101);
     assert!(cut.ends_with('…'));
 }
+
+fn nested(depth: usize) -> Value {
+    (0..depth).fold(json!(1), |v, _| json!([v]))
+}
+
+#[test]
+fn elements_nested_deeper_than_peers_can_decode_are_refused() {
+    let ok = nested(MAX_ELEMENT_DEPTH);
+    assert_eq!(parse("add", json!({ "element": ok.clone() }), Workload::GSet), Ok(Request::AddElement { element: ok }));
+    let deep = nested(MAX_ELEMENT_DEPTH + 1);
+    assert_eq!(code_of(parse("broadcast", json!({ "message": deep.clone() }), Workload::Broadcast)), 12);
+    assert_eq!(code_of(parse("add", json!({ "element": deep }), Workload::GSet)), 12);
+}
+
+#[test]
+fn the_deepest_accepted_element_still_parses_inside_a_peers_push() {
+    use osmosis_antientropy::Message;
+    use osmosis_crdt::JsonSet;
+    let delta = JsonSet::new().insert(&nested(MAX_ELEMENT_DEPTH));
+    let push: Message<JsonSet> = Message::Push { seq: 0, delta };
+    let line = json!({"src": "n0", "dest": "n1", "body": push}).to_string();
+    let msg = parse_line(&line).expect("a peer decodes the push");
+    let back: Message<JsonSet> = serde_json::from_value(Value::Object(msg.body)).expect("and its delta");
+    assert_eq!(back, push);
+}
