@@ -69,7 +69,8 @@ pub struct Config {
     pub round_min: Duration,
     /// The longest wait between two rounds of a node, even while its replica keeps changing.
     pub round_max: Duration,
-    /// Peers contacted per round.
+    /// Random peers contacted per timed round, besides the upstream node (the star's hub for a leaf, the parent in a
+    /// tree), which every timed round includes.
     pub fanout: usize,
     /// A gap in a peer's push sequence that lasts this long (a lost or very late push) starts a round with that
     /// peer at once.
@@ -83,7 +84,7 @@ impl Default for Config {
             relay_window: Duration::from_millis(250),
             local_window: Duration::ZERO,
             round_min: Duration::from_secs(2),
-            round_max: Duration::from_secs(20),
+            round_max: Duration::from_secs(8),
             fanout: 1,
             gap_timeout: Duration::from_secs(1),
         }
@@ -127,6 +128,8 @@ pub(crate) struct Plan {
     hub: Option<String>,
     overlay: Overlay,
     me: String,
+    /// Tree only: whether `neighbours[0]` is this node's parent (every node but the root has one).
+    has_parent: bool,
 }
 
 impl Plan {
@@ -139,6 +142,7 @@ impl Plan {
         order.sort();
         order.dedup();
         let peers = || order.iter().filter(|n| *n != me).cloned().collect::<Vec<_>>();
+        let has_parent = order.iter().position(|n| n == me).is_some_and(|i| i > 0);
         let (neighbours, hub) = match overlay {
             Overlay::Star => (peers(), order.first().cloned()),
             Overlay::Full => (peers(), None),
@@ -154,7 +158,7 @@ impl Plan {
                 (nb, None)
             }
         };
-        Plan { neighbours, hub, overlay, me: me.to_string() }
+        Plan { neighbours, hub, overlay, me: me.to_string(), has_parent }
     }
 
     /// Whether this node relays other nodes' deltas (and so batches with the relay window).
@@ -163,6 +167,16 @@ impl Plan {
             Overlay::Star => self.hub.as_deref() == Some(self.me.as_str()),
             Overlay::Tree(_) => self.neighbours.len() > 1,
             Overlay::Full | Overlay::None => false,
+        }
+    }
+
+    /// The node this one reports to — the star's hub for a leaf, the parent in a tree — which every timed round
+    /// includes: it is where everything converges first, so one round with it brings a node up to date.
+    pub(crate) fn upstream(&self) -> Option<&str> {
+        match self.overlay {
+            Overlay::Star => self.hub.as_deref().filter(|h| *h != self.me),
+            Overlay::Tree(_) if self.has_parent => self.neighbours.first().map(String::as_str),
+            Overlay::Tree(_) | Overlay::Full | Overlay::None => None,
         }
     }
 
@@ -222,6 +236,7 @@ mod tests {
         assert!(targets(&leaf, "n0").is_empty());
         assert_eq!(targets(&hub, "n2"), ["n1", "n3"]);
         assert_eq!(targets(&hub, "n0"), ["n1", "n2", "n3"]);
+        assert_eq!((leaf.upstream(), hub.upstream()), (Some("n0"), None));
     }
 
     #[test]
@@ -240,6 +255,8 @@ mod tests {
             }
         }
         assert_eq!(edges, 2 * (nodes.len() - 1), "a tree has N-1 edges");
+        assert_eq!(plans[0].upstream(), None, "the root has no parent");
+        assert_eq!(plans[7].upstream(), Some("n2"), "node 7's parent is (7-1)/3");
     }
 
     #[test]

@@ -13,6 +13,10 @@ use crate::message::Message;
 
 /// Pushes received out of order that a link remembers before it gives up waiting and starts a round.
 const MAX_AHEAD: usize = 256;
+/// A push number this far beyond the expected one is ignored for gap detection (its delta is still merged): at
+/// four pushes a second it would take three days of partition, and one forged number must not make every later
+/// push look like a duplicate.
+const MAX_JUMP: u64 = 1 << 20;
 
 /// What an engine has done so far (each field counts messages or events).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,6 +55,9 @@ impl Inbound {
     fn note(&mut self, seq: u64, now: Duration) -> bool {
         if seq < self.next || self.ahead.contains(&seq) {
             return false; // a duplicate, or a push that was already given up on
+        }
+        if seq - self.next > MAX_JUMP {
+            return false; // no real link skips that many pushes; recording it would blind the link for good
         }
         if seq == self.next {
             self.next = self.next.saturating_add(1);
@@ -168,10 +175,11 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Engine<C> {
         }
         match msg {
             Message::Push { seq, delta } => {
-                if self.inbound.entry(from.to_string()).or_default().note(seq, now) {
+                let give_up = self.inbound.entry(from.to_string()).or_default().note(seq, now);
+                self.merge(now, from, delta);
+                if give_up {
                     self.gap_round(from);
                 }
-                self.merge(now, from, delta);
             }
             Message::Digest { digest } => {
                 let mine = self.state.digest_matching(&digest);
@@ -216,8 +224,10 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Engine<C> {
         }
         if self.round_due().is_some_and(|t| t <= now) {
             self.stats.rounds += 1;
-            let partners: Vec<String> =
-                self.peers.choose_multiple(&mut self.rng, self.config.fanout).cloned().collect();
+            let upstream = self.plan.upstream().map(str::to_string);
+            let others: Vec<&String> = self.peers.iter().filter(|p| Some(*p) != upstream.as_ref()).collect();
+            let random = others.choose_multiple(&mut self.rng, self.config.fanout).map(|p| (*p).clone());
+            let partners: Vec<String> = upstream.into_iter().chain(random).collect();
             for peer in partners {
                 self.send_digest(&peer);
             }

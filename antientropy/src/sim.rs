@@ -58,6 +58,9 @@ pub struct Sim<C: DeltaCrdt<Delta = C> + Default + Clone> {
     pub faults: Faults,
     /// The virtual clock.
     pub now: Duration,
+    /// A partition: each node's side (index = node). A message between different sides is dropped when it is
+    /// delivered, as Maelstrom does; `None` means no partition.
+    pub sides: Option<Vec<u8>>,
     queue: BinaryHeap<OrdDelivery<C>>,
     rng: ChaCha8Rng,
     counter: u64,
@@ -108,6 +111,7 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Sim<C> {
             sent: Vec::new(),
             faults,
             now: Duration::ZERO,
+            sides: None,
             queue: BinaryHeap::new(),
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5eed),
             counter: 0,
@@ -139,6 +143,9 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Sim<C> {
             self.now = self.now.max(next);
             while self.queue.peek().is_some_and(|d| d.0.0.0.0 <= self.now) {
                 let OrdDelivery((_, from, to, msg)) = self.queue.pop().expect("peeked");
+                if self.sides.as_ref().is_some_and(|s| s.get(from) != s.get(to)) {
+                    continue;
+                }
                 let now = self.now;
                 self.engines[to].on_message(now, &name(from), msg);
                 self.collect(to);

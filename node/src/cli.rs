@@ -64,7 +64,8 @@ struct Args {
     /// Longest wait between two anti-entropy rounds, in milliseconds.
     #[arg(long, value_name = "MS")]
     round_max_ms: Option<u64>,
-    /// Peers contacted per anti-entropy round.
+    /// Random peers contacted per anti-entropy round, besides the hub (star) or parent (tree), which every round
+    /// includes.
     #[arg(long, value_name = "N")]
     fanout: Option<usize>,
     /// Milliseconds a gap in a peer's push numbers (a lost push) may last before a round with that peer starts.
