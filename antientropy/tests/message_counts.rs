@@ -136,3 +136,21 @@ fn after_a_heal_every_leaf_catches_up_at_its_next_round_because_each_round_inclu
         assert!(s.converged(), "seed {seed}: a leaf is still stale after its first round past the heal");
     }
 }
+
+#[test]
+fn a_push_number_far_ahead_does_not_blind_gap_detection_on_its_link() {
+    use osmosis_antientropy::{Engine, Message};
+    let nodes: Vec<String> = (0..2).map(osmosis_antientropy::sim::name).collect();
+    let mut e: Engine<GSet> = Engine::new("n0", &nodes, Config::default(), 1, ms(0)).unwrap();
+    let push = |seq: u64| Message::Push { seq, delta: GSet::new().insert(seq % 1000) };
+    e.on_message(ms(0), "n1", Message::Push { seq: u64::MAX, delta: GSet::new().insert(5) });
+    let gap = Config::default().gap_timeout;
+    for (round, (a, b)) in [(0, 2), (3, 5)].into_iter().enumerate() {
+        let t = ms(10) + gap * (2 * round as u32);
+        e.on_message(t, "n1", push(a));
+        e.on_message(t, "n1", push(b)); // the push between them is missing
+        e.on_tick(t + gap);
+        assert_eq!(e.stats().gap_rounds, round as u64 + 1, "each gap on the link starts a round");
+    }
+    assert!(e.state().contains(5), "the far-ahead push's delta is merged all the same");
+}
