@@ -225,8 +225,13 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Engine<C> {
         if self.round_due().is_some_and(|t| t <= now) {
             self.stats.rounds += 1;
             let upstream = self.plan.upstream().map(str::to_string);
+            // News arrived within the last interval: the eager path works, the round only guards against a lost
+            // push of this node's own, and the upstream node is the one that must have it. Otherwise (quiet, or cut
+            // off) random peers too.
+            let news_flows = self.last_news.saturating_add(self.interval) > now;
+            let fanout = if news_flows && upstream.is_some() { 0 } else { self.config.fanout };
             let others: Vec<&String> = self.peers.iter().filter(|p| Some(*p) != upstream.as_ref()).collect();
-            let random = others.choose_multiple(&mut self.rng, self.config.fanout).map(|p| (*p).clone());
+            let random = others.choose_multiple(&mut self.rng, fanout).map(|p| (*p).clone());
             let partners: Vec<String> = upstream.into_iter().chain(random).collect();
             for peer in partners {
                 self.send_digest(&peer);
