@@ -193,9 +193,9 @@ fn nested(depth: usize) -> Value {
 #[test]
 fn elements_nested_deeper_than_peers_can_decode_are_refused() {
     let ok = nested(MAX_ELEMENT_DEPTH);
-    assert_eq!(parse("add", json!({ "element": ok.clone() }), Workload::GSet), Ok(Request::AddElement { element: ok }));
+    assert_eq!(parse("add", json!({ "element": ok }), Workload::GSet), Ok(Request::AddElement { element: ok }));
     let deep = nested(MAX_ELEMENT_DEPTH + 1);
-    assert_eq!(code_of(parse("broadcast", json!({ "message": deep.clone() }), Workload::Broadcast)), 12);
+    assert_eq!(code_of(parse("broadcast", json!({ "message": deep }), Workload::Broadcast)), 12);
     assert_eq!(code_of(parse("add", json!({ "element": deep }), Workload::GSet)), 12);
 }
 
