@@ -289,9 +289,10 @@ struct Budget {
 }
 
 impl Budget {
-    /// A budget of `bytes` (at least 1, at most [`Semaphore::MAX_PERMITS`]).
+    /// A budget of `bytes`, at least 1 and at most `u32::MAX` (the most permits one acquire can take).
     fn new(bytes: usize) -> Budget {
-        let bytes = bytes.clamp(1, Semaphore::MAX_PERMITS);
+        let most = usize::try_from(u32::MAX).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
+        let bytes = bytes.clamp(1, most);
         Budget { permits: Arc::new(Semaphore::new(bytes)), bytes }
     }
 
