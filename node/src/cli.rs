@@ -8,25 +8,35 @@
 //! line longer than [`MAX_LINE`] bytes is logged and skipped without being kept, a line that is not UTF-8 is logged
 //! and skipped); the main loop waits for the next line or the handler's next deadline, feeds the
 //! [`Node`] with `now` = time since start, then writes every output line to one buffered stdout and flushes once
-//! per iteration. EOF on stdin flushes and exits 0. Logs go to stderr (`tracing`, filter from `RUST_LOG`, default
-//! `warn`): nothing but protocol lines reaches stdout.
+//! per iteration. Memory held by input is bounded: the reader keeps at most one partial line ([`MAX_LINE`] bytes)
+//! and the lines read but not yet handled total at most [`QUEUE_BYTES`] bytes (the reader stops reading until the
+//! main loop catches up). EOF on stdin flushes and exits 0; a failed write to stdout exits 1 at once, without
+//! waiting for stdin. Logs go to stderr (`tracing`, filter from `RUST_LOG`, default `warn`): nothing but protocol
+//! lines reaches stdout.
 
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser};
 use osmosis_antientropy::{Config, Overlay};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
-use tokio::sync::mpsc;
+use tokio::runtime::Runtime;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use crate::handler::{Node, Settings};
 use crate::protocol::Workload;
 
-/// The longest stdin line the node accepts, in bytes (64 MiB); longer lines are skipped.
-pub const MAX_LINE: usize = 64 << 20;
+/// The longest stdin line the node accepts, in bytes (8 MiB); longer lines are skipped. The longest legitimate
+/// line is an engine message carrying a whole chunk of a set, a few hundred KB; parsing a line can take ~16 times
+/// its size in memory (`[0,0,…]` is 2 bytes per `serde_json::Value` of 32), so the limit also bounds that.
+pub const MAX_LINE: usize = 8 << 20;
+
+/// The most bytes of stdin lines read but not yet handled (32 MiB): past it, the reader waits for the main loop.
+pub const QUEUE_BYTES: usize = 32 << 20;
 
 /// Lines handled between two flushes at most, when lines arrive faster than they are handled.
 const BATCH: usize = 256;
@@ -188,7 +198,20 @@ pub fn main() -> ExitCode {
     };
     let stdin = tokio::io::BufReader::with_capacity(1 << 16, tokio::io::stdin());
     let stdout = io::BufWriter::with_capacity(1 << 16, io::stdout());
-    match runtime.block_on(run(node, stdin, stdout, MAX_LINE)) {
+    serve(runtime, node, stdin, stdout)
+}
+
+/// Runs the driver on `runtime` until [`run`] ends, then shuts the runtime down without waiting for its blocking
+/// tasks: a read of stdin in progress runs on tokio's blocking pool, and no abort cancels it, so waiting for it
+/// would hang a node whose stdout failed until stdin closes. 0 on EOF, 1 when writing `output` fails.
+fn serve<R, W>(runtime: Runtime, node: Node, input: R, output: W) -> ExitCode
+where
+    R: AsyncBufRead + Unpin + Send + 'static,
+    W: Write,
+{
+    let result = runtime.block_on(run(node, input, output, MAX_LINE));
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("stdout: {e}; stopping");
@@ -203,16 +226,18 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_writer(io::stderr).with_ansi(false).with_env_filter(filter).try_init();
 }
 
-/// Runs `node` on `input` lines (at most `max_line` bytes each) until EOF, writing its lines to `output` (one
-/// `flush` per loop iteration). Fails only when writing fails.
+/// Runs `node` on `input` lines (at most `max_line` bytes each, at most [`QUEUE_BYTES`] of them queued) until EOF,
+/// writing its lines to `output` (one `flush` per loop iteration). Fails only when writing fails; the reader task
+/// is then aborted, which cannot interrupt a read in progress on tokio's blocking pool (see [`serve`]).
 pub async fn run<R, W>(mut node: Node, input: R, mut output: W, max_line: usize) -> io::Result<()>
 where
     R: AsyncBufRead + Unpin + Send + 'static,
     W: Write,
 {
     let start = Instant::now();
-    let (tx, mut rx) = mpsc::channel::<String>(1024);
-    let reader = tokio::spawn(read_lines(input, max_line, tx));
+    let (tx, mut rx) = mpsc::channel::<Queued>(1024);
+    let budget = Budget::new(QUEUE_BYTES);
+    let reader = tokio::spawn(read_lines(input, max_line, budget, tx));
     loop {
         let deadline = node.next_deadline().and_then(|d| start.checked_add(d));
         let timer = async {
@@ -225,10 +250,11 @@ where
         tokio::select! {
             biased;
             line = rx.recv() => match line {
-                Some(line) => {
+                // Each line's bytes return to the budget once handled (the permit drops).
+                Some((line, _permit)) => {
                     node.handle_line(start.elapsed(), &line);
                     for _ in 1..BATCH {
-                        let Ok(line) = rx.try_recv() else { break };
+                        let Ok((line, _permit)) = rx.try_recv() else { break };
                         node.handle_line(start.elapsed(), &line);
                     }
                 }
@@ -253,9 +279,37 @@ where
     Ok(())
 }
 
-/// Sends each line of `input` (without its newline) to `tx`, skipping lines over `max_line` bytes (never holding
-/// more than `max_line` bytes) and lines that are not UTF-8. Stops at EOF, at a read error, or when `tx` closes.
-async fn read_lines<R: AsyncBufRead + Unpin>(mut input: R, max_line: usize, tx: mpsc::Sender<String>) {
+/// A line read from stdin and its share of the [`Budget`], returned when the permit drops.
+type Queued = (String, OwnedSemaphorePermit);
+
+/// The bytes the lines queued between the reader and the main loop may total.
+#[derive(Debug, Clone)]
+struct Budget {
+    permits: Arc<Semaphore>,
+    bytes: usize,
+}
+
+impl Budget {
+    /// A budget of `bytes`, at least 1 and at most `u32::MAX` (the most permits one acquire can take).
+    fn new(bytes: usize) -> Budget {
+        let most = usize::try_from(u32::MAX).unwrap_or(usize::MAX).min(Semaphore::MAX_PERMITS);
+        let bytes = bytes.clamp(1, most);
+        Budget { permits: Arc::new(Semaphore::new(bytes)), bytes }
+    }
+
+    /// Waits until `len` bytes are free and takes them; a line larger than the whole budget takes all of it. `None`
+    /// only if the semaphore was closed (it never is).
+    async fn take(&self, len: usize) -> Option<OwnedSemaphorePermit> {
+        let n = u32::try_from(len.clamp(1, self.bytes)).unwrap_or(u32::MAX);
+        self.permits.clone().acquire_many_owned(n).await.ok()
+    }
+}
+
+/// Sends each line of `input` (without its newline) to `tx`, skipping lines over `max_line` bytes and lines that
+/// are not UTF-8. Holds at most one partial line of `max_line` bytes, and sends a line only once its length in
+/// bytes is free in `budget`: the lines sent but not yet handled (their permits not yet dropped) never total more
+/// than the budget. Stops at EOF, at a read error, or when `tx` closes.
+async fn read_lines<R: AsyncBufRead + Unpin>(mut input: R, max_line: usize, budget: Budget, tx: mpsc::Sender<Queued>) {
     let mut line: Vec<u8> = Vec::new();
     let mut skipped: Option<usize> = None; // bytes of an over-long line seen so far
     loop {
@@ -287,7 +341,8 @@ async fn read_lines<R: AsyncBufRead + Unpin>(mut input: R, max_line: usize, tx: 
         } else if !line.is_empty() {
             match String::from_utf8(std::mem::take(&mut line)) {
                 Ok(text) => {
-                    if tx.send(text).await.is_err() {
+                    let Some(permit) = budget.take(text.len()).await else { return };
+                    if tx.send((text, permit)).await.is_err() {
                         return;
                     }
                 }

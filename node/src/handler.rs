@@ -21,6 +21,11 @@
 //!   with an error could start an endless exchange). So are messages addressed to another node.
 //! - A repeated `init` with the same `node_id` and `node_ids` is answered `init_ok` again and changes nothing; a
 //!   different one gets error 22 `precondition-failed`.
+//! - Replicas are capped so that a peer cannot make this node materialise more than it can hold (a ~1 MB roaring
+//!   delta can describe billions of integers, and a `read` lists them all): a set holds at most
+//!   [`MAX_SET_ELEMENTS`] elements, a counter at most [`MAX_COUNTER_ENTRIES`] replica entries. An engine message
+//!   whose delta could take the replica past its cap is logged and dropped, not merged; a local `add` or
+//!   `broadcast` that would pass it gets error 14 `abort` (definite: the replica is unchanged).
 
 use std::time::Duration;
 
@@ -32,6 +37,51 @@ use crate::protocol::{
     Envelope, ErrorCode, Incoming, Init, Reply, Request, RequestError, Workload, encode, encode_reply, excerpt,
     parse_line,
 };
+
+/// The most elements a broadcast or g-set replica holds (2^22 = 4 194 304). A `read` lists every element: at this
+/// cap the reply is tens of MB of JSON and the listing some hundreds of MB of `serde_json::Value`s, still within
+/// reach; without a cap, one ~1 MB roaring delta from a peer describing `0..2^32` would make the next `read`
+/// allocate hundreds of GB and abort. Maelstrom's workloads add thousands of elements, far below it.
+pub const MAX_SET_ELEMENTS: u64 = 1 << 22;
+
+/// The most replica entries a counter replica holds (2^16 = 65 536; for a pn-counter, its increment and decrement
+/// halves together). An honest cluster has one entry per node and half; the cap stops a peer from growing the
+/// replica, and every message and digest it is copied into, with made-up replica ids.
+pub const MAX_COUNTER_ENTRIES: u64 = 1 << 16;
+
+/// A replica whose size is capped (see the module docs): the size counts what a `read` or a digest walks.
+trait Capped: DeltaCrdt<Delta = Self> + Default + Clone {
+    /// The largest [`Capped::size`] allowed.
+    const CAP: u64;
+    /// What [`Capped::size`] counts, for logs.
+    const UNIT: &'static str;
+    /// The size, without materialising anything (O(containers) for a set, O(1) for a counter).
+    fn size(&self) -> u64;
+}
+
+impl Capped for JsonSet {
+    const CAP: u64 = MAX_SET_ELEMENTS;
+    const UNIT: &'static str = "elements";
+    fn size(&self) -> u64 {
+        self.len()
+    }
+}
+
+impl Capped for GCounter<String> {
+    const CAP: u64 = MAX_COUNTER_ENTRIES;
+    const UNIT: &'static str = "replica entries";
+    fn size(&self) -> u64 {
+        self.entries().len() as u64
+    }
+}
+
+impl Capped for PNCounter<String> {
+    const CAP: u64 = MAX_COUNTER_ENTRIES;
+    const UNIT: &'static str = "replica entries";
+    fn size(&self) -> u64 {
+        self.increments().size() + self.decrements().size()
+    }
+}
 
 /// What a node is configured with before `init`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,21 +234,25 @@ impl Node {
             }
             (Request::Topology { .. }, _) => Ok(Reply::TopologyOk),
             (Request::Broadcast { message }, Replica::Set(e)) => {
-                e.apply_local(now, JsonSet::new().insert(&message));
+                add_element(e, now, &message)?;
                 Ok(Reply::BroadcastOk)
             }
             (Request::AddElement { element }, Replica::Set(e)) => {
-                e.apply_local(now, JsonSet::new().insert(&element));
+                add_element(e, now, &element)?;
                 Ok(Reply::AddOk)
             }
             (Request::AddDelta { delta }, Replica::GCounter(e)) => {
                 let by = u64::try_from(delta).map_err(|_| abort(format!("negative delta {delta}")))?;
-                let delta = e.state().clone().increment(me, by).map_err(|err| abort(err.to_string()))?;
+                let mut next = e.state().clone();
+                let delta = next.increment(me, by).map_err(|err| abort(err.to_string()))?;
+                within_cap(&next)?;
                 e.apply_local(now, delta);
                 Ok(Reply::AddOk)
             }
             (Request::AddDelta { delta }, Replica::PNCounter(e)) => {
-                let delta = e.state().clone().add(me, delta).map_err(|err| abort(err.to_string()))?;
+                let mut next = e.state().clone();
+                let delta = next.add(me, delta).map_err(|err| abort(err.to_string()))?;
+                within_cap(&next)?;
                 e.apply_local(now, delta);
                 Ok(Reply::AddOk)
             }
@@ -300,15 +354,57 @@ fn abort(text: String) -> RequestError {
     RequestError::new(ErrorCode::Abort, text)
 }
 
-/// Decodes an engine message from a peer and hands it to the engine; a bad one is logged and dropped.
-fn deliver<C: DeltaCrdt<Delta = C> + Default + Clone>(engine: &mut Engine<C>, now: Duration, from: &str, body: Value) {
-    match serde_json::from_value::<Message<C>>(body) {
-        Ok(msg) => engine.on_message(now, from, msg),
-        Err(e) => tracing::warn!("dropping a malformed engine message from {from:?}: {}", excerpt(&e.to_string())),
+/// Adds `value` to the set replica, or error 14 (replica unchanged) if it is new and the set is full.
+fn add_element(engine: &mut Engine<JsonSet>, now: Duration, value: &Value) -> Result<(), RequestError> {
+    let state = engine.state();
+    if state.len() >= MAX_SET_ELEMENTS && !state.contains(value) {
+        return Err(abort(format!("the set is full: it holds the most elements this node keeps, {MAX_SET_ELEMENTS}")));
     }
+    engine.apply_local(now, JsonSet::new().insert(value));
+    Ok(())
 }
 
-fn outbox_lines<C: DeltaCrdt<Delta = C> + Default + Clone>(me: &str, engine: &mut Engine<C>, out: &mut Vec<String>) {
+/// Error 14 if `next`, a replica after a local update, is over its cap.
+fn within_cap<C: Capped>(next: &C) -> Result<(), RequestError> {
+    if next.size() > C::CAP {
+        return Err(abort(format!("the counter is full: it holds the most {} this node keeps, {}", C::UNIT, C::CAP)));
+    }
+    Ok(())
+}
+
+/// Decodes an engine message from a peer and hands it to the engine; a bad one is logged and dropped, and so is one
+/// carrying a delta that could take the replica past its cap: `state.size() + delta.size() > CAP`, an upper bound
+/// of the merged size (as if the two were disjoint) computed without merging anything.
+fn deliver<C: Capped>(engine: &mut Engine<C>, now: Duration, from: &str, body: Value) {
+    let msg = match serde_json::from_value::<Message<C>>(body) {
+        Ok(msg) => msg,
+        Err(e) => {
+            tracing::warn!("dropping a malformed engine message from {from:?}: {}", excerpt(&e.to_string()));
+            return;
+        }
+    };
+    let delta = match &msg {
+        Message::Push { delta, .. } | Message::Delta { delta } => Some(delta),
+        Message::Reply { delta, .. } => delta.as_ref(),
+        Message::Digest { .. } => None,
+    };
+    if let Some(delta) = delta {
+        let (have, more) = (engine.state().size(), delta.size());
+        if have.saturating_add(more) > C::CAP {
+            tracing::warn!(
+                "dropping a {} from {from:?}: its delta of {more} {} would take this replica of {have} past the cap \
+                 of {}",
+                msg.kind(),
+                C::UNIT,
+                C::CAP
+            );
+            return;
+        }
+    }
+    engine.on_message(now, from, msg);
+}
+
+fn outbox_lines<C: Capped>(me: &str, engine: &mut Engine<C>, out: &mut Vec<String>) {
     for (dest, msg) in engine.take_outbox() {
         match encode(&Envelope { src: me, dest: &dest, body: &msg }) {
             Ok(line) => out.push(line),

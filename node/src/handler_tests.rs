@@ -199,6 +199,102 @@ fn a_leafs_update_is_pushed_to_the_hub_and_merged_there() {
     assert_eq!(feed(&mut hub, T0, &read.to_string())[0]["body"]["messages"], json!([42]));
 }
 
+/// The set delta holding the integers of `range`, built as a peer would (roaring run containers: a few bytes per
+/// 2^16 elements).
+fn int_range(range: std::ops::Range<u64>) -> JsonSet {
+    let mut ints = roaring::RoaringTreemap::new();
+    ints.insert_range(range);
+    let ints = serde_json::to_value(osmosis_crdt::GSet::from_treemap(ints)).unwrap();
+    serde_json::from_value(json!({"ints": ints, "other": []})).unwrap()
+}
+
+/// The line of an engine message from n2 to n1.
+fn from_n2(body: Value) -> String {
+    json!({"src": "n2", "dest": "n1", "body": body}).to_string()
+}
+
+/// The size of the node's replica ([`Capped::size`]).
+fn replica_size(node: &Node) -> u64 {
+    match &node.replica {
+        Replica::Stateless => 0,
+        Replica::Set(e) => e.state().size(),
+        Replica::GCounter(e) => e.state().size(),
+        Replica::PNCounter(e) => e.state().size(),
+    }
+}
+
+#[test]
+fn a_peer_delta_of_four_billion_elements_is_dropped_and_reads_keep_the_old_state() {
+    let mut node = initialised(Workload::Broadcast);
+    ask(&mut node, json!({"type": "broadcast", "message": 7, "msg_id": 1}));
+    let huge = int_range(0..1 << 32);
+    assert_eq!(huge.len(), 1 << 32);
+    let digest = serde_json::to_value(JsonSet::new().digest_seeded(1)).unwrap();
+    let bodies = [
+        json!({"type": "ae_push", "seq": 0, "delta": huge}),
+        json!({"type": "ae_reply", "delta": huge, "digest": digest}),
+        json!({"type": "ae_delta", "delta": huge}),
+    ];
+    for body in bodies {
+        let line = from_n2(body);
+        assert!(line.len() < 2 << 20, "a line of {} bytes: within what stdin accepts", line.len());
+        node.handle_line(T0, &line);
+        node.take_output();
+        assert_eq!(replica_size(&node), 1, "{}", excerpt(&line));
+    }
+    assert_eq!(ask(&mut node, json!({"type": "read", "msg_id": 2}))[0]["messages"], json!([7]));
+}
+
+#[test]
+fn a_set_fills_up_to_its_cap_then_refuses_new_elements_with_error_14() {
+    let mut node = initialised(Workload::GSet);
+    ask(&mut node, json!({"type": "add", "element": "x", "msg_id": 1}));
+    // 1 + (cap - 1): exactly the cap, merged.
+    node.handle_line(T0, &from_n2(json!({"type": "ae_push", "seq": 0, "delta": int_range(0..MAX_SET_ELEMENTS - 1)})));
+    node.take_output();
+    assert_eq!(replica_size(&node), MAX_SET_ELEMENTS);
+    assert_eq!(error_code(&ask(&mut node, json!({"type": "add", "element": "y", "msg_id": 2}))), Some(14));
+    assert_eq!(error_code(&ask(&mut node, json!({"type": "add", "element": 1_u64 << 40, "msg_id": 3}))), Some(14));
+    for known in [json!("x"), json!(5)] {
+        assert_eq!(ask(&mut node, json!({"type": "add", "element": known, "msg_id": 4}))[0]["type"], "add_ok");
+    }
+    node.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": int_range(1 << 40..(1 << 40) + 1)})));
+    node.take_output();
+    assert_eq!(replica_size(&node), MAX_SET_ELEMENTS);
+    let mut b = initialised(Workload::Broadcast);
+    b.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": int_range(0..MAX_SET_ELEMENTS)})));
+    assert_eq!(error_code(&ask(&mut b, json!({"type": "broadcast", "message": -1, "msg_id": 1}))), Some(14));
+    assert_eq!(replica_size(&b), MAX_SET_ELEMENTS);
+}
+
+#[test]
+fn counter_deltas_with_too_many_replica_ids_are_dropped_and_local_adds_past_the_cap_abort() {
+    let fake = |n: u64| Value::Object((0..n).map(|i| (format!("f{i}"), json!(1))).collect());
+    let mut g = initialised(Workload::GCounter);
+    ask(&mut g, json!({"type": "add", "delta": 5, "msg_id": 1}));
+    g.handle_line(T0, &from_n2(json!({"type": "ae_push", "seq": 0, "delta": fake(MAX_COUNTER_ENTRIES)})));
+    assert_eq!(ask(&mut g, json!({"type": "read", "msg_id": 2}))[0]["value"], 5);
+    g.handle_line(T0, &from_n2(json!({"type": "ae_push", "seq": 1, "delta": fake(3)})));
+    assert_eq!(ask(&mut g, json!({"type": "read", "msg_id": 3}))[0]["value"], 8);
+
+    // A replica at the cap without an entry of its own: the first local add would create one more.
+    let mut g = initialised(Workload::GCounter);
+    g.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": fake(MAX_COUNTER_ENTRIES)})));
+    assert_eq!(replica_size(&g), MAX_COUNTER_ENTRIES);
+    assert_eq!(error_code(&ask(&mut g, json!({"type": "add", "delta": 1, "msg_id": 1}))), Some(14));
+    assert_eq!(ask(&mut g, json!({"type": "read", "msg_id": 2}))[0]["value"], MAX_COUNTER_ENTRIES);
+
+    let mut pn = initialised(Workload::PnCounter);
+    let delta = json!({"p": fake(MAX_COUNTER_ENTRIES / 2), "n": fake(MAX_COUNTER_ENTRIES / 2 + 1)});
+    pn.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": delta})));
+    assert_eq!(replica_size(&pn), 0);
+    let delta = json!({"p": fake(MAX_COUNTER_ENTRIES / 2), "n": fake(MAX_COUNTER_ENTRIES / 2)});
+    pn.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": delta})));
+    assert_eq!(replica_size(&pn), MAX_COUNTER_ENTRIES);
+    assert_eq!(error_code(&ask(&mut pn, json!({"type": "add", "delta": -1, "msg_id": 1}))), Some(14));
+    assert_eq!(ask(&mut pn, json!({"type": "read", "msg_id": 2}))[0]["value"], 0);
+}
+
 #[test]
 fn stateless_workloads_have_no_deadline_and_ignore_engine_messages() {
     let mut node = initialised(Workload::UniqueIds);
