@@ -81,7 +81,7 @@ fn counters_read_an_acceptable_value_with_and_without_partitions() {
     ] {
         let r = run(
             case,
-            &format!("-w {workload} --node-count 3 --rate 50 --time-limit 6 --recovery 5 {extra} {workload}"),
+            &format!("-w {workload} --node-count 3 --rate 50 --time-limit 6 --recovery 8 {extra} {workload}"),
         );
         assert_valid(case, &r);
         let final_reads = r.results.workload_edn().get("final-reads");

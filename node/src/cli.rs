@@ -90,15 +90,19 @@ struct Args {
 ///
 /// - broadcast, g-set (and echo, unique-ids, which run no engine): [`Config::default`]: star overlay, relay window
 ///   250 ms, local window 0 (a client's update leaves at once, the hub batches).
-/// - g-counter, pn-counter: star overlay, relay and local windows 1500 ms, the rest as [`Config::default`].
-///   Counters are judged only by the final reads after the recovery pause (spec §9.2), so long batching windows
-///   cost nothing there and save messages.
+/// - g-counter, pn-counter: star overlay, relay and local windows 1500 ms, first round 4 s after the last news,
+///   the rest as [`Config::default`]. Counters are judged only by the final reads after the recovery pause
+///   (spec §9.2), so long batching windows cost nothing there and save messages. `round_min` must stay well above
+///   the time between two pushes of a busy hub (its window), or leaves take the gaps for silence and start rounds:
+///   with 2 s windows and the sets' 2 s `round_min`, a 25-node g-counter run with partitions sent 0.62 msgs/op,
+///   against 0.33 with a 5 s `round_min`.
 pub fn default_config(workload: Workload) -> Config {
     match workload {
         Workload::GCounter | Workload::PnCounter => Config {
             overlay: Overlay::Star,
             relay_window: Duration::from_millis(1500),
             local_window: Duration::from_millis(1500),
+            round_min: Duration::from_secs(4),
             ..Config::default()
         },
         Workload::Broadcast | Workload::GSet | Workload::Echo | Workload::UniqueIds => Config::default(),

@@ -23,7 +23,7 @@ fn counters_batch_for_1500_ms_on_a_star() {
         let c = settings(&[w]).unwrap().config;
         assert_eq!(c.overlay, Overlay::Star);
         assert_eq!((c.relay_window, c.local_window), (Duration::from_millis(1500), Duration::from_millis(1500)));
-        assert_eq!((c.round_min, c.round_max, c.fanout), (Config::default().round_min, Config::default().round_max, 1));
+        assert_eq!((c.round_min, c.round_max, c.fanout), (Duration::from_secs(4), Config::default().round_max, 1));
     }
     assert_eq!(default_config(Workload::GSet), Config::default());
 }
