@@ -57,6 +57,10 @@ trait Capped: DeltaCrdt<Delta = Self> + Default + Clone {
     const UNIT: &'static str;
     /// The size, without materialising anything (O(containers) for a set, O(1) for a counter).
     fn size(&self) -> u64;
+    /// The size this replica would have after joining `delta`, exactly, without joining (O(containers) plus the
+    /// delta's non-integer values for a set, the delta's entries for a counter). Exact, not `size + delta.size`:
+    /// a round's delta resends whole chunks the replica mostly holds, and must not be refused for it.
+    fn merged_size(&self, delta: &Self) -> u64;
 }
 
 impl Capped for JsonSet {
@@ -64,6 +68,11 @@ impl Capped for JsonSet {
     const UNIT: &'static str = "elements";
     fn size(&self) -> u64 {
         self.len()
+    }
+    fn merged_size(&self, delta: &Self) -> u64 {
+        let ints = self.ints().as_treemap().union_len(delta.ints().as_treemap());
+        let new_other = delta.other().iter().filter(|v| !self.other().contains(v)).count() as u64;
+        ints.saturating_add(self.other().len() as u64).saturating_add(new_other)
     }
 }
 
@@ -73,6 +82,10 @@ impl Capped for GCounter<String> {
     fn size(&self) -> u64 {
         self.entries().len() as u64
     }
+    fn merged_size(&self, delta: &Self) -> u64 {
+        let new = delta.entries().keys().filter(|k| !self.entries().contains_key(*k)).count() as u64;
+        self.size() + new
+    }
 }
 
 impl Capped for PNCounter<String> {
@@ -80,6 +93,9 @@ impl Capped for PNCounter<String> {
     const UNIT: &'static str = "replica entries";
     fn size(&self) -> u64 {
         self.increments().size() + self.decrements().size()
+    }
+    fn merged_size(&self, delta: &Self) -> u64 {
+        self.increments().merged_size(delta.increments()) + self.decrements().merged_size(delta.decrements())
     }
 }
 
@@ -373,8 +389,7 @@ fn within_cap<C: Capped>(next: &C) -> Result<(), RequestError> {
 }
 
 /// Decodes an engine message from a peer and hands it to the engine; a bad one is logged and dropped, and so is one
-/// carrying a delta that could take the replica past its cap: `state.size() + delta.size() > CAP`, an upper bound
-/// of the merged size (as if the two were disjoint) computed without merging anything.
+/// carrying a delta that would take the replica past its cap ([`Capped::merged_size`], computed without merging).
 fn deliver<C: Capped>(engine: &mut Engine<C>, now: Duration, from: &str, body: Value) {
     let msg = match serde_json::from_value::<Message<C>>(body) {
         Ok(msg) => msg,
@@ -389,11 +404,11 @@ fn deliver<C: Capped>(engine: &mut Engine<C>, now: Duration, from: &str, body: V
         Message::Digest { .. } => None,
     };
     if let Some(delta) = delta {
-        let (have, more) = (engine.state().size(), delta.size());
-        if have.saturating_add(more) > C::CAP {
+        let (have, merged) = (engine.state().size(), engine.state().merged_size(delta));
+        if merged > C::CAP {
             tracing::warn!(
-                "dropping a {} from {from:?}: its delta of {more} {} would take this replica of {have} past the cap \
-                 of {}",
+                "dropping a {} from {from:?}: its delta would take this replica from {have} to {merged} {}, past \
+                 the cap of {}",
                 msg.kind(),
                 C::UNIT,
                 C::CAP

@@ -388,3 +388,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_replica_over_half_the_cap_still_takes_a_rounds_delta_that_mostly_repeats_it() {
+    let mut node = initialised(Workload::Broadcast);
+    let most = MAX_SET_ELEMENTS / 2 + 10;
+    node.handle_line(T0, &from_n2(json!({"type": "ae_push", "seq": 0, "delta": int_range(0..most)})));
+    node.take_output();
+    assert_eq!(replica_size(&node), most);
+    // A round's delta resends the whole chunk: everything the replica has, plus one element.
+    node.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": int_range(0..most + 1)})));
+    node.take_output();
+    assert_eq!(replica_size(&node), most + 1, "merged: the union is far below the cap");
+}
