@@ -250,26 +250,22 @@ impl Node {
             }
             (Request::Topology { .. }, _) => Ok(Reply::TopologyOk),
             (Request::Broadcast { message }, Replica::Set(e)) => {
-                add_element(e, now, &message)?;
+                apply_capped(e, now, JsonSet::new().insert(&message))?;
                 Ok(Reply::BroadcastOk)
             }
             (Request::AddElement { element }, Replica::Set(e)) => {
-                add_element(e, now, &element)?;
+                apply_capped(e, now, JsonSet::new().insert(&element))?;
                 Ok(Reply::AddOk)
             }
             (Request::AddDelta { delta }, Replica::GCounter(e)) => {
                 let by = u64::try_from(delta).map_err(|_| abort(format!("negative delta {delta}")))?;
-                let mut next = e.state().clone();
-                let delta = next.increment(me, by).map_err(|err| abort(err.to_string()))?;
-                within_cap(&next)?;
-                e.apply_local(now, delta);
+                let delta = e.state().clone().increment(me, by).map_err(|err| abort(err.to_string()))?;
+                apply_capped(e, now, delta)?;
                 Ok(Reply::AddOk)
             }
             (Request::AddDelta { delta }, Replica::PNCounter(e)) => {
-                let mut next = e.state().clone();
-                let delta = next.add(me, delta).map_err(|err| abort(err.to_string()))?;
-                within_cap(&next)?;
-                e.apply_local(now, delta);
+                let delta = e.state().clone().add(me, delta).map_err(|err| abort(err.to_string()))?;
+                apply_capped(e, now, delta)?;
                 Ok(Reply::AddOk)
             }
             (Request::Read, Replica::Set(e)) => Ok(match workload {
@@ -370,21 +366,13 @@ fn abort(text: String) -> RequestError {
     RequestError::new(ErrorCode::Abort, text)
 }
 
-/// Adds `value` to the set replica, or error 14 (replica unchanged) if it is new and the set is full.
-fn add_element(engine: &mut Engine<JsonSet>, now: Duration, value: &Value) -> Result<(), RequestError> {
-    let state = engine.state();
-    if state.len() >= MAX_SET_ELEMENTS && !state.contains(value) {
-        return Err(abort(format!("the set is full: it holds the most elements this node keeps, {MAX_SET_ELEMENTS}")));
+/// Applies a local update's delta, or error 14 (replica unchanged) if it would take the replica past its cap (the
+/// same [`Capped::merged_size`] test a peer's delta gets).
+fn apply_capped<C: Capped>(engine: &mut Engine<C>, now: Duration, delta: C) -> Result<(), RequestError> {
+    if engine.state().merged_size(&delta) > C::CAP {
+        return Err(abort(format!("the replica is full: it holds the most {} this node keeps, {}", C::UNIT, C::CAP)));
     }
-    engine.apply_local(now, JsonSet::new().insert(value));
-    Ok(())
-}
-
-/// Error 14 if `next`, a replica after a local update, is over its cap.
-fn within_cap<C: Capped>(next: &C) -> Result<(), RequestError> {
-    if next.size() > C::CAP {
-        return Err(abort(format!("the counter is full: it holds the most {} this node keeps, {}", C::UNIT, C::CAP)));
-    }
+    engine.apply_local(now, delta);
     Ok(())
 }
 
