@@ -233,8 +233,10 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Engine<C> {
             let others: Vec<&String> = self.peers.iter().filter(|p| Some(*p) != upstream.as_ref()).collect();
             let random = others.choose_multiple(&mut self.rng, fanout).map(|p| (*p).clone());
             let partners: Vec<String> = upstream.into_iter().chain(random).collect();
+            // One digest per round (computing it walks the replica); its seed is fresh every round.
+            let digest = self.state.digest_seeded(self.rng.random());
             for peer in partners {
-                self.send_digest(&peer);
+                self.send(&peer, Message::Digest { digest: digest.clone() });
             }
             self.last_round = Some(now);
             self.interval = self.interval.saturating_mul(2).min(self.config.round_max);
@@ -306,10 +308,6 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Engine<C> {
             link.resolve();
         }
         self.stats.gap_rounds += 1;
-        self.send_digest(peer);
-    }
-
-    fn send_digest(&mut self, peer: &str) {
         let digest = self.state.digest_seeded(self.rng.random());
         self.send(peer, Message::Digest { digest });
     }
