@@ -35,7 +35,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::history::Nanos;
 use crate::latency::Latency;
 use crate::nemesis::Grudge;
-pub use stats::{GroupStats, NetStats};
+pub use stats::{GroupStats, NetStats, WireSize};
 
 /// A registered network participant (server node, client or service), interned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -275,11 +275,15 @@ impl<P> Network<P> {
         self.receivers.get(addr.0 as usize).map_or(0, |r| r.queue.len() + usize::from(r.in_flight.is_some()))
     }
 
-    /// Sends at `now`: assigns the next message id (first is 0), counts a send, samples latency (servers only),
-    /// enqueues at the receiver. An idle receiver takes the message off its queue at once (partition check then).
+    /// Sends at `now`: assigns the next message id (first is 0), counts a send and its bytes, samples latency
+    /// (servers only), enqueues at the receiver. An idle receiver takes the message off its queue at once
+    /// (partition check then).
     ///
     /// A refused send (unregistered source or destination) changes nothing: no id is consumed, nothing counted.
-    pub fn send(&mut self, now: Nanos, src: Addr, dest: Addr, payload: P) -> Result<u64, NetError> {
+    pub fn send(&mut self, now: Nanos, src: Addr, dest: Addr, payload: P) -> Result<u64, NetError>
+    where
+        P: WireSize,
+    {
         if !self.is_registered(src) {
             return Err(NetError::InvalidSrc(self.display_name(src)));
         }
@@ -289,7 +293,7 @@ impl<P> Network<P> {
         let id = self.next_id;
         self.next_id += 1;
         let involves_client = self.is_client(src) || self.is_client(dest);
-        self.stats.on_send(involves_client);
+        self.stats.on_send(involves_client, payload.wire_size());
         let latency = if involves_client { 0 } else { self.latency.sample(src, dest) };
         let deadline = now.saturating_add(latency);
         let receiver = &mut self.receivers[dest.0 as usize];
