@@ -120,7 +120,7 @@ fn broadcast_run() -> CheckedRun {
     }
     let mut net = NetStats::default();
     (0..6).for_each(|_| net.on_send(false, 0));
-    let config = CheckConfig { workload: Workload::Broadcast, availability: None };
+    let config = CheckConfig { workload: Workload::Broadcast, availability: None, cluster: None };
     let results = check(&config, &h, &net, &[]);
     CheckedRun { results, dir: "run".into(), op_count: crate::checker::net::op_count(&h) }
 }
