@@ -24,8 +24,8 @@
 //! - [`topology`], [`latency`]: topologies (spec §3.6) and latency distributions (spec §4.2).
 //! - [`rpc`]: request bodies, closed reply schemas, error codes, ok/fail/info (spec §3.4, §5.3).
 //! - [`service`]: the built-in `lin-kv`, `seq-kv`, `lww-kv`, `lin-tso` services (spec §3.5).
-//! - [`checker`]: the checkers and the results map (spec §9, §10); [`results`] writes and prints them,
-//!   [`plot`] draws latency plots.
+//! - [`checker`]: the checkers and the results map (spec §9, §10), with the ideal-latency checker (an osmosis
+//!   extension, [`checker::ideal`]); [`results`] writes and prints them, [`plot`] draws the plots.
 //! - [`history`], [`workload`], [`diagnostic`]: shared vocabulary.
 
 pub mod bench;
