@@ -66,7 +66,9 @@ pub struct CheckedRun {
 /// analysis. Shared by `osmosis-harness test` ([`test`]) and `osmosis-harness bench` ([`bench`]).
 pub fn run_and_check(config: &cli::TestConfig) -> Result<CheckedRun, run::RunError> {
     let rec = run::run(config)?;
-    let check_config = CheckConfig { workload: config.workload, availability: config.availability };
+    let cluster = checker::Cluster::new(config.nodes.clone(), config.concurrency, config.latency);
+    let check_config =
+        CheckConfig { workload: config.workload, availability: config.availability, cluster: Some(cluster) };
     let mut results = check(&check_config, &rec.history, &rec.net, &rec.diagnostics);
     results.insert_extra("harness", harness_edn(config, &rec.harness));
     results::write_results(&rec.dir, &results)?;
@@ -76,8 +78,8 @@ pub fn run_and_check(config: &cli::TestConfig) -> Result<CheckedRun, run::RunErr
     Ok(CheckedRun { results, dir: rec.dir, op_count: checker::net::op_count(&rec.history) })
 }
 
-/// Runs one test and scores it, as `osmosis-harness test` does: [`run_and_check`], then prints the results and the
-/// verdict on stdout, and returns Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is
+/// Runs one test and scores it, as `osmosis-harness test` does: [`run_and_check`], then prints the results, the
+/// verdict, the run directory and the one-line summary ([`results::summary_line`]) on stdout, and returns Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is
 /// an error: no analysis.
 pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
     let CheckedRun { results, dir, .. } = run_and_check(config)?;
@@ -85,6 +87,7 @@ pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
     use std::io::Write;
     writeln!(out, "{}", results::summary(&results))?;
     writeln!(out, "Run stored in {}", dir.display())?;
+    writeln!(out, "{}", results::summary_line(&results))?;
     Ok(results::exit_code(results.valid()))
 }
 
