@@ -36,6 +36,12 @@ impl<T: WireSize + ?Sized> WireSize for Box<T> {
     }
 }
 
+impl<T: WireSize + ?Sized> WireSize for std::sync::Arc<T> {
+    fn wire_size(&self) -> u64 {
+        (**self).wire_size()
+    }
+}
+
 impl WireSize for String {
     fn wire_size(&self) -> u64 {
         self.len() as u64

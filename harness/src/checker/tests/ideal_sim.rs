@@ -26,6 +26,7 @@ const END: u64 = 1500;
 const REPAIR_MS: u64 = 40;
 
 /// A message: the elements it carries.
+#[derive(Clone)]
 struct Elements(Vec<u64>);
 
 impl WireSize for Elements {
@@ -71,7 +72,7 @@ impl Sim {
     fn new(n: usize, latency: Latency, seed: u64) -> Sim {
         let mut net = Network::new(latency, seed);
         let names: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
-        let addrs = names.iter().map(|name| net.register(name)).collect();
+        let addrs = names.iter().map(|name| net.register(name, ())).collect();
         Sim {
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0xA5A5),
             net,
