@@ -79,8 +79,8 @@ pub fn run_and_check(config: &cli::TestConfig) -> Result<CheckedRun, run::RunErr
 }
 
 /// Runs one test and scores it, as `osmosis-harness test` does: [`run_and_check`], then prints the results, the
-/// verdict, the run directory and the one-line summary ([`results::summary_line`]) on stdout, and returns Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is
-/// an error: no analysis.
+/// verdict, the run directory and the one-line summary ([`results::summary_line`]) on stdout, and returns
+/// Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is an error: no analysis.
 pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
     let CheckedRun { results, dir, .. } = run_and_check(config)?;
     let mut out = std::io::stdout().lock();
