@@ -80,6 +80,8 @@ pub(super) struct Window {
     pub(super) times: Vec<u64>,
     /// Messages sent in the window, by id, with what became of them.
     pub(super) sent: BTreeMap<u64, (Sent, Fate)>,
+    /// Second deliveries of duplicated messages in the window: `(id, row)`.
+    pub(super) duplicates: Vec<(u64, usize)>,
     /// Events after the window (not drawn).
     pub(super) later_events: usize,
 }
@@ -118,8 +120,12 @@ pub(super) fn read_window(journal: &Path, window: usize, lookahead: usize) -> io
                 w.sent.insert(ev.id, (sent, Fate::Never));
                 pending += 1;
             } else if let Some((_, fate)) = w.sent.get_mut(&ev.id) {
-                *fate = Fate::Delivered(step);
-                pending -= 1;
+                if *fate == Fate::Never {
+                    *fate = Fate::Delivered(step);
+                    pending -= 1;
+                } else {
+                    w.duplicates.push((ev.id, step)); // a duplicated message's second delivery
+                }
             }
             continue;
         }
@@ -282,12 +288,18 @@ pub(super) fn render(w: &Window) -> String {
         );
     }
     let (mut later, mut never) = (0, 0);
-    for (s, fate) in w.sent.values() {
+    let duplicates =
+        w.duplicates.iter().filter_map(|(id, step)| Some((&w.sent.get(id)?.0, Fate::Delivered(*step), true)));
+    let arrows = w.sent.values().map(|(s, fate)| (s, *fate, false)).chain(duplicates);
+    for (s, fate, duplicate) in arrows {
         let (x0, y0) = (x(&s.src), y(s.step));
         let tip = xml(&format!("{} → {} {}", s.src, s.dest, s.body));
         let text = label(&s.body);
-        let (x1, y1, stroke, dash, note) = match *fate {
-            Fate::Delivered(step) => (x(&s.dest), y(step), color(s), "", String::new()),
+        let (x1, y1, stroke, dash, note) = match fate {
+            Fate::Delivered(step) => {
+                let note = if duplicate { " (duplicate)".to_owned() } else { String::new() };
+                (x(&s.dest), y(step), color(s), "", note)
+            }
             Fate::Later(dt) => {
                 later += 1;
                 (

@@ -206,6 +206,16 @@ fn the_message_timeline_draws_a_window_after_setup_and_tells_late_messages_from_
     assert!(svg.contains("gossip → n2: never delivered") && svg.contains("(arrives +100.1 ms)"));
     assert!(svg.contains("2 messages sent in this window are delivered after it"));
     assert!(svg.contains("3 later network events are not shown"));
+    // a duplicated message is delivered twice: both arrows are drawn
+    let dup = [
+        r#"{"type":"send","time":0,"id":9,"src":"n1","dest":"n2","body":{"type":"gossip"}}"#,
+        r#"{"type":"recv","time":5,"id":9,"src":"n1","dest":"n2"}"#,
+        r#"{"type":"recv","time":7,"id":9,"src":"n1","dest":"n2"}"#,
+    ];
+    std::fs::write(&journal, dup.join("\n")).unwrap();
+    let w = messages::read_window(&journal, 10, 100).unwrap();
+    assert_eq!((w.duplicates.clone(), w.sent[&9].1), (vec![(9, 2)], Delivered(1)));
+    assert!(messages::render(&w).contains("gossip (duplicate)"));
     // a journal with nothing after setup still gives a (blank) diagram
     std::fs::write(&journal, "not json\n").unwrap();
     let empty = messages::render(&messages::read_window(&journal, 5, 100).unwrap());
