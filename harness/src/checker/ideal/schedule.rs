@@ -15,13 +15,15 @@
 //! map each node to what happened to it); names of neither the invocation nor the completion are merged. Unknown
 //! names are ignored.
 //!
-//! Every fault is taken at its *narrowest*: it begins at the last entry of its operation (the completion) and
-//! ends at the first entry of the operation that undoes it (the invocation), because the harness applies a fault
-//! somewhere between the two entries and the ideal must never assume a fault that might not yet, or no longer,
-//! have been in force.
+//! Every fault is taken at its *narrowest*: in force strictly after the last entry of its operation (the
+//! completion) and strictly before the first entry of the operation that undoes it (the invocation), because the
+//! harness applies a fault somewhere between the two entries, and in virtual time a node may still act at the very
+//! instant a fault is applied: the ideal must never assume a fault that might not yet, or no longer, have been in
+//! force. So a partition does not drop, a paused node runs and a killed node is alive at those instants.
 
 use std::collections::BTreeMap;
 
+use bitvec::vec::BitVec;
 use serde_json::Value;
 
 use crate::history::{F, History, Nanos, Op, Process};
@@ -36,9 +38,9 @@ pub struct Life {
     pub node: usize,
     /// When it started running.
     pub start: Nanos,
-    /// When it was killed ([`FOREVER`] if never).
+    /// When it was killed ([`FOREVER`] if never). It is alive from `start` to `end`, both included.
     pub end: Nanos,
-    /// `[from, until)` stretches it was paused, in order, disjoint, within `[start, end)`.
+    /// Stretches it was paused, `(from, until)` both excluded, in order, disjoint, within its life.
     pub pauses: Vec<(Nanos, Nanos)>,
 }
 
@@ -70,8 +72,25 @@ pub struct FaultSchedule {
     lives: Vec<Life>,
     /// node → its lives (indices into `lives`), in time order.
     by_node: Vec<Vec<usize>>,
-    /// (receiver, sender) → `[from, until)` stretches in which the receiver dropped the sender, in order.
-    drops: BTreeMap<(usize, usize), Vec<(Nanos, Nanos)>>,
+    /// Partition periods, in order, disjoint.
+    periods: Vec<Period>,
+}
+
+/// From a first `start-partition` to the heal: grudges only accumulate within a period, and all end at its heal.
+#[derive(Debug, Clone)]
+struct Period {
+    /// When the grudges in force changed (each `start-partition`), with what was dropped from then on; in order,
+    /// the first at the period's start.
+    epochs: Vec<Epoch>,
+    /// The heal ([`FOREVER`] if none came).
+    heal: Nanos,
+}
+
+#[derive(Debug, Clone)]
+struct Epoch {
+    from: Nanos,
+    /// sender → the receivers that drop it (one bit per node).
+    dropped_by: Vec<BitVec>,
 }
 
 /// One nemesis operation: its first entry and, if recorded, its second.
@@ -130,7 +149,7 @@ impl FaultSchedule {
     /// No faults: every node runs for the whole history.
     pub fn healthy(node_count: usize) -> Self {
         let lives = (0..node_count).map(|node| Life { node, start: 0, end: FOREVER, pauses: Vec::new() }).collect();
-        FaultSchedule { lives, by_node: (0..node_count).map(|i| vec![i]).collect(), drops: BTreeMap::new() }
+        FaultSchedule { lives, by_node: (0..node_count).map(|i| vec![i]).collect(), periods: Vec::new() }
     }
 
     /// Reads the schedule of `nodes` (the cluster's node names, in test order) from the nemesis operations of
@@ -138,7 +157,9 @@ impl FaultSchedule {
     pub fn from_history(history: &History, nodes: &[String]) -> Self {
         let index: BTreeMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
         let mut s = FaultSchedule::healthy(nodes.len());
-        let mut open_drops: BTreeMap<(usize, usize), Nanos> = BTreeMap::new();
+        let n = nodes.len();
+        // The period in progress: its epochs so far.
+        let mut open: Option<Vec<Epoch>> = None;
         let mut paused_since: BTreeMap<usize, Nanos> = BTreeMap::new();
         for op in nemesis_ops(history) {
             let named = || {
@@ -155,19 +176,22 @@ impl FaultSchedule {
                     else {
                         continue;
                     };
+                    let epochs = open.get_or_insert_with(Vec::new);
+                    let mut dropped_by =
+                        epochs.last().map_or_else(|| vec![BitVec::repeat(false, n); n], |e| e.dropped_by.clone());
                     for (receiver, senders) in g {
                         let Some(&r) = index.get(receiver.as_str()) else { continue };
                         for sender in senders.as_array().into_iter().flatten().filter_map(Value::as_str) {
                             if let Some(&snd) = index.get(sender).filter(|&&snd| snd != r) {
-                                open_drops.entry((r, snd)).or_insert(at);
+                                dropped_by[snd].set(r, true);
                             }
                         }
                     }
+                    epochs.push(Epoch { from: at, dropped_by });
                 }
                 F::StopPartition => {
-                    let at = op.first.time;
-                    for (pair, from) in std::mem::take(&mut open_drops) {
-                        s.add_drop(pair, from, at);
+                    if let Some(epochs) = open.take() {
+                        s.add_period(epochs, op.first.time);
                     }
                 }
                 F::Kill => {
@@ -209,8 +233,8 @@ impl FaultSchedule {
                 _ => {}
             }
         }
-        for (pair, from) in open_drops {
-            s.add_drop(pair, from, FOREVER);
+        if let Some(epochs) = open {
+            s.add_period(epochs, FOREVER);
         }
         for (node, from) in paused_since {
             s.add_pause(node, from, FOREVER);
@@ -222,10 +246,26 @@ impl FaultSchedule {
         *self.by_node[node].last().expect("every node has a first life")
     }
 
-    fn add_drop(&mut self, pair: (usize, usize), from: Nanos, until: Nanos) {
-        if from < until {
-            self.drops.entry(pair).or_default().push((from, until));
+    /// Keeps a period's epochs that last (and that drop anything), healed at `heal`.
+    fn add_period(&mut self, mut epochs: Vec<Epoch>, heal: Nanos) {
+        let ends: Vec<Nanos> = epochs.iter().skip(1).map(|e| e.from).chain([heal]).collect();
+        let mut kept = Vec::new();
+        for (e, end) in epochs.drain(..).zip(ends) {
+            if e.from < end && e.dropped_by.iter().any(|d| d.any()) {
+                kept.push(e);
+            }
         }
+        if !kept.is_empty() {
+            self.periods.push(Period { epochs: kept, heal });
+        }
+    }
+
+    /// The epoch in force at `t` (strictly after its start, strictly before its period's heal), with the heal.
+    fn epoch_at(&self, t: Nanos) -> Option<(&Epoch, Nanos)> {
+        let p = self.periods.partition_point(|p| p.heal <= t);
+        let period = self.periods.get(p)?;
+        let e = period.epochs.partition_point(|e| e.from < t);
+        Some((period.epochs.get(e.checked_sub(1)?)?, period.heal))
     }
 
     fn add_pause(&mut self, node: usize, from: Nanos, until: Nanos) {
@@ -249,7 +289,14 @@ impl FaultSchedule {
 
     /// Does any receiver drop any sender at some time?
     pub fn has_partitions(&self) -> bool {
-        !self.drops.is_empty()
+        !self.periods.is_empty()
+    }
+
+    /// The receivers (one bit per node) that drop messages from `sender` at `t`, and when that partition heals
+    /// (their grudges hold at least until then); `None` when none drops it.
+    pub fn dropping(&self, sender: usize, t: Nanos) -> Option<(&BitVec, Nanos)> {
+        let (epoch, heal) = self.epoch_at(t)?;
+        epoch.dropped_by.get(sender).filter(|d| d.any()).map(|d| (d, heal))
     }
 
     /// The first instant `>= t` at which `life` runs (alive and not paused), if any.
@@ -257,20 +304,21 @@ impl FaultSchedule {
         let l = &self.lives[life];
         let mut t = t.max(l.start);
         for &(from, until) in &l.pauses {
-            if from <= t && t < until {
+            if from < t && t < until {
                 t = until;
             }
         }
-        (t < l.end).then_some(t)
+        (t <= l.end && t != FOREVER).then_some(t)
     }
 
     /// The first instant `>= t` at which `receiver` does not drop `sender` ([`FOREVER`] if it drops it to the end).
     pub fn first_accept(&self, receiver: usize, sender: usize, t: Nanos) -> Nanos {
         let mut t = t;
-        for &(from, until) in self.drops.get(&(receiver, sender)).into_iter().flatten() {
-            if from <= t && t < until {
-                t = until;
-            }
+        // A grudge holds until its period heals; another period may begin at that very instant.
+        while let Some((epoch, heal)) = self.epoch_at(t)
+            && epoch.dropped_by[sender][receiver]
+        {
+            t = heal;
         }
         t
     }
@@ -286,7 +334,7 @@ impl FaultSchedule {
     /// what a plot shades.
     pub fn shading(&self) -> Vec<(FaultKind, Nanos, Nanos)> {
         let mut spans: Vec<(FaultKind, Nanos, Nanos)> = Vec::new();
-        spans.extend(self.drops.values().flatten().map(|&(a, b)| (FaultKind::Partition, a, b)));
+        spans.extend(self.periods.iter().map(|p| (FaultKind::Partition, p.epochs[0].from, p.heal)));
         for node in &self.by_node {
             for pair in node.windows(2) {
                 let (dead, next) = (&self.lives[pair[0]], &self.lives[pair[1]]);

@@ -68,8 +68,9 @@ fn a_cut_off_node_gets_the_element_when_the_partition_heals_and_a_copy_sent_befo
     assert_eq!(holds(&h.h, &c, 0, 850), [Some(850), Some(950), Some(950)]);
     // added 100 ms before the partition's start ends up in flight across its start: still accepted at the send
     assert_eq!(holds(&h.h, &c, 0, 904), [Some(904), Some(1004), Some(1004)]);
-    // the grudge starts at the completion (905 ms), not at the invocation (900 ms)
-    assert_eq!(holds(&h.h, &c, 0, 905), [Some(905), Some(1005), Some(1500)]);
+    // the grudge is in force strictly after the completion (905 ms), not from the invocation (900 ms)
+    assert_eq!(holds(&h.h, &c, 0, 905), [Some(905), Some(1005), Some(1005)]);
+    assert_eq!(holds(&h.h, &c, 0, 906), [Some(906), Some(1006), Some(1500)]);
 }
 
 #[test]
@@ -129,8 +130,10 @@ fn nemesis_values_may_name_nodes_as_a_string_a_list_or_a_map_and_unknown_names_a
     let s = FaultSchedule::from_history(&h.h, &c.nodes);
     assert_eq!(s.lives().iter().map(|l| l.end / MS).collect::<Vec<_>>(), [10, 20, FOREVER / MS]);
     assert_eq!(s.lives()[2].pauses, [(30 * MS, FOREVER)]);
-    assert_eq!(s.first_run(2, 29 * MS), Some(29 * MS));
-    assert_eq!(s.first_run(2, 30 * MS), None, "paused to the end");
+    assert_eq!(s.first_run(2, 30 * MS), Some(30 * MS), "a node still runs at the instant it is paused");
+    assert_eq!(s.first_run(2, 31 * MS), None, "paused to the end");
+    assert_eq!(s.first_run(0, 10 * MS), Some(10 * MS), "and is alive at the instant it is killed");
+    assert_eq!(s.first_run(0, 10 * MS + 1), None);
 }
 
 /// Two nodes, one client thread each (process 0 → n1, 1 → n2), 100 ms apart.
