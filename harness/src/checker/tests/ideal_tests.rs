@@ -160,8 +160,8 @@ fn replay_measures_ideal_stable_latency_excess_and_staleness_exactly() {
     assert_eq!(r.stable_latencies, [49]); // the last ideally-absent read is the one invoked at 50 ms
     assert_eq!(r.excess.len(), 1);
     assert_eq!((r.excess[0].observed, r.excess[0].ideal, r.excess[0].excess()), (149, 49, 100));
-    assert_eq!(r.staleness.len(), 1, "only n2 was read");
-    assert_eq!((r.staleness[0].node.as_str(), r.staleness[0].ms), ("n2", 50));
+    assert_eq!(r.staleness_ms, [50], "only n2 was read");
+    assert_eq!((r.worst_staleness[0].node.as_str(), r.worst_staleness[0].ms), ("n2", 50));
     assert_eq!((r.early_read_count, r.lost.len(), r.lacking.len()), (0, 0, 0));
     assert_eq!((r.worst_excess_ms(), r.worst_staleness_ms()), (Some(100), Some(50)));
     let edn = r.to_edn();
@@ -179,7 +179,7 @@ fn with_zero_latency_and_no_faults_the_ideal_stable_latency_is_zero() {
     let r = ideal::check(&h.h, &observed, &cluster(2, 0));
     assert_eq!(r.stable_latencies, [0]);
     assert_eq!(r.excess[0].excess(), 149);
-    assert_eq!(r.staleness[0].ms, 150, "n2 could have held it from 0 ms; its read invoked at 150 ms lacked it");
+    assert_eq!(r.staleness_ms, [150], "n2 could have held it from 0 ms; its read invoked at 150 ms lacked it");
 }
 
 #[test]
@@ -216,7 +216,8 @@ fn an_element_no_copy_could_carry_is_lost_even_ideally_and_the_lacking_nodes_are
     assert_eq!(r.lost, [json!(3)]);
     assert!(r.stable_latencies.is_empty() && r.excess.is_empty());
     assert_eq!(r.lacking, [(json!(3), vec!["n2".to_owned()])], "n1's last read had it");
-    assert_eq!(r.staleness.iter().map(|s| s.ms).collect::<Vec<_>>(), [0, 0], "n2 never could have held it");
+    assert_eq!(r.staleness_ms, [0, 0], "n2 never could have held it");
+    assert!(r.worst_staleness.is_empty());
 }
 
 #[test]
@@ -238,4 +239,31 @@ fn results_carry_the_ideal_map_after_the_workload_and_expose_the_worst_figures()
     // counters have no ideal
     config.workload = Workload::GCounter;
     assert!(check(&config, &h.h, &NetStats::default(), &[]).ideal().is_none());
+}
+
+#[test]
+fn staleness_is_listed_per_element_and_node_and_the_worst_come_largest_first() {
+    let mut h = Hist::new();
+    h.invoke(0, F::Broadcast, json!(1), 0);
+    h.ok(0, F::Broadcast, json!(1), 1);
+    h.invoke(1, F::Read, Value::Null, 150); // n2 lacks 1, 50 ms after it could have had it
+    h.ok(1, F::Read, json!([]), 151);
+    h.invoke(2, F::Read, Value::Null, 250); // n3 lacks 1: 150 ms
+    h.ok(2, F::Read, json!([]), 251);
+    h.invoke(0, F::Broadcast, json!(2), 300);
+    h.ok(0, F::Broadcast, json!(2), 301);
+    h.invoke(1, F::Read, Value::Null, 500); // n2 lacks 2: 100 ms
+    h.ok(1, F::Read, json!([1]), 501);
+    for p in 0..3 {
+        h.invoke(p, F::Read, Value::Null, 600);
+        h.ok(p, F::Read, json!([1, 2]), 601);
+    }
+    let observed = set_full::check(&h.h).unwrap();
+    let r = ideal::check(&h.h, &observed, &cluster(3, 100));
+    // element 1 on n1, n2, n3, then element 2 on n1, n2, n3 (n3's read at 250 ms came before 2 existed, its last one
+    // had it)
+    assert_eq!(r.staleness_ms, [0, 50, 150, 0, 100, 0]);
+    let worst: Vec<(Value, &str, u64)> =
+        r.worst_staleness.iter().map(|s| (s.element.clone(), s.node.as_str(), s.ms)).collect();
+    assert_eq!(worst, [(json!(1), "n3", 150), (json!(2), "n2", 100), (json!(1), "n2", 50)]);
 }
