@@ -8,10 +8,11 @@
 //! - `state`: part of the sender's whole state, for large differences; the receiver joins it and, after the last
 //!   part, answers with `elements` holding exactly what the sender lacks.
 //!
-//! [`Elements`] wire form: one flag byte (bit 0: last part of the message sequence), then the set's maximal runs
-//! of consecutive integers, each as `varint(gap) · varint(length − 1)`, where `gap` is the distance from the end of
-//! the previous run (+1; 0 for the first) to the run's start. A random 64-bit element costs about 9 bytes, a
-//! random 32-bit one 2–6, a run of any length at most 20. Decoding is bounded: at most
+//! [`Elements`] wire form: one flag byte (bit 0: last part of the message sequence; bit 1: raw form), then
+//! either the set's maximal runs of consecutive integers, each as `varint(gap) · varint(length − 1)`, where `gap`
+//! is the distance from the end of the previous run (+1; 0 for the first) to the run's start, or (raw form) every
+//! element as 8 bytes little-endian, strictly ascending; whichever is shorter. A random 64-bit element costs 8
+//! bytes, a random 32-bit one 2–6, a run of any length at most 20. Decoding is bounded: at most
 //! [`MAX_PART_ELEMENTS`] elements per message, whatever its runs claim.
 
 use roaring::RoaringTreemap;
@@ -86,14 +87,25 @@ impl Elements {
             put_run(&mut out, next, run);
             next = run.1.wrapping_add(1);
         }
+        let raw = 8 * self.set.len();
+        if raw < (out.len() - 1) as u64 {
+            out.truncate(0);
+            out.push(u8::from(self.last) | 2);
+            for x in self.set.iter() {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+        }
         out
     }
 
     fn from_bytes(bytes: &[u8]) -> Result<Elements, WireError> {
         let mut r = Reader::new(bytes);
         let flags = r.u8()?;
-        if flags > 1 {
+        if flags > 3 {
             return Err(err(format!("unknown element flags {flags:#x}")));
+        }
+        if flags & 2 == 2 {
+            return Elements::from_raw(flags & 1 == 1, r.rest());
         }
         let mut set = RoaringTreemap::new();
         let (mut next, mut total, mut ended) = (0u64, 0u64, false);
@@ -113,6 +125,17 @@ impl Elements {
             };
         }
         Ok(Elements { last: flags == 1, set: GSet::from_treemap(set) })
+    }
+}
+
+impl Elements {
+    fn from_raw(last: bool, bytes: &[u8]) -> Result<Elements, WireError> {
+        if !bytes.len().is_multiple_of(8) || bytes.len() as u64 / 8 > MAX_PART_ELEMENTS {
+            return Err(err("raw elements are not whole 8-byte words, or too many"));
+        }
+        let words = bytes.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        let set = RoaringTreemap::from_sorted_iter(words).map_err(|_| err("raw elements not strictly ascending"))?;
+        Ok(Elements { last, set: GSet::from_treemap(set) })
     }
 }
 
@@ -321,7 +344,9 @@ mod tests {
         assert!(Elements::from_bytes(&encode(&[(1, MAX_PART_ELEMENTS)])).is_err(), "past the cap");
         assert!(Elements::from_bytes(&encode(&[(u64::MAX - 1, 4)])).is_err(), "past u64::MAX");
         assert!(Elements::from_bytes(&encode(&[(u64::MAX, 0), (0, 0)])).is_err(), "a run after u64::MAX");
-        assert!(Elements::from_bytes(&[2]).is_err(), "unknown flags");
+        assert!(Elements::from_bytes(&[4]).is_err(), "unknown flags");
+        assert!(Elements::from_bytes(&[3, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]).is_err(), "raw repeats");
+        assert!(Elements::from_bytes(&[3, 1, 0]).is_err(), "raw part word");
         assert!(Elements::from_bytes(&[1, 2]).is_err(), "truncated run");
         let ok = Elements::from_bytes(&encode(&[(1, 0), (3, 2), (u64::MAX - 10, 0)])).unwrap();
         assert_eq!(ok.set.iter().collect::<Vec<_>>(), vec![1, 5, 6, 7, u64::MAX - 2]);
