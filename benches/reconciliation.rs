@@ -118,7 +118,9 @@ fn replicas(base: &GSet, dist: Dist, rng: &mut ChaCha8Rng, n: u64, d: u64, mode:
 }
 
 fn table(sizes: &[u64]) {
-    println!("| elements | n | d | difference | messages | payload (B) | target 64 + 40·d (B) | CPU initiator | CPU responder |");
+    println!(
+        "| elements | n | d | difference | messages | payload (B) | target 64 + 40·d (B) | CPU initiator | CPU responder |"
+    );
     println!("|---|---:|---:|---|---:|---:|---:|---:|---:|");
     for dist in [Dist::Sequential, Dist::U32, Dist::U64] {
         for &n in sizes {
@@ -154,11 +156,13 @@ fn table(sizes: &[u64]) {
 /// How often the first batch is too small (the round takes more than the common case's messages) or the bytes
 /// pass the target, over many seeds at a small n.
 fn failures(trials: u64) {
-    println!("| d | difference | rounds | > 3 messages (first batch too small) | > 4 messages | over 64 + 40·d bytes | max messages |");
+    println!(
+        "| d | difference | rounds | > 3 messages (first batch too small) | > 4 messages | over 64 + 40·d bytes | max messages |"
+    );
     println!("|---:|---|---:|---:|---:|---:|---:|");
     let n = 10_000;
     let mut rng = ChaCha8Rng::seed_from_u64(99);
-    let mut base: GSet = (0..n).map(|_| rng.random::<u64>()).collect();
+    let base: GSet = (0..n).map(|_| rng.random::<u64>()).collect();
     base.summary();
     for d in [1u64, 2, 3, 5, 10, 20, 50, 100, 300, 1000] {
         for mode in [Mode::InitiatorLacks, Mode::ResponderLacks, Mode::Symmetric] {

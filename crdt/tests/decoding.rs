@@ -168,12 +168,11 @@ fn valid_text() -> impl Strategy<Value = String> {
                 serde_json::to_string(&s.digest_seeded(seed)).unwrap()
             )
         }),
-        (elements.clone(), elements.clone()).prop_map(|(x, y)| {
+        (elements.clone(), elements).prop_map(|(x, y)| {
             // A round's messages: the summary and every repair message, one per line.
-            let (a, mut b): (GSet, GSet) = (x.into_iter().collect(), y.into_iter().collect());
+            let (mut a, mut b): (GSet, GSet) = (x.into_iter().collect(), y.into_iter().collect());
             let mut lines = vec![serde_json::to_string(&a.summary()).unwrap()];
             if let Some((mut session, msgs)) = b.open(&a.summary(), 300) {
-                let mut a = a.clone();
                 for m in msgs {
                     lines.push(serde_json::to_string(&m).unwrap());
                     for back in a.step(&mut Default::default(), &m, 300).unwrap().send {
