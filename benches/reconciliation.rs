@@ -1,7 +1,7 @@
 //! Prints the reconciliation tables of benches/README.md: one `GSet` round (summary, then every repair message
 //! until both sides are done) between replicas that differ by `d` elements, for sequential, random u32 and random
 //! u64 elements. `cargo bench --bench reconciliation` (n up to 1e6; add `-- --full` for 1e7, several minutes and
-//! ~10 GB of memory for the random u64 sets).
+//! ~10 GB of memory for the random u64 sets; `-- --failures` prints only the second table).
 #![allow(clippy::print_stdout)]
 
 use std::collections::VecDeque;
@@ -193,7 +193,9 @@ fn failures(trials: u64) {
 fn main() {
     let full = std::env::args().any(|a| a == "--full");
     let sizes: &[u64] = if full { &[10_000, 1_000_000, 10_000_000] } else { &[10_000, 1_000_000] };
-    table(sizes);
-    println!();
+    if !std::env::args().any(|a| a == "--failures") {
+        table(sizes);
+        println!();
+    }
     failures(if full { 1000 } else { 200 });
 }

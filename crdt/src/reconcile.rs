@@ -10,7 +10,7 @@
 //!    one; `k₁ = cells_for(d)` covers `d` differences in most trials (benches/README.md has the distribution).
 //! 3. Whoever receives cells subtracts its own, peels ([`crate::coding`]) and checks the result against both
 //!    sides' counts and set hashes. Decoded: it applies what it lacks and sends what the peer lacks; the round is
-//!    over. Not decoded (too few cells): it sends its *own* cells up to a larger `k` (at least 1.5×, and enough for
+//!    over. Not decoded (too few cells): it sends its *own* cells up to a larger `k` (at least 1.5× and +4, and enough for
 //!    the difference estimated from the cells' counts), and the roles swap: the peer now holds both codings up to
 //!    `k` and peels. So a failed decode costs one more message, not a restart.
 //! 4. When the cells would cost more than the state itself (an empty or far-behind replica), a side sends its
@@ -294,7 +294,7 @@ impl KeySession {
             return Ok(KeyStep::Decoded(d));
         }
         let estimate = crate::coding::estimate_differences(&diff, net);
-        let next = (k + k.div_ceil(2)).max(cells_for(estimate * 1.2)).min(MAX_CELLS);
+        let next = (k + k.div_ceil(2)).max(k + 4).max(cells_for(estimate * 1.2)).min(MAX_CELLS);
         if next <= k || state_is_cheaper(set, next) {
             return Ok(KeyStep::State);
         }
@@ -335,7 +335,9 @@ impl KeySession {
 fn first_batch(mine: &KeySummary, theirs: &KeySummary) -> usize {
     let net = mine.set.len.abs_diff(theirs.set.len) as f64;
     let sketch = mine.tow.estimate(&theirs.tow);
-    if sketch > 2.0 * net + 4.0 {
+    // One-sided, the sketch estimates `net` itself (exactly 1.0 when one element differs; within ±2 standard
+    // deviations, 64 %, otherwise): beyond that the difference is symmetric and the sketch is the better estimate.
+    if sketch > 1.64 * net + 0.5 {
         return cells_for(sketch);
     }
     let d = net.max(if net == 0.0 { 2.0 } else { 1.0 });
