@@ -73,6 +73,14 @@ pub enum F {
     StartPartition,
     /// nemesis: heal
     StopPartition,
+    /// nemesis (extension): kill nodes
+    Kill,
+    /// nemesis (extension): restart killed nodes
+    Start,
+    /// nemesis (extension): pause nodes
+    Pause,
+    /// nemesis (extension): resume paused nodes
+    Resume,
 }
 
 impl F {
@@ -86,6 +94,10 @@ impl F {
             F::Generate => "generate",
             F::StartPartition => "start-partition",
             F::StopPartition => "stop-partition",
+            F::Kill => "kill",
+            F::Start => "start",
+            F::Pause => "pause",
+            F::Resume => "resume",
         }
     }
 }
