@@ -26,8 +26,8 @@
 //! - [`topology`], [`latency`]: topologies (spec §3.6) and latency distributions (spec §4.2).
 //! - [`rpc`]: request bodies, closed reply schemas, error codes, ok/fail/info (spec §3.4, §5.3).
 //! - [`service`]: the built-in `lin-kv`, `seq-kv`, `lww-kv`, `lin-tso` services (spec §3.5).
-//! - [`checker`]: the checkers and the results map (spec §9, §10); [`results`] writes and prints them,
-//!   [`plot`] draws latency plots.
+//! - [`checker`]: the checkers and the results map (spec §9, §10), with the ideal-latency checker (an osmosis
+//!   extension, [`checker::ideal`]); [`results`] writes and prints them, [`plot`] draws the plots.
 //! - [`history`], [`workload`], [`diagnostic`]: shared vocabulary.
 
 pub mod bench;
@@ -82,8 +82,8 @@ pub fn run_and_check(config: &cli::TestConfig) -> Result<CheckedRun, run::RunErr
 }
 
 /// Runs one test and scores it, as `osmosis-harness test` does: [`run_and_check`], then prints the results, the
-/// verdict, the run directory and the one-line summary ([`results::summary_line`]) on stdout, and returns Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is
-/// an error: no analysis.
+/// verdict, the run directory and the one-line summary ([`results::summary_line`]) on stdout, and returns
+/// Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is an error: no analysis.
 pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
     let CheckedRun { results, dir, .. } = run_and_check(config)?;
     let mut out = std::io::stdout().lock();
