@@ -12,8 +12,9 @@
 //! | `:resume` | the node names | each named paused node runs again |
 //!
 //! Node names may be a string, an array of strings, or an object whose keys are the names (Jepsen's completions
-//! map each node to what happened to it); names of neither the invocation nor the completion are merged. Unknown
-//! names are ignored.
+//! map each node to what happened to it). The completion's names count when it has any (it lists the nodes the
+//! fault changed), else the invocation's. Unknown names are ignored. A `:start-partition` at the very instant of a
+//! `:stop-partition` re-imposes what remained when one of several partitions ended: its grudges never lapsed.
 //!
 //! Every fault is taken at its *narrowest*: in force strictly after the last entry of its operation (the
 //! completion) and strictly before the first entry of the operation that undoes it (the invocation), because the
@@ -88,7 +89,11 @@ struct Period {
 
 #[derive(Debug, Clone)]
 struct Epoch {
+    /// When it took over: strictly after `from` when it only adds grudges to the epoch before (a
+    /// `start-partition`), from `from` itself when it is what remained at a partition's end (see
+    /// [`FaultSchedule::from_history`]).
     from: Nanos,
+    inclusive: bool,
     /// sender → the receivers that drop it (one bit per node).
     dropped_by: Vec<BitVec>,
 }
@@ -126,13 +131,13 @@ fn nemesis_ops(history: &History) -> Vec<NemesisOp<'_>> {
     ops
 }
 
-/// The node names a kill/start/pause/resume value mentions.
-fn names(value: &Value) -> Vec<&str> {
+/// The node names a kill/start/pause/resume value mentions, `None` if it names none (not even as an empty list).
+fn names(value: &Value) -> Option<Vec<&str>> {
     match value {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-        Value::Object(map) => map.keys().map(String::as_str).collect(),
-        _ => Vec::new(),
+        Value::String(s) => Some(vec![s.as_str()]),
+        Value::Array(items) => Some(items.iter().filter_map(Value::as_str).collect()),
+        Value::Object(map) => Some(map.keys().map(String::as_str).collect()),
+        _ => None,
     }
 }
 
@@ -158,13 +163,18 @@ impl FaultSchedule {
         let index: BTreeMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
         let mut s = FaultSchedule::healthy(nodes.len());
         let n = nodes.len();
-        // The period in progress: its epochs so far.
+        // The period in progress: its epochs so far; and one just stopped, which a start at the same instant resumes.
         let mut open: Option<Vec<Epoch>> = None;
+        let mut resumed: Option<Vec<Epoch>> = None;
+        let mut stopped_at: Nanos = 0;
         let mut paused_since: BTreeMap<usize, Nanos> = BTreeMap::new();
         for op in nemesis_ops(history) {
+            // The completion names the nodes the fault changed (a node already down is not killed again, one still
+            // starting is not paused); without names there, the invocation's.
             let named = || {
-                let mut v: Vec<usize> =
-                    op.values().into_iter().flat_map(names).filter_map(|n| index.get(n).copied()).collect();
+                let [inv, done] = op.values();
+                let names = names(done).or_else(|| names(inv)).unwrap_or_default();
+                let mut v: Vec<usize> = names.into_iter().filter_map(|n| index.get(n).copied()).collect();
                 v.sort_unstable();
                 v.dedup();
                 v
@@ -176,9 +186,22 @@ impl FaultSchedule {
                     else {
                         continue;
                     };
+                    // A start at the very instant of a stop re-imposes the partitions still in force (the harness
+                    // records one partition's end that way): those grudges never lapsed, so the period goes on
+                    // with exactly this grudge, in force from that instant on.
+                    let inclusive = resumed.is_some() && op.first.time == stopped_at;
+                    if let Some(epochs) = resumed.take() {
+                        if inclusive {
+                            open = Some(epochs);
+                        } else {
+                            s.add_period(epochs, stopped_at);
+                        }
+                    }
                     let epochs = open.get_or_insert_with(Vec::new);
-                    let mut dropped_by =
-                        epochs.last().map_or_else(|| vec![BitVec::repeat(false, n); n], |e| e.dropped_by.clone());
+                    let mut dropped_by = match epochs.last() {
+                        Some(e) if !inclusive => e.dropped_by.clone(),
+                        _ => vec![BitVec::repeat(false, n); n],
+                    };
                     for (receiver, senders) in g {
                         let Some(&r) = index.get(receiver.as_str()) else { continue };
                         for sender in senders.as_array().into_iter().flatten().filter_map(Value::as_str) {
@@ -187,12 +210,19 @@ impl FaultSchedule {
                             }
                         }
                     }
-                    epochs.push(Epoch { from: at, dropped_by });
+                    let from = if inclusive { stopped_at } else { at };
+                    if epochs.last().is_some_and(|e| e.from == from) {
+                        epochs.pop(); // one epoch per instant: the later record is what holds from then on
+                    }
+                    epochs.push(Epoch { from, inclusive, dropped_by });
                 }
                 F::StopPartition => {
-                    if let Some(epochs) = open.take() {
-                        s.add_period(epochs, op.first.time);
+                    if let Some(epochs) = resumed.take() {
+                        s.add_period(epochs, stopped_at);
                     }
+                    // Closed for good unless a start follows at the same instant.
+                    resumed = open.take();
+                    stopped_at = op.first.time;
                 }
                 F::Kill => {
                     for node in named() {
@@ -233,6 +263,9 @@ impl FaultSchedule {
                 _ => {}
             }
         }
+        if let Some(epochs) = resumed {
+            s.add_period(epochs, stopped_at);
+        }
         if let Some(epochs) = open {
             s.add_period(epochs, FOREVER);
         }
@@ -246,26 +279,27 @@ impl FaultSchedule {
         *self.by_node[node].last().expect("every node has a first life")
     }
 
-    /// Keeps a period's epochs that last (and that drop anything), healed at `heal`.
-    fn add_period(&mut self, mut epochs: Vec<Epoch>, heal: Nanos) {
-        let ends: Vec<Nanos> = epochs.iter().skip(1).map(|e| e.from).chain([heal]).collect();
-        let mut kept = Vec::new();
-        for (e, end) in epochs.drain(..).zip(ends) {
-            if e.from < end && e.dropped_by.iter().any(|d| d.any()) {
-                kept.push(e);
-            }
-        }
-        if !kept.is_empty() {
-            self.periods.push(Period { epochs: kept, heal });
+    /// Keeps a period healed at `heal` if it drops anything. Its epochs stay as they are: one that drops nothing
+    /// may be what remained when a partition ended, and so end the grudges before it.
+    fn add_period(&mut self, epochs: Vec<Epoch>, heal: Nanos) {
+        let drops = epochs.iter().any(|e| e.dropped_by.iter().any(|d| d.any()));
+        if drops && epochs.first().is_some_and(|e| e.from < heal) {
+            self.periods.push(Period { epochs, heal });
         }
     }
 
-    /// The epoch in force at `t` (strictly after its start, strictly before its period's heal), with the heal.
-    fn epoch_at(&self, t: Nanos) -> Option<(&Epoch, Nanos)> {
+    /// The epoch in force at `t` (strictly before its period's heal), as `(period, epoch)` indices.
+    fn epoch_at(&self, t: Nanos) -> Option<(usize, usize)> {
         let p = self.periods.partition_point(|p| p.heal <= t);
         let period = self.periods.get(p)?;
-        let e = period.epochs.partition_point(|e| e.from < t);
-        Some((period.epochs.get(e.checked_sub(1)?)?, period.heal))
+        let e = period.epochs.partition_point(|e| e.from < t || (e.from == t && e.inclusive));
+        Some((p, e.checked_sub(1)?))
+    }
+
+    /// When the epoch `(p, e)` gives way: the next epoch's start, or the heal.
+    fn epoch_end(&self, p: usize, e: usize) -> Nanos {
+        let period = &self.periods[p];
+        period.epochs.get(e + 1).map_or(period.heal, |next| next.from)
     }
 
     fn add_pause(&mut self, node: usize, from: Nanos, until: Nanos) {
@@ -292,11 +326,12 @@ impl FaultSchedule {
         !self.periods.is_empty()
     }
 
-    /// The receivers (one bit per node) that drop messages from `sender` at `t`, and when that partition heals
-    /// (their grudges hold at least until then); `None` when none drops it.
+    /// The receivers (one bit per node) that drop messages from `sender` at `t`, and an instant before which none
+    /// of those grudges lifts; `None` when none drops it.
     pub fn dropping(&self, sender: usize, t: Nanos) -> Option<(&BitVec, Nanos)> {
-        let (epoch, heal) = self.epoch_at(t)?;
-        epoch.dropped_by.get(sender).filter(|d| d.any()).map(|d| (d, heal))
+        let (p, e) = self.epoch_at(t)?;
+        let d = self.periods[p].epochs[e].dropped_by.get(sender).filter(|d| d.any())?;
+        Some((d, self.epoch_end(p, e)))
     }
 
     /// The first instant `>= t` at which `life` runs (alive and not paused), if any.
@@ -313,14 +348,16 @@ impl FaultSchedule {
 
     /// The first instant `>= t` at which `receiver` does not drop `sender` ([`FOREVER`] if it drops it to the end).
     pub fn first_accept(&self, receiver: usize, sender: usize, t: Nanos) -> Nanos {
-        let mut t = t;
-        // A grudge holds until its period heals; another period may begin at that very instant.
-        while let Some((epoch, heal)) = self.epoch_at(t)
-            && epoch.dropped_by[sender][receiver]
-        {
-            t = heal;
+        let Some((p, e)) = self.epoch_at(t) else { return t };
+        let period = &self.periods[p];
+        // Walk the period's epochs until one no longer drops the sender: only an epoch that replaces the grudges
+        // (from its instant on) can; one that adds to them cannot. Otherwise the grudge lasts to the heal, at which
+        // instant it is lifted even if a new period starts then.
+        let dropped = |e: &Epoch| e.dropped_by[sender][receiver];
+        if !dropped(&period.epochs[e]) {
+            return t;
         }
-        t
+        period.epochs[e + 1..].iter().find(|next| !dropped(next)).map_or(period.heal, |next| next.from)
     }
 
     /// The life of `node` that answered a read completed at `t`: the one alive then, else the latest one started
@@ -334,7 +371,12 @@ impl FaultSchedule {
     /// what a plot shades.
     pub fn shading(&self) -> Vec<(FaultKind, Nanos, Nanos)> {
         let mut spans: Vec<(FaultKind, Nanos, Nanos)> = Vec::new();
-        spans.extend(self.periods.iter().map(|p| (FaultKind::Partition, p.epochs[0].from, p.heal)));
+        for p in &self.periods {
+            // From the first epoch that drops anything to the heal (a grudge that cuts nothing is no fault).
+            if let Some(first) = p.epochs.iter().find(|e| e.dropped_by.iter().any(|d| d.any())) {
+                spans.push((FaultKind::Partition, first.from, p.heal));
+            }
+        }
         for node in &self.by_node {
             for pair in node.windows(2) {
                 let (dead, next) = (&self.lives[pair[0]], &self.lives[pair[1]]);

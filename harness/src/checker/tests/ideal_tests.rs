@@ -267,3 +267,47 @@ fn staleness_is_listed_per_element_and_node_and_the_worst_come_largest_first() {
         r.worst_staleness.iter().map(|s| (s.element.clone(), s.node.as_str(), s.ms)).collect();
     assert_eq!(worst, [(json!(1), "n3", 150), (json!(2), "n2", 100), (json!(1), "n2", 50)]);
 }
+
+#[test]
+fn a_partition_still_in_force_when_another_ends_never_lapses() {
+    // A random partition (n1 | n2 n3) from 100 ms to 300 ms overlaps a targeted cut of n3 from 200 ms to 500 ms.
+    // When the random one ends, the harness records a stop and, at the same instant, a start of what remains.
+    let c = cluster(3, 100);
+    let mut h = Hist::new();
+    h.fault(F::StartPartition, 100, 101, json!(["isolated", {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}]));
+    h.fault(F::StartPartition, 200, 200, isolate("n3", &["n1", "n2"]));
+    h.fault(F::StopPartition, 300, 300, json!("network-healed"));
+    h.fault(F::StartPartition, 300, 300, isolate("n3", &["n1", "n2"]));
+    h.fault(F::StopPartition, 500, 500, json!("network-healed"));
+    let s = FaultSchedule::from_history(&h.h, &c.nodes);
+    let (n1, n2, n3) = (0, 1, 2);
+    assert_eq!(s.first_accept(n2, n1, 250 * MS), 300 * MS, "the random partition's grudge lifts at its stop");
+    assert_eq!(s.first_accept(n2, n1, 300 * MS), 300 * MS);
+    assert_eq!(s.first_accept(n3, n1, 250 * MS), 500 * MS, "the cut's does not, though a stop was recorded");
+    assert_eq!(s.first_accept(n3, n2, 300 * MS), 500 * MS);
+    assert_eq!(s.first_accept(n3, n2, 150 * MS), 150 * MS, "n3 heard n2 before the cut");
+    assert_eq!(holds(&h.h, &c, n1, 250), [Some(250), Some(350), Some(500)]);
+    assert_eq!(s.shading(), [(FaultKind::Partition, 101 * MS, 500 * MS)]);
+    // A stop and a start at different instants are two partitions, with the gap between them.
+    let mut h = Hist::new();
+    h.fault(F::StartPartition, 100, 100, isolate("n3", &["n1", "n2"]));
+    h.fault(F::StopPartition, 300, 300, json!("network-healed"));
+    h.fault(F::StartPartition, 301, 301, isolate("n3", &["n1", "n2"]));
+    let s = FaultSchedule::from_history(&h.h, &c.nodes);
+    assert_eq!(s.first_accept(n3, n1, 250 * MS), 300 * MS);
+    assert_eq!(s.first_accept(n3, n1, 302 * MS), FOREVER);
+}
+
+#[test]
+fn a_fault_applies_to_the_nodes_its_completion_names() {
+    let c = cluster(3, 0);
+    let mut h = Hist::new();
+    // asked to pause n1 and n2; n1 was still starting, so only n2 was paused
+    h.push_fault(F::Pause, 10, json!(["n1", "n2"]), json!(["n2"]));
+    // asked to kill n3, which the completion says changed nothing
+    h.push_fault(F::Kill, 20, json!(["n3"]), json!([]));
+    let s = FaultSchedule::from_history(&h.h, &c.nodes);
+    assert!(s.lives()[0].pauses.is_empty());
+    assert_eq!(s.lives()[1].pauses, [(10 * MS, FOREVER)]);
+    assert_eq!(s.lives()[2].end, FOREVER);
+}
