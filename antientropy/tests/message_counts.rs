@@ -23,13 +23,15 @@ fn kinds(sim: &Sim<GSet>, from: Duration, to: Duration) -> (usize, usize) {
 }
 
 #[test]
-fn a_leaf_update_on_the_star_costs_one_push_to_the_hub_and_one_relay_push_per_other_leaf() {
+fn a_leaf_update_on_the_star_costs_one_push_to_the_hub_one_relay_push_per_other_leaf_and_one_acknowledgement() {
     for n in [2, 5, 25] {
         let mut s = sim(n, Overlay::Star);
         s.update(n - 1, |s| s.insert(1));
         s.run_until(ms(500));
         assert!(s.converged());
-        assert_eq!(kinds(&s, ms(0), ms(500)), (1 + (n - 2), 0), "{n} nodes");
+        // The writer hears nothing else from the hub in that window, so the hub acknowledges its push alone.
+        assert_eq!(kinds(&s, ms(0), ms(500)), (1 + (n - 2) + 1, 0), "{n} nodes");
+        assert_eq!(s.engines[0].stats().ack_pushes, 1);
         // The relay waits for its window: the hub got the push at 10 ms and relayed it at 110 ms.
         assert!(s.sent.iter().filter(|m| m.from == 0).all(|m| m.at == ms(110)));
     }
@@ -47,7 +49,7 @@ fn updates_within_one_relay_window_share_the_hubs_messages() {
     s.run_until(ms(500));
     assert!(s.converged());
     assert_eq!(s.engines[3].state().len(), n as u64);
-    // 24 leaf pushes, then one relay batch per leaf.
+    // 24 leaf pushes, then one relay batch per leaf (which acknowledges its push).
     assert_eq!(kinds(&s, ms(0), ms(500)), (2 * (n - 1), 0));
 }
 
@@ -63,7 +65,9 @@ fn full_costs_n_minus_one_pushes_per_update_and_a_tree_one_per_edge() {
     s.update(3, |s| s.insert(9));
     s.run_until(ms(2000));
     assert!(s.converged());
-    assert_eq!(kinds(&s, ms(0), ms(2000)), (6, 0), "a tree of 7 nodes has 6 edges");
+    // A tree of 7 nodes has 6 edges; the update climbs two of them (3 → 1 → 0), and each parent acknowledges
+    // the push it got from below alone, having nothing else for that child.
+    assert_eq!(kinds(&s, ms(0), ms(2000)), (6 + 2, 0));
 }
 
 #[test]
@@ -142,8 +146,8 @@ fn a_push_number_far_ahead_does_not_blind_gap_detection_on_its_link() {
     use osmosis_antientropy::{Engine, Message};
     let n1 = "n1".to_string();
     let mut e: Engine<GSet> = Engine::new("n0", ["n0".to_string(), n1.clone()], Config::default(), 1, ms(0)).unwrap();
-    let push = |seq: u64| Message::Push { seq, delta: GSet::new().insert(seq % 1000) };
-    e.on_message(ms(0), &n1, Message::Push { seq: u64::MAX, delta: GSet::new().insert(5) });
+    let push = |seq: u64| Message::push(seq, GSet::new().insert(seq % 1000));
+    e.on_message(ms(0), &n1, Message::push(u64::MAX, GSet::new().insert(5)));
     let gap = Config::default().gap_timeout;
     for (round, (a, b)) in [(0, 2), (3, 5)].into_iter().enumerate() {
         let t = ms(10) + gap * (2 * round as u32);

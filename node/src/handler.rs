@@ -30,7 +30,7 @@
 use std::time::Duration;
 
 use osmosis_antientropy::{Config, ConfigError, Engine, EngineError, Message};
-use osmosis_crdt::{DeltaCrdt, GCounter, JsonSet, PNCounter};
+use osmosis_crdt::{GCounter, JsonSet, PNCounter};
 use serde_json::Value;
 
 use crate::protocol::{
@@ -50,7 +50,7 @@ pub const MAX_SET_ELEMENTS: u64 = 1 << 22;
 pub const MAX_COUNTER_ENTRIES: u64 = 1 << 16;
 
 /// A replica whose size is capped (see the module docs): the size counts what a `read` or a digest walks.
-trait Capped: DeltaCrdt<Delta = Self> + Default + Clone {
+trait Capped: osmosis_antientropy::Replica {
     /// The largest [`Capped::size`] allowed.
     const CAP: u64;
     /// What [`Capped::size`] counts, for logs.

@@ -2,19 +2,18 @@
 
 use std::time::Duration;
 
-use osmosis_crdt::DeltaCrdt;
 use rand::seq::IndexedRandom;
 
-use super::Engine;
+use super::{Engine, Replica};
 use crate::id::NodeId;
 
-impl<C: DeltaCrdt<Delta = C> + Default + Clone, I: NodeId> Engine<C, I> {
+impl<C: Replica, I: NodeId> Engine<C, I> {
     /// When the timed round is due: `interval` after the later of the last news from a peer and the last round (the
     /// wait doubles with every round while nothing changes, and is back to `round_min` after any change), but never
     /// later than `round_max` after the last round. A node whose own updates keep coming but which hears no news
     /// (cut off from the overlay) thus runs a round every `round_min`.
     pub(super) fn round_due(&self) -> Option<Duration> {
-        if self.peers.is_empty() {
+        if self.members.len() <= 1 {
             return None;
         }
         let last_round = self.last_round.unwrap_or(self.started);
@@ -32,7 +31,10 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone, I: NodeId> Engine<C, I> {
         // random peers too.
         let news_flows = self.last_news.saturating_add(self.interval) > now;
         let fanout = if news_flows && upstream.is_some() { 0 } else { self.config.fanout };
-        let others: Vec<usize> = (0..self.peers.len()).filter(|&p| Some(p) != upstream).collect();
+        let me = self.members.me();
+        // Suspected peers stay candidates: suspicion steers the eager path, while a round is what repairs a link
+        // once it works again (and all of them may be suspected).
+        let others: Vec<usize> = (0..self.members.len()).filter(|&p| p != me && Some(p) != upstream).collect();
         let random = others.choose_multiple(&mut self.rng, fanout).copied();
         let partners: Vec<usize> = upstream.into_iter().chain(random).collect();
         self.open_rounds(&partners);
