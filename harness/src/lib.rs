@@ -8,16 +8,18 @@
 //!
 //! ## Design
 //!
-//! Everything that decides something is sans-IO and passed the time: the network model ([`net`]), the operation
+//! Everything that decides something is sans-IO and passed the time: the cluster core ([`run::core`]: the
+//! participants, clients' RPCs, setup, faults and history, effects out), the network model ([`net`]), the operation
 //! schedule ([`generator`]), the nemesis ([`nemesis`]), the topologies ([`topology`]), the RPC rules ([`rpc`])
 //! and the checkers ([`checker`]). Randomness comes from one seed (`--seed`, printed at start), split into
-//! independent streams. The [`run`] module is the only one that reads a clock or touches processes: an event loop
-//! on one thread owns all state and writes node stdin; tokio tasks parse node stdout and carry stderr.
+//! independent streams. Only the shells in [`run`] read a clock or touch processes: the real-time shell's event
+//! loop on one thread owns the core and writes node stdin; tokio tasks parse node stdout and carry stderr.
 //!
 //! ## Modules
 //!
 //! - [`cli`]: flags, defaults and validation (spec §1); [`bench`]: named scenarios run in turn, one table.
-//! - [`run`]: the driver (spec §2, §3): spawn, init, topology, the main loop, teardown; the store and journal.
+//! - [`run`]: running a test (spec §2, §3): the sans-IO cluster core and the shell that runs it with processes;
+//!   the store and journal.
 //! - [`net`]: the simulated network (spec §4) and its `:net` counters.
 //! - [`generator`]: stagger, mix, thread choice, time limit, phases, final reads (spec §6, §7).
 //! - [`nemesis`]: grudges for the partition nemesis (spec §8).
@@ -64,7 +66,9 @@ pub struct CheckedRun {
 /// analysis. Shared by `osmosis-harness test` ([`test`]) and `osmosis-harness bench` ([`bench`]).
 pub fn run_and_check(config: &cli::TestConfig) -> Result<CheckedRun, run::RunError> {
     let rec = run::run(config)?;
-    let check_config = CheckConfig { workload: config.workload, availability: config.availability };
+    let cluster = checker::Cluster::new(config.nodes.clone(), config.concurrency, config.latency);
+    let check_config =
+        CheckConfig { workload: config.workload, availability: config.availability, cluster: Some(cluster) };
     let mut results = check(&check_config, &rec.history, &rec.net, &rec.diagnostics);
     results.insert_extra("harness", harness_edn(config, &rec.harness));
     results::write_results(&rec.dir, &results)?;
@@ -74,8 +78,8 @@ pub fn run_and_check(config: &cli::TestConfig) -> Result<CheckedRun, run::RunErr
     Ok(CheckedRun { results, dir: rec.dir, op_count: checker::net::op_count(&rec.history) })
 }
 
-/// Runs one test and scores it, as `osmosis-harness test` does: [`run_and_check`], then prints the results and the
-/// verdict on stdout, and returns Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is
+/// Runs one test and scores it, as `osmosis-harness test` does: [`run_and_check`], then prints the results, the
+/// verdict, the run directory and the one-line summary ([`results::summary_line`]) on stdout, and returns Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is
 /// an error: no analysis.
 pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
     let CheckedRun { results, dir, .. } = run_and_check(config)?;
@@ -83,6 +87,7 @@ pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
     use std::io::Write;
     writeln!(out, "{}", results::summary(&results))?;
     writeln!(out, "Run stored in {}", dir.display())?;
+    writeln!(out, "{}", results::summary_line(&results))?;
     Ok(results::exit_code(results.valid()))
 }
 

@@ -317,7 +317,7 @@ mod tests {
     #[test]
     fn plots_are_written_as_svg_with_text_labels() {
         let h = sample_history();
-        let config = CheckConfig { workload: Workload::Broadcast, availability: None };
+        let config = CheckConfig { workload: Workload::Broadcast, availability: None, cluster: None };
         let results = check(&config, &h, &NetStats::default(), &[]);
         let dir = std::env::temp_dir().join(format!("osmosis-plot-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -342,7 +342,7 @@ mod tests {
     #[test]
     fn plots_of_an_empty_history_still_render_and_skip_stable_latency() {
         let h = History::default();
-        let config = CheckConfig { workload: Workload::Echo, availability: None };
+        let config = CheckConfig { workload: Workload::Echo, availability: None, cluster: None };
         let results = check(&config, &h, &NetStats::default(), &[]);
         let dir = std::env::temp_dir().join(format!("osmosis-plot-empty-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
