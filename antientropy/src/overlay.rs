@@ -41,6 +41,8 @@ pub(crate) struct Plan {
     /// The suspected members this node routes around to reach its parent, ascending: what it reports on its pushes
     /// so that the nodes it now pushes to can route around them too.
     skipped: Vec<usize>,
+    /// The children that climb over suspects to reach this node, with those suspects (reported to them).
+    child_skips: Vec<(usize, Vec<usize>)>,
     /// `Full` only: every live member but this node.
     everyone: Vec<usize>,
 }
@@ -58,13 +60,28 @@ impl Plan {
             Overlay::None => Shape::Nothing,
         };
         let live = |x: usize| x == me || live(x);
-        let mut plan =
-            Plan { shape, me, parent: None, children: Vec::new(), skipped: Vec::new(), everyone: Vec::new() };
+        let mut plan = Plan {
+            shape,
+            me,
+            parent: None,
+            children: Vec::new(),
+            skipped: Vec::new(),
+            child_skips: Vec::new(),
+            everyone: Vec::new(),
+        };
         match shape {
             Shape::Heap(k) => {
                 let heap = Heap { k, n, root: (0..n).find(|&x| live(x)).unwrap_or(me) };
                 (plan.parent, plan.skipped) = heap.climb(me, &live);
-                plan.children = (0..n).filter(|&x| x != me && live(x) && heap.climb(x, &live).0 == Some(me)).collect();
+                for x in (0..n).filter(|&x| x != me && live(x)) {
+                    let (parent, skipped) = heap.climb(x, &live);
+                    if parent == Some(me) {
+                        plan.children.push(x);
+                        if !skipped.is_empty() {
+                            plan.child_skips.push((x, skipped));
+                        }
+                    }
+                }
             }
             Shape::Full => plan.everyone = (0..n).filter(|&x| x != me && live(x)).collect(),
             Shape::Nothing => {}
@@ -83,9 +100,19 @@ impl Plan {
         self.parent
     }
 
-    /// The suspected members this node routes around (see [`Plan`]).
-    pub(crate) fn skipped(&self) -> &[usize] {
-        &self.skipped
+    /// This node's children in the heap, ascending.
+    pub(crate) fn children(&self) -> &[usize] {
+        &self.children
+    }
+
+    /// The suspected members a push to `target` reports: those this node routes around to reach its parent, and
+    /// those `target` climbs over to reach this node, ascending.
+    pub(crate) fn reports_for(&self, target: usize) -> Vec<usize> {
+        let theirs = self.child_skips.iter().find(|(c, _)| *c == target).map(|(_, s)| s.as_slice()).unwrap_or(&[]);
+        let mut all: Vec<usize> = self.skipped.iter().chain(theirs).copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        all
     }
 
     /// Which of the members `sender` reports unreachable concern this node's routing, so that it adopts the

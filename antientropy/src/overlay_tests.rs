@@ -53,20 +53,22 @@ fn full_pushes_only_local_updates_and_none_pushes_nothing() {
 #[test]
 fn a_suspected_hub_is_replaced_by_the_first_live_member() {
     let leaf = plan(Overlay::Star, 3, 5, &[0]);
-    assert_eq!((leaf.upstream(), leaf.skipped()), (Some(1), &[0][..]));
+    assert_eq!((leaf.upstream(), leaf.reports_for(1)), (Some(1), vec![0]));
     let stand_in = plan(Overlay::Star, 1, 5, &[0]);
     assert_eq!(stand_in.upstream(), None);
     assert_eq!(targets(&stand_in, Some(3)), [2, 4], "the stand-in relays to every live leaf");
-    assert_eq!(stand_in.skipped(), [0], "and reports why");
+    assert_eq!(stand_in.reports_for(3), [0], "and reports why");
     let deeper = plan(Overlay::Star, 4, 5, &[0, 1]);
-    assert_eq!((deeper.upstream(), deeper.skipped()), (Some(2), &[0, 1][..]));
+    assert_eq!((deeper.upstream(), deeper.reports_for(2)), (Some(2), vec![0, 1]));
 }
 
 #[test]
 fn a_suspected_relays_children_climb_to_its_parent() {
     let (n, k) = (13, Overlay::Tree(3));
     assert_eq!(plan(k, 4, n, &[1]).upstream(), Some(0));
-    assert_eq!(targets(&plan(k, 0, n, &[1]), None), [2, 3, 4, 5, 6]);
+    let root = plan(k, 0, n, &[1]);
+    assert_eq!(targets(&root, None), [2, 3, 4, 5, 6]);
+    assert_eq!((root.reports_for(4), root.reports_for(2)), (vec![1], vec![]), "orphans learn why they moved");
     assert_eq!(plan(k, 9, n, &[]).upstream(), Some(2), "nodes under other relays keep their parents");
     assert_eq!(plan(k, 9, n, &[1]).upstream(), Some(2));
     assert_eq!(plan(k, 2, n, &[0]).upstream(), Some(1), "the relays climb past a suspected root to node 1");

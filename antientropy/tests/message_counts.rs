@@ -31,7 +31,7 @@ fn a_leaf_update_on_the_star_costs_one_push_to_the_hub_one_relay_push_per_other_
         assert!(s.converged());
         // The writer hears nothing else from the hub in that window, so the hub acknowledges its push alone.
         assert_eq!(kinds(&s, ms(0), ms(500)), (1 + (n - 2) + 1, 0), "{n} nodes");
-        assert_eq!(s.engines[0].stats().ack_pushes, 1);
+        assert_eq!(s.engines[0].stats().empty_pushes, 1);
         // The relay waits for its window: the hub got the push at 10 ms and relayed it at 110 ms.
         assert!(s.sent.iter().filter(|m| m.from == 0).all(|m| m.at == ms(110)));
     }

@@ -258,7 +258,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// Sends the batch waiting for the member at `pos` (an acknowledgement alone if nothing else waits for it but
     /// one is owed), cut to the byte budget; `up` if it is this node's parent.
     fn flush_link(&mut self, now: Duration, pos: usize, up: bool) {
-        let suspects = self.reports(now);
+        let suspects = self.reports(now, pos);
         let link = self.link(pos);
         let delta = link.pending.take();
         if delta.is_none() && !link.ack_owed {
@@ -286,7 +286,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             let seq = link.next_seq;
             link.next_seq += 1;
             if C::delta_is_empty(&part) {
-                self.stats.ack_pushes += 1;
+                self.stats.empty_pushes += 1;
             } else if up {
                 link.unacked.push_back((seq, now));
                 link.backlog.get_or_insert_with(C::default).join(&part);
@@ -308,10 +308,11 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         parts
     }
 
-    /// What this node's pushes report: the suspects it routes around, with the time their suspicion has left.
-    fn reports(&self, now: Duration) -> Vec<Report<I>> {
+    /// What a push to the member at `target` reports: the suspects this node routes around or `target` climbs over
+    /// to reach this node, with the time their suspicion has left.
+    fn reports(&self, now: Duration, target: usize) -> Vec<Report<I>> {
         self.plan
-            .skipped()
+            .reports_for(target)
             .iter()
             .take(crate::config::MAX_REPORTS)
             .filter_map(|&p| {

@@ -1,7 +1,8 @@
 //! Suspicion and healing (ALGORITHM.md §4): a node suspects its parent when a push to it goes unacknowledged for
 //! the parent's relay window plus `ack_slack`, adopts its peers' reports about the members it would route
 //! through, stops suspecting a member as soon as it hears from it, and re-forms its view of the overlay whenever
-//! any of that changes. When its parent changes it hands the new parent what the old one did not acknowledge.
+//! any of that changes. When its parent changes it hands the new parent what the old one did not acknowledge, and
+//! runs a round with it (the old one may have failed before relaying everything).
 
 use std::time::Duration;
 
@@ -19,11 +20,14 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     }
 
     /// Records a message from the member at `peer`. Returns true if it was suspected: it is reachable again, and
-    /// the view has been re-formed.
-    pub(super) fn heard_from(&mut self, now: Duration, peer: usize) -> bool {
+    /// the view has been re-formed (without a catch-up round with it if `in_round`: the message is part of one).
+    pub(super) fn heard_from(&mut self, now: Duration, peer: usize, in_round: bool) -> bool {
         let was = self.members.suspicion(peer).map(|s| s.origin);
         if matches!(was, Some(Origin::Direct | Origin::Reported)) && self.members.heard(peer, now) {
-            self.replan(now);
+            match self.replan(now) {
+                Some(parent) if !(in_round && parent == peer) => self.gap_round(parent),
+                _ => {}
+            }
             return true;
         }
         self.members.heard(peer, now);
@@ -53,7 +57,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             }
         }
         if changed {
-            self.replan(now);
+            self.replan_and_catch_up(now);
         }
     }
 
@@ -68,7 +72,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             changed |= self.members.suspect_direct(parent, now, self.config.suspicion_ttl);
         }
         if changed {
-            self.replan(now);
+            self.replan_and_catch_up(now);
         }
     }
 
@@ -83,17 +87,35 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         self.links.get(self.members.id(pos)).and_then(|l| l.unacked.front()).map(|&(_, t)| t)
     }
 
+    /// [`Engine::replan`], then a round with the new parent if the parent changed (the old one may have failed
+    /// before relaying everything).
+    pub(super) fn replan_and_catch_up(&mut self, now: Duration) {
+        if let Some(parent) = self.replan(now) {
+            self.gap_round(parent);
+        }
+    }
+
     /// Re-forms this node's view of the overlay from the membership; if its parent changed, hands the new one (or,
-    /// for a node that became the root, its children) what the old one did not acknowledge.
-    pub(super) fn replan(&mut self, now: Duration) {
+    /// for a node that became the root, its children) what the old one did not acknowledge, and returns it.
+    pub(super) fn replan(&mut self, now: Duration) -> Option<usize> {
         let plan = Self::plan_for(&self.config, &self.members);
         if plan == self.plan {
-            return;
+            return None;
         }
         let (old, new) = (self.plan.upstream(), plan.upstream());
+        let gained: Vec<usize> =
+            plan.children().iter().filter(|c| !self.plan.children().contains(c)).copied().collect();
         self.plan = plan;
+        if !gained.is_empty() {
+            // Nodes that now climb to this one: a push right away tells them why (its reports), so that they
+            // re-route (and catch up with a round) without waiting for their own evidence.
+            for child in gained {
+                self.link(child).pending.get_or_insert_with(C::default);
+            }
+            self.hurry_down(now);
+        }
         if old == new {
-            return;
+            return None;
         }
         self.stats.reroutes += 1;
         let mut handoff: Option<C> = None;
@@ -104,7 +126,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
                 handoff.get_or_insert_with(C::default).join(&part);
             }
         }
-        let Some(handoff) = handoff else { return };
+        let Some(handoff) = handoff else { return new };
         match new {
             Some(parent) => {
                 let link = self.link(parent);
@@ -118,5 +140,6 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
                 self.hurry_down(now);
             }
         }
+        new
     }
 }

@@ -36,9 +36,9 @@ impl<C: DeltaCrdt<Delta = C> + Split + Default + Clone> Replica for C {}
 pub struct Stats {
     /// `ae_push` messages sent.
     pub pushes: u64,
-    /// Of them, pushes that carried only an acknowledgement (the receiver had pushed to this node and nothing else
-    /// was due for it within the window).
-    pub ack_pushes: u64,
+    /// Of them, pushes without a delta: an acknowledgement (the receiver had pushed to this node and nothing else
+    /// was due for it within the window), or a notice to a node that now climbs to this one.
+    pub empty_pushes: u64,
     /// `ae_digest` messages sent (one per round and peer).
     pub digests: u64,
     /// `ae_reply` messages sent.
@@ -47,7 +47,8 @@ pub struct Stats {
     pub deltas: u64,
     /// Rounds started by the round timer.
     pub rounds: u64,
-    /// Rounds started because a push from a peer went missing, or a suspected peer was heard from again.
+    /// Rounds started because a push from a peer went missing, a suspected peer was heard from again, or this
+    /// node's parent changed.
     pub gap_rounds: u64,
     /// Digests received that matched this replica (answered with silence).
     pub agreements: u64,
@@ -211,13 +212,14 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             self.stats.foreign += 1;
             return;
         };
-        let healed = self.heard_from(now, peer);
+        let healed = self.heard_from(now, peer, !matches!(msg, Message::Push { .. }));
         match msg {
             Message::Push { seq, delta, ack, up, urgent, suspects } => {
                 self.on_reports(now, peer, &suspects);
                 self.on_push(now, peer, eager::Push { seq, delta, ack, up, urgent });
-                if healed {
-                    // It was unreachable: each side may lack what the other learned meanwhile.
+                if healed && self.plan.upstream() != Some(peer) {
+                    // It was unreachable: each side may lack what the other learned meanwhile (a new parent got
+                    // its round already).
                     self.gap_round(peer);
                 }
             }
@@ -260,7 +262,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     pub fn set_members(&mut self, now: Duration, members: impl IntoIterator<Item = I>) {
         self.members.set(&self.me, members);
         self.adopted.retain(|id, _| self.members.position(id).is_some());
-        self.replan(now);
+        self.replan_and_catch_up(now);
     }
 
     /// Adds a member (a failure detector saw it join). Nothing happens if it is one already.
@@ -286,7 +288,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         if let Some(p) = self.members.position(id).filter(|&p| p != self.members.me())
             && self.members.suspect_external(p)
         {
-            self.replan(now);
+            self.replan_and_catch_up(now);
         }
     }
 
@@ -295,7 +297,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         if let Some(p) = self.members.position(id)
             && self.members.lift(p)
         {
-            self.replan(now);
+            self.replan_and_catch_up(now);
         }
     }
 
