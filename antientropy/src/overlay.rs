@@ -105,6 +105,11 @@ impl Plan {
         &self.children
     }
 
+    /// Whether this node stands in for a suspected root: it has no parent, yet suspects members ahead of it.
+    pub(crate) fn stands_in(&self) -> bool {
+        self.parent.is_none() && !self.skipped.is_empty()
+    }
+
     /// The suspected members a push to `target` reports: those this node routes around to reach its parent, and
     /// those `target` climbs over to reach this node, ascending.
     pub(crate) fn reports_for(&self, target: usize) -> Vec<usize> {

@@ -71,6 +71,9 @@ pub struct Sim<C: Replica> {
     pub sides: Option<Vec<u8>>,
     /// Nodes cut off from everyone: every message from or to them is dropped when it is delivered.
     pub isolated: BTreeSet<usize>,
+    /// Links cut one way, as (sender, receiver): a message on them is dropped when it is delivered (Maelstrom's
+    /// grudges, which need not be symmetric).
+    pub cut_links: BTreeSet<(usize, usize)>,
     /// Nodes that crashed and have not restarted yet: messages for them are dropped, they never tick (messages they
     /// sent before the crash still arrive).
     dead: BTreeSet<usize>,
@@ -124,6 +127,7 @@ impl<C: Replica> Sim<C> {
             now: Duration::ZERO,
             sides: None,
             isolated: BTreeSet::new(),
+            cut_links: BTreeSet::new(),
             dead: BTreeSet::new(),
             held: (0..n).map(|_| None).collect(),
             config: config.clone(),
@@ -258,12 +262,14 @@ impl<C: Replica> Sim<C> {
         self.sent.iter().filter(move |s| s.at >= from && s.at < to)
     }
 
-    /// Whether a message from `from` to `to` is dropped when it arrives now (partition or isolation).
+    /// Whether a message from `from` to `to` is dropped when it arrives now (partition, isolation, a cut link, a
+    /// crashed receiver).
     fn dropped(&self, from: usize, to: usize) -> bool {
         self.sides.as_ref().is_some_and(|s| s.get(from) != s.get(to))
             || self.isolated.contains(&from)
             || self.isolated.contains(&to)
             || self.dead.contains(&to)
+            || self.cut_links.contains(&(from, to))
     }
 
     /// Re-reads engine `i`'s next deadline (none while it is paused).

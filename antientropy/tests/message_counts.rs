@@ -106,7 +106,10 @@ fn a_lost_push_is_noticed_at_the_next_push_and_repaired_by_one_round() {
 #[test]
 fn a_node_cut_off_from_news_runs_a_round_every_round_min_while_its_own_updates_continue() {
     let n = 3;
-    let mut s = sim(n, Overlay::Star);
+    // Slow to suspect its hub, so that it keeps counting on the star (a node that suspects every member ahead of
+    // it stands in for the root and runs rounds faster: see the next test).
+    let config = Config { relay_window: ms(100), ack_slack: Duration::from_secs(60), ..Config::default() };
+    let mut s: Sim<GSet> = Sim::new(n, &config, Faults::reliable(ms(10)), 7);
     s.faults.loss = 1.0; // n2 is cut off from everyone (and so is everyone else)
     for k in 0..20u64 {
         s.update(2, |s| s.insert(k));
@@ -120,6 +123,24 @@ fn a_node_cut_off_from_news_runs_a_round_every_round_min_while_its_own_updates_c
     assert!(!s.converged());
     s.run_until(ms(14_500));
     assert!(s.converged(), "the first round after the heal repairs everything");
+}
+
+#[test]
+fn a_node_that_suspects_every_member_ahead_of_it_runs_a_round_every_quarter_of_round_min() {
+    let mut s = sim(3, Overlay::Star);
+    s.isolated.insert(2);
+    for k in 0..20u64 {
+        s.update(2, |s| s.insert(k));
+        s.run_until(s.now + ms(500));
+    }
+    // Its pushes went unacknowledged: it suspected the hub (at about 0.35 s), then node 1 (0.7 s), and stands in
+    // for the root from then on, with a round every 500 ms: about 18 in the 9.3 s left.
+    assert_eq!(s.engines[2].suspected(), [0, 1]);
+    let rounds = s.engines[2].stats().rounds;
+    assert!((17..=19).contains(&rounds), "{rounds} rounds");
+    s.isolated.clear();
+    s.run_until(s.now + ms(1_000));
+    assert!(s.converged(), "hearing from the others ends the suspicions and a round repairs");
 }
 
 #[test]

@@ -141,12 +141,15 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         let arrival = self.link(from).inbound.note(push.seq, now);
         if let Some(ack) = push.ack {
             self.link(from).acknowledge(ack);
+            if Some(from) == self.parent() {
+                self.shadow = None; // the new parent answers: no more copies to the old one
+            }
         }
         if push.up && !C::delta_is_empty(&push.delta) {
             self.adopt_child(now, from);
         }
         self.merge(now, Source::Peer(from), &push.delta);
-        if Some(from) == self.plan.upstream() && self.down_due.is_some() {
+        if Some(from) == self.parent() && self.down_due.is_some() {
             // An inner relay sends its children's batch when its parent's push arrives: one window on the way down.
             self.flush_down(now);
         }
@@ -181,15 +184,22 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// Queues `delta` for the overlay targets of deltas from `from`, and flushes what is due at once.
     pub(super) fn queue(&mut self, now: Duration, from: Source, delta: &C) {
         let adopted: Vec<usize> = self.adopted.keys().filter_map(|id| self.members.position(id)).collect();
-        let targets = self.plan.targets(from, adopted.into_iter());
-        let upstream = self.plan.upstream();
+        let upstream = self.parent();
+        let mut targets = self.plan.targets(from, adopted.into_iter().chain(upstream));
+        if let Some(shadow) = self.shadow(now).filter(|_| targets.iter().any(|&t| Some(t) == upstream))
+            && !targets.contains(&shadow)
+            && Source::Peer(shadow) != from
+        {
+            targets.push(shadow);
+        }
         for &target in &targets {
             self.link(target).pending.get_or_insert_with(C::default).join(delta);
         }
-        if targets.iter().any(|&t| Some(t) == upstream) {
+        let shadow = self.shadow(now);
+        if targets.iter().any(|&t| Some(t) == upstream || Some(t) == shadow) {
             self.up_due.get_or_insert(now.saturating_add(self.config.local_window));
         }
-        if targets.iter().any(|&t| Some(t) != upstream) {
+        if targets.iter().any(|&t| Some(t) != upstream && Some(t) != shadow) {
             let window = self.down_window();
             self.down_due.get_or_insert(now.saturating_add(window));
         }
@@ -207,7 +217,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     fn down_window(&self) -> Duration {
         if !self.plan.relays() && self.adopted.is_empty() {
             self.config.local_window
-        } else if self.plan.upstream().is_some() {
+        } else if self.parent().is_some() {
             self.config.relay_window.saturating_mul(2)
         } else {
             self.config.relay_window
@@ -229,8 +239,11 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// Sends the parent's batch.
     pub(super) fn flush_up(&mut self, now: Duration) {
         self.up_due = None;
-        if let Some(parent) = self.plan.upstream() {
+        if let Some(parent) = self.parent() {
             self.flush_link(now, parent, true);
+        }
+        if let Some(shadow) = self.shadow(now) {
+            self.flush_link(now, shadow, true);
         }
     }
 
@@ -239,11 +252,12 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     pub(super) fn flush_down(&mut self, now: Duration) {
         self.down_due = None;
         self.last_down_flush = Some(now);
-        let upstream = self.plan.upstream().map(|p| self.members.id(p).clone());
+        let up: Vec<I> =
+            [self.parent(), self.shadow(now)].into_iter().flatten().map(|p| self.members.id(p).clone()).collect();
         let due: Vec<I> = self
             .links
             .iter()
-            .filter(|(id, l)| (l.pending.is_some() && Some(*id) != upstream.as_ref()) || l.ack_owed)
+            .filter(|(id, l)| (l.pending.is_some() && !up.contains(id)) || l.ack_owed)
             .map(|(id, _)| id.clone())
             .collect();
         for id in due {
@@ -327,7 +341,13 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// within a relay window, even if it is not a child in this node's view.
     fn adopt_child(&mut self, now: Duration, from: usize) {
         let id = self.members.id(from).clone();
-        self.adopted.insert(id, now.saturating_add(self.config.suspicion_ttl));
+        let was_bridge = self.bridge.as_ref() == Some(&id);
+        if self.adopted.insert(id, now.saturating_add(self.config.suspicion_ttl)).is_none()
+            && was_bridge
+            && let Some(parent) = self.refresh_parent(now)
+        {
+            self.gap_round(parent); // a bridge that pushes here as to its parent cannot be one
+        }
         self.link(from).ack_owed = true;
         let by = now.saturating_add(self.config.relay_window);
         self.down_due = Some(self.down_due.map_or(by, |t| t.min(by)));

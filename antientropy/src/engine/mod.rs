@@ -88,6 +88,11 @@ pub struct Engine<C: Replica, I: NodeId = String> {
     /// Peers that push to this node as to their parent without being its children in its own view, and until
     /// when it relays to them (refreshed by each of their pushes).
     adopted: BTreeMap<I, Duration>,
+    /// A stand-in root's bridge (see `health::check_bridge`), its parent in all but name.
+    bridge: Option<I>,
+    /// The previous parent, which gets copies of the pushes up until the new one acknowledges (see
+    /// `health::handoff`), and until when.
+    shadow: Option<(I, Duration)>,
     /// When the batch for the parent goes out.
     up_due: Option<Duration>,
     /// When the batches for every other target go out: a relay's window is shared by all of them (per-target
@@ -130,6 +135,8 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             state: C::default(),
             links: BTreeMap::new(),
             adopted: BTreeMap::new(),
+            bridge: None,
+            shadow: None,
             up_due: None,
             down_due: None,
             last_down_flush: None,
@@ -172,9 +179,10 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         self.members.suspected().map(|p| self.members.id(p).clone()).collect()
     }
 
-    /// The node this one pushes to as its parent (the hub of a star, the parent in a tree), if any.
+    /// The node this one pushes to as its parent (the hub of a star, the parent in a tree, or a stand-in root's
+    /// bridge), if any.
     pub fn upstream(&self) -> Option<&I> {
-        self.plan.upstream().map(|p| self.members.id(p))
+        self.parent().map(|p| self.members.id(p))
     }
 
     /// The largest element, in bytes of JSON, that a message within the budget can always carry: what a node
@@ -217,7 +225,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             Message::Push { seq, delta, ack, up, urgent, suspects } => {
                 self.on_reports(now, peer, &suspects);
                 self.on_push(now, peer, eager::Push { seq, delta, ack, up, urgent });
-                if healed && self.plan.upstream() != Some(peer) {
+                if healed && self.parent() != Some(peer) {
                     // It was unreachable: each side may lack what the other learned meanwhile (a new parent got
                     // its round already).
                     self.gap_round(peer);
@@ -260,9 +268,13 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// Replaces the member list (this node stays a member whatever the list says). Suspicions of members that
     /// stay are kept; the overlay is re-formed.
     pub fn set_members(&mut self, now: Duration, members: impl IntoIterator<Item = I>) {
+        let before = self.shape_ids();
         self.members.set(&self.me, members);
         self.adopted.retain(|id, _| self.members.position(id).is_some());
-        self.replan_and_catch_up(now);
+        if let Some(parent) = self.replan_from(now, before) {
+            self.gap_round(parent);
+        }
+        self.links.retain(|id, _| self.members.position(id).is_some());
     }
 
     /// Adds a member (a failure detector saw it join). Nothing happens if it is one already.

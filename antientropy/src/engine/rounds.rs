@@ -4,8 +4,8 @@
 //! The rest of the engine uses exactly two entry points, so that the round protocol can change without touching
 //! the eager path or the timer: [`Engine::open_rounds`] (start a round with some peers) and
 //! [`Engine::on_round_message`] (any message but a push). A round reaches the rest of the engine only through
-//! `merge` (news learned from a round is relayed like any other), `cut` (a delta cut to the byte budget) and
-//! `send`.
+//! `merge` (news learned from a round is relayed like any other), `cut` (a delta cut to the byte budget),
+//! `found_bridge` (news from a round tells a stand-in root whom to bridge to) and `send`.
 
 use std::time::Duration;
 
@@ -39,14 +39,18 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
                 self.reply(from, delta, mine);
             }
             Message::Reply { delta, digest } => {
-                if let Some(delta) = delta {
-                    self.merge(now, Source::Peer(from), &delta);
+                if let Some(delta) = delta
+                    && self.merge(now, Source::Peer(from), &delta)
+                {
+                    self.found_bridge(now, from);
                 }
                 let back = self.state.delta_since(&digest);
                 self.send_deltas(from, back);
             }
             Message::Delta { delta } => {
-                self.merge(now, Source::Peer(from), &delta);
+                if self.merge(now, Source::Peer(from), &delta) {
+                    self.found_bridge(now, from);
+                }
             }
             Message::Push { .. } => unreachable!("pushes are handled by the eager path"),
         }

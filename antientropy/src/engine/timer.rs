@@ -17,6 +17,11 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             return None;
         }
         let last_round = self.last_round.unwrap_or(self.started);
+        if self.plan.stands_in() && self.bridge.is_none() {
+            // A stand-in root without a bridge runs a round every quarter of `round_min`, news or not: its rounds
+            // are how it finds a bridge (and, until then, how it learns what the members it cannot reach learned).
+            return Some(last_round.saturating_add(self.config.round_min / 4));
+        }
         let quiet = self.last_news.max(last_round).saturating_add(self.interval);
         Some(quiet.min(last_round.saturating_add(self.config.round_max)))
     }
@@ -25,7 +30,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// random other peers.
     pub(super) fn timed_round(&mut self, now: Duration) {
         self.stats.rounds += 1;
-        let upstream = self.plan.upstream();
+        let upstream = self.parent();
         // News arrived within the last interval: the eager path works, the round only guards against a lost push
         // of this node's own, and the upstream node is the one that must have it. Otherwise (quiet, or cut off)
         // random peers too.

@@ -12,6 +12,8 @@
 //! reads only sample it) — over the elements written by nodes never faulted, and read by them. For each killed
 //! node, how long after its restart it held everything written before it.
 
+mod partitions;
+
 use std::time::Duration;
 
 use clap::Parser;
@@ -60,6 +62,14 @@ struct Args {
     kill: Vec<String>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Maelstrom's partition nemesis: a random grudge (one, minority-third, majority, majorities-ring), a heal,
+    /// the next, each after a random wait of mean --nemesis-interval seconds; also prints, per (element, node),
+    /// how long the node stayed without the element beyond the earliest moment any protocol could have got it
+    /// there under the partitions.
+    #[arg(long)]
+    partitions: bool,
+    #[arg(long, default_value_t = 10.0)]
+    nemesis_interval: f64,
     /// Print the N elements that took longest to reach every healthy node.
     #[arg(long, default_value_t = 0)]
     worst: usize,
@@ -90,6 +100,10 @@ enum Event {
     Start(Fault),
     /// A fault ends.
     End(Fault),
+    /// Partition `i` of the schedule starts.
+    Cut(usize),
+    /// The partition heals.
+    Heal,
 }
 
 fn faults(a: &Args) -> Vec<Fault> {
@@ -153,6 +167,20 @@ fn main() {
         events.push((f.from, Event::Start(*f)));
         events.push((f.to, Event::End(*f)));
     }
+    let latency = Duration::from_millis(a.latency_ms);
+    let parts = match a.partitions {
+        true => partitions::schedule(
+            a.nodes,
+            Duration::from_secs_f64(a.nemesis_interval),
+            Duration::from_secs(a.time_limit),
+            a.seed,
+        ),
+        false => Vec::new(),
+    };
+    for (i, p) in parts.iter().enumerate() {
+        events.push((p.start, Event::Cut(i)));
+        events.push((p.end, Event::Heal));
+    }
     events.sort_by_key(|e| e.0);
     let mut restarted: Vec<(usize, Duration)> = Vec::new();
     let mut written = vec![true; adds.len()];
@@ -167,6 +195,8 @@ fn main() {
                     written[v] = false; // the node is paused or dead: its client's write fails
                 }
             }
+            Event::Cut(i) => sim.cut_links = parts[i].cut.clone(),
+            Event::Heal => sim.cut_links.clear(),
             Event::Start(f) | Event::End(f) => match (f.kind, matches!(event, Event::Start(_))) {
                 (Kind::Cut, true) => drop(sim.isolated.insert(f.node)),
                 (Kind::Cut, false) => drop(sim.isolated.remove(&f.node)),
@@ -186,6 +216,50 @@ fn main() {
     let adds: Vec<(Duration, usize)> =
         adds.iter().zip(&written).map(|(&(t, w), &ok)| (t, if ok { w } else { usize::MAX })).collect();
     report(&a, &sim, ops, &adds, &arrival, &faults, &restarted);
+    if a.partitions {
+        staleness(&a, &parts, &adds, &arrival, latency);
+    }
+}
+
+/// Per (element, node): how long after the earliest possible moment the node got the element.
+#[allow(clippy::print_stdout)]
+fn staleness(
+    a: &Args,
+    parts: &[partitions::Partition],
+    adds: &[(Duration, usize)],
+    arrival: &[Vec<Option<Duration>>],
+    latency: Duration,
+) {
+    let never = Duration::from_secs(3600);
+    let mut stale: Vec<u128> = Vec::new();
+    for (v, &(t, w)) in adds.iter().enumerate().filter(|(_, (_, w))| *w != usize::MAX) {
+        let ideal = partitions::earliest(a.nodes, parts, w, t, latency);
+        for r in 0..a.nodes {
+            let got = arrival[r][v].unwrap_or(never);
+            let late = got.saturating_sub(ideal[r]).as_millis();
+            if a.worst > 0 && late > 1000 {
+                eprintln!(
+                    "stale {late} ms: element {v} by n{w} at {:.2} s on n{r} (ideal {:.2} s)",
+                    t.as_secs_f64(),
+                    ideal[r].as_secs_f64()
+                );
+            }
+            stale.push(late);
+        }
+    }
+    stale.sort_unstable();
+    let q = |p: f64| {
+        stale.get(((stale.len() as f64 * p) as usize).min(stale.len().saturating_sub(1))).copied().unwrap_or(0)
+    };
+    let kinds: Vec<String> =
+        parts.iter().map(|p| format!("{}@{:.1}-{:.1}", p.kind, p.start.as_secs_f64(), p.end.as_secs_f64())).collect();
+    println!(
+        "partitions {kinds:?}; stale beyond the earliest possible delivery, per (element, node), ms: p50 {} p95 {} p99 {} max {}",
+        q(0.5),
+        q(0.95),
+        q(0.99),
+        q(1.0)
+    );
 }
 
 /// Records when `to` first held each element of the message's delta.
