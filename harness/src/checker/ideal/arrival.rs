@@ -15,8 +15,9 @@
 //! would bring it if accepted at its send, `first_run(I, max(h_origin + floor, start(I)))`, and a copy accepted
 //! at its send from a later holder brings it no sooner. So a life whose node accepts the origin at `h_origin` is
 //! settled by the origin's copy, and one cut off from it (an *open* life) by the first holder it accepts at that
-//! holder's moment, unless a copy waiting out a grudge comes sooner. A waiting copy lands no sooner than the heal
-//! of the partition it waits in, which bounds it in O(1). A run without faults thus costs `O(lives)` per element;
+//! holder's moment, unless a copy waiting out a grudge comes sooner. A waiting copy lands no sooner than the next
+//! change of the grudges in force (the heal, or what remains when one of several partitions ends), which bounds it
+//! in O(1). A run without faults thus costs `O(lives)` per element;
 //! with partitions, `O(lives × open lives)` bit tests at most.
 
 use std::cmp::Reverse;
@@ -100,9 +101,10 @@ impl<'a> IdealNetwork<'a> {
                     return false;
                 }
                 let offer = match dropping {
-                    Some((d, heal)) if d[lives[k].node] => {
-                        // Cut off from this holder too: its copy waits out the grudge, landing at the heal at best.
-                        if hold[k].is_some_and(|best| best <= earliest.max(heal)) {
+                    Some((d, change)) if d[lives[k].node] => {
+                        // Cut off from this holder too: its copy waits out the grudge, landing no sooner than the
+                        // grudges' next change.
+                        if hold[k].is_some_and(|best| best <= earliest.max(change)) {
                             return true;
                         }
                         self.copy(i, t, k)
