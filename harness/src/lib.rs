@@ -66,7 +66,10 @@ pub struct CheckedRun {
 /// analysis. Shared by `osmosis-harness test` ([`test`]) and `osmosis-harness bench` ([`bench`]).
 pub fn run_and_check(config: &cli::TestConfig) -> Result<CheckedRun, run::RunError> {
     let rec = run::run(config)?;
-    let cluster = checker::Cluster::new(config.nodes.clone(), config.concurrency, config.latency);
+    let cluster = checker::Cluster {
+        loss: config.faults.loss,
+        ..checker::Cluster::new(config.nodes.clone(), config.concurrency, config.latency)
+    };
     let check_config =
         CheckConfig { workload: config.workload, availability: config.availability, cluster: Some(cluster) };
     let mut results = check(&check_config, &rec.history, &rec.net, &rec.diagnostics);
