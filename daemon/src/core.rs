@@ -139,6 +139,11 @@ impl Core {
         self.membership.live().into_iter().map(|(n, l)| (n, l.suspect)).collect()
     }
 
+    /// The addresses of the other live members.
+    pub fn peer_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs.values().copied().collect()
+    }
+
     /// The engine's member set, this node included.
     pub fn members(&self) -> Vec<String> {
         self.replica.members().iter().cloned().collect()

@@ -2,8 +2,8 @@
 //!
 //! This is the thin adapter between the daemon and `osmosis-antientropy`. The engine takes its member set when it
 //! is built, so a change of the live members rebuilds it around the same replica ([`Engine::restore`]): batches
-//! still waiting in the old engine's window are dropped (the first round of the new engine, `round_min` later,
-//! repairs them), push numbers start again from 0 on every link (a receiver takes the lower numbers for
+//! still waiting in the old engine's window are dropped (the new engine starts with a round, which repairs them),
+//! push numbers start again from 0 on every link (a receiver takes the lower numbers for
 //! duplicates: it still merges them, it only cannot see gaps on that link until the numbers catch up). Once the
 //! engine takes membership as an input, [`Replica::set_members`] becomes a call into it and nothing else changes.
 
@@ -47,8 +47,11 @@ impl Replica {
         let nodes: Vec<String> = members.iter().cloned().collect();
         self.rebuilds += 1;
         let seed = self.seed ^ self.rebuilds.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        // The config was validated when this replica was built, so building again cannot fail.
-        match Engine::new(&self.me, &nodes, self.config.clone(), seed, now) {
+        // The new engine is told it started `round_min` ago, so its first round (with its upstream) is due at
+        // once: a member that joined or came back is brought up to date, and whatever the old engine still held
+        // in its batch window reaches the upstream. The config was validated when this replica was built.
+        let born = now.saturating_sub(self.config.round_min);
+        match Engine::new(&self.me, &nodes, self.config.clone(), seed, born) {
             Ok(mut engine) => {
                 // A clone: the engine gives no way to take its state out (membership changes are rare).
                 engine.restore(self.engine.state().clone());

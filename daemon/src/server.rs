@@ -24,6 +24,10 @@ use crate::objects::Objects;
 use crate::storage::{self, Log};
 use crate::wire::MAX_DATAGRAM;
 
+/// The core's clock reads this at the daemon's start (any origin will do; a late one lets the replica date an
+/// engine's start a little in the past, which is how a rebuilt engine runs its first round at once).
+const CLOCK_ORIGIN: Duration = Duration::from_secs(86_400);
+
 /// Resolves once a write's log record is as durable as the fsync policy says (or says why it is not).
 pub type Durable = oneshot::Receiver<Result<(), String>>;
 
@@ -50,7 +54,7 @@ impl App {
     }
 
     fn now(&self) -> Duration {
-        self.start.elapsed()
+        CLOCK_ORIGIN + self.start.elapsed()
     }
 
     /// Runs a read on the core.
@@ -158,7 +162,17 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()> + Send +
     };
     let bump = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let start = Instant::now();
-    let core = Core::new(&settings, state, bump, metrics.clone(), Duration::ZERO).map_err(anyhow::Error::msg)?;
+    let mut settings = settings;
+    if let Some(dir) = &settings.data_dir {
+        // Members seen in an earlier run are seeds too: a restarted node finds its cluster even if it is the
+        // only seed the others were given.
+        for addr in storage::load_peers(dir) {
+            if !settings.join.contains(&addr) {
+                settings.join.push(addr);
+            }
+        }
+    }
+    let core = Core::new(&settings, state, bump, metrics.clone(), CLOCK_ORIGIN).map_err(anyhow::Error::msg)?;
     let socket = Arc::new(UdpSocket::bind(settings.listen).await?);
     let listener = tokio::net::TcpListener::bind(settings.http).await?;
     let app = Arc::new(App {
@@ -234,7 +248,7 @@ async fn tick(app: Arc<App>) {
         let deadline = app.read(|c| c.next_deadline());
         let sleep = async {
             match deadline {
-                Some(d) => tokio::time::sleep_until(app.start + d).await,
+                Some(d) => tokio::time::sleep_until(app.start + d.saturating_sub(CLOCK_ORIGIN)).await,
                 None => std::future::pending().await,
             }
         };
@@ -259,8 +273,18 @@ async fn snapshots(app: Arc<App>, dir: Option<PathBuf>, every: Duration, log_byt
     let Some(dir) = dir else { return };
     let mut last = app.read(|c| c.state().clone());
     let mut since = Instant::now();
+    let mut peers = Vec::new();
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
+        let now_peers = app.read(|c| c.peer_addrs());
+        if now_peers != peers && !now_peers.is_empty() {
+            let (d, p) = (dir.clone(), now_peers.clone());
+            match tokio::task::spawn_blocking(move || storage::save_peers(&d, &p)).await {
+                Ok(Ok(())) => peers = now_peers,
+                Ok(Err(e)) => tracing::warn!("could not save the member list: {e}"),
+                Err(e) => tracing::warn!("could not save the member list: {e}"),
+            }
+        }
         let big = app.log.as_ref().is_some_and(|l| l.bytes() >= log_bytes);
         if !big && since.elapsed() < every {
             continue;

@@ -3,6 +3,7 @@
 //! ```text
 //! DIR/snapshot.json      {"version":1,"covers":K,"state":<Objects>}: every log segment below K is in it
 //! DIR/snapshot.json.tmp  a snapshot being written (ignored and removed at start)
+//! DIR/peers.json        the addresses of the last known members (seeds for the next start)
 //! DIR/log.<N>            segment N: records [u32 LE length][8 bytes: BLAKE3 of the body, truncated][body]
 //!                        whose body is the JSON of one local write's delta
 //! ```
@@ -195,6 +196,20 @@ pub fn write_snapshot(dir: &Path, covers: u64, state: &Objects) -> io::Result<()
         }
     }
     Ok(())
+}
+
+const PEERS: &str = "peers.json";
+
+/// The member addresses saved by an earlier run (none if there is no readable file).
+pub fn load_peers(dir: &Path) -> Vec<std::net::SocketAddr> {
+    fs::read(dir.join(PEERS)).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default()
+}
+
+/// Saves the current members' addresses (atomically: a temporary file renamed over the old one).
+pub fn save_peers(dir: &Path, peers: &[std::net::SocketAddr]) -> io::Result<()> {
+    let tmp = dir.join("peers.json.tmp");
+    fs::write(&tmp, serde_json::to_vec(peers)?)?;
+    fs::rename(&tmp, dir.join(PEERS))
 }
 
 #[derive(Serialize)]
