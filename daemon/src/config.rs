@@ -314,7 +314,7 @@ impl Args {
         let d = Config::default();
         let engine = Config {
             overlay: match &args.overlay {
-                Some(o) => o.parse::<Overlay>()?,
+                Some(o) => o.parse::<Overlay>().map_err(|e| e.to_string())?,
                 None => d.overlay,
             },
             relay_window: args.relay_window_ms.map_or(d.relay_window, ms),

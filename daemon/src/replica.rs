@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use osmosis_antientropy::{Config, Engine, Message};
+use osmosis_crdt::Lattice;
 
 use crate::objects::Objects;
 
@@ -32,7 +33,7 @@ impl Replica {
     /// The replica `state` of node `me`, alone until [`Replica::set_members`] says otherwise.
     pub fn new(me: &str, config: Config, seed: u64, now: Duration, state: Objects) -> Result<Replica, String> {
         let members = BTreeSet::from([me.to_string()]);
-        let mut engine = Engine::new(me, &[me.to_string()], config.clone(), seed, now)?;
+        let mut engine = Engine::new(me, [me.to_string()], config.clone(), seed, now).map_err(|e| e.to_string())?;
         engine.restore(state);
         Ok(Replica { me: me.to_string(), config, seed, members, engine, rebuilds: 0, past_rounds: (0, 0) })
     }
@@ -45,13 +46,14 @@ impl Replica {
             return false;
         }
         let nodes: Vec<String> = members.iter().cloned().collect();
+        let count = nodes.len();
         self.rebuilds += 1;
         let seed = self.seed ^ self.rebuilds.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         // The new engine is told it started `round_min` ago, so its first round (with its upstream) is due at
         // once: a member that joined or came back is brought up to date, and whatever the old engine still held
         // in its batch window reaches the upstream. The config was validated when this replica was built.
         let born = now.saturating_sub(self.config.round_min);
-        match Engine::new(&self.me, &nodes, self.config.clone(), seed, born) {
+        match Engine::new(self.me.clone(), nodes, self.config.clone(), seed, born) {
             Ok(mut engine) => {
                 // A clone: the engine gives no way to take its state out (membership changes are rare).
                 engine.restore(self.engine.state().clone());
@@ -61,7 +63,7 @@ impl Replica {
                 true
             }
             Err(e) => {
-                tracing::error!("could not rebuild the engine for {} members: {e}", nodes.len());
+                tracing::error!("could not rebuild the engine for {count} members: {e}");
                 false
             }
         }
@@ -82,14 +84,18 @@ impl Replica {
         self.engine.state()
     }
 
-    /// Joins a local update; see [`Engine::apply_local`].
+    /// Joins a local update's delta (computed by the caller against this replica) and schedules its pushes; see
+    /// [`Engine::update`].
     pub fn apply_local(&mut self, now: Duration, delta: Objects) -> bool {
-        self.engine.apply_local(now, delta)
+        self.engine.update(now, |state| {
+            state.join(&delta);
+            delta
+        })
     }
 
     /// Handles a peer's message; see [`Engine::on_message`].
     pub fn on_message(&mut self, now: Duration, from: &str, msg: Message<Objects>) {
-        self.engine.on_message(now, from, msg);
+        self.engine.on_message(now, &from.to_string(), msg);
     }
 
     /// See [`Engine::on_tick`].

@@ -28,6 +28,9 @@ use crate::wire::MAX_DATAGRAM;
 /// engine's start a little in the past, which is how a rebuilt engine runs its first round at once).
 const CLOCK_ORIGIN: Duration = Duration::from_secs(86_400);
 
+/// The UDP receive buffer asked for, in bytes.
+const RECV_BUFFER: usize = 8 << 20;
+
 /// Resolves once a write's log record is as durable as the fsync policy says (or says why it is not).
 pub type Durable = oneshot::Receiver<Result<(), String>>;
 
@@ -173,7 +176,13 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()> + Send +
         }
     }
     let core = Core::new(&settings, state, bump, metrics.clone(), CLOCK_ORIGIN).map_err(anyhow::Error::msg)?;
-    let socket = Arc::new(UdpSocket::bind(settings.listen).await?);
+    let socket = UdpSocket::bind(settings.listen).await?;
+    // A split delta arrives as a burst of datagrams: ask for a receive buffer that holds a few hundred of them
+    // (the kernel caps it at net.core.rmem_max).
+    if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER) {
+        tracing::warn!("could not enlarge the UDP receive buffer: {e}");
+    }
+    let socket = Arc::new(socket);
     let listener = tokio::net::TcpListener::bind(settings.http).await?;
     let app = Arc::new(App {
         core: Mutex::new(core),

@@ -50,8 +50,8 @@ fn send_and_poll(c: &mut Criterion) {
     ] {
         group.bench_function(BenchmarkId::new(name, NODES), |b| {
             let mut net: Network<u64> = Network::new(latency, 1);
-            let nodes: Vec<Addr> = (0..NODES).map(|i| net.register(&format!("n{i}"))).collect();
-            let clients: Vec<Addr> = (0..NODES).map(|i| net.register(&format!("c{i}"))).collect();
+            let nodes: Vec<Addr> = (0..NODES).map(|i| net.register(&format!("n{i}"), ())).collect();
+            let clients: Vec<Addr> = (0..NODES).map(|i| net.register(&format!("c{i}"), ())).collect();
             let mut rng = ChaCha8Rng::seed_from_u64(2);
             let mut now = 0;
             b.iter(|| {

@@ -199,201 +199,96 @@ impl std::fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
-impl TestArgs {
-    /// Validates the flags into a [`TestConfig`]. `random_seed` is used when `--seed` is absent.
-    pub fn validate(self, random_seed: u64) -> Result<TestConfig, CliError> {
-        let mut errors = Vec::new();
-        let mut check = |r: Result<(), String>| {
-            if let Err(e) = r {
-                errors.push(e);
-            }
-        };
+/// Collects every problem with the arguments while the flags are checked one by one.
+#[derive(Debug, Default)]
+struct Problems(Vec<String>);
 
-        let workload = match self.workload.parse::<Workload>() {
-            Ok(w) => Some(w),
-            Err(_) if MAELSTROM_ONLY_WORKLOADS.contains(&self.workload.as_str()) => {
-                check(Err(format!(
+impl Problems {
+    /// The value, or `None` with its problem recorded.
+    fn take<T>(&mut self, r: Result<T, String>) -> Option<T> {
+        r.map_err(|e| self.0.push(e)).ok()
+    }
+}
+
+/// `--flag raw`: a whole number in `range`, or the problem (`what` describes what is expected).
+fn whole<T: std::str::FromStr + PartialOrd>(
+    flag: &str,
+    raw: &str,
+    range: std::ops::RangeInclusive<T>,
+    what: &str,
+) -> Result<T, String> {
+    raw.parse::<T>().ok().filter(|v| range.contains(v)).ok_or_else(|| format!("{flag} {raw}: must be {what}"))
+}
+
+/// `--flag raw`: a number (Clojure's reader syntax: integer, decimal or ratio) in `range`, or the problem.
+fn number(flag: &str, raw: &str, range: std::ops::RangeInclusive<f64>, what: &str) -> Result<f64, String> {
+    parse_number(raw).filter(|v| range.contains(v)).ok_or_else(|| format!("{flag} {raw}: must be {what}"))
+}
+
+/// `--flag raw` parsed with `FromStr`, its error prefixed with the flag.
+fn named<T: std::str::FromStr<Err = String>>(flag: &str, raw: &str) -> Result<T, String> {
+    raw.parse::<T>().map_err(|e| format!("{flag} {raw}: {e}"))
+}
+
+impl TestArgs {
+    /// Validates the flags into a [`TestConfig`]. `random_seed` is used when `--seed` is absent. Every problem is
+    /// reported, one line each.
+    pub fn validate(self, random_seed: u64) -> Result<TestConfig, CliError> {
+        let mut p = Problems::default();
+        let workload = p.take(self.workload.parse::<Workload>().map_err(|e| {
+            if MAELSTROM_ONLY_WORKLOADS.contains(&self.workload.as_str()) {
+                format!(
                     "--workload {}: a Maelstrom workload that osmosis-harness does not run (it runs {})",
                     self.workload,
                     Workload::names()
-                )));
-                None
+                )
+            } else {
+                format!("--workload: {e}")
             }
-            Err(e) => {
-                check(Err(format!("--workload: {e}")));
-                None
-            }
-        };
-
-        let bin = match &self.bin {
-            None => {
-                check(Err("Expected a --bin PATH_TO_BINARY to test".to_owned()));
-                None
-            }
-            Some(path) => match std::fs::canonicalize(path) {
-                Ok(p) if p.is_file() => Some(p),
-                Ok(p) => {
-                    check(Err(format!("--bin {}: not a file", p.display())));
-                    None
-                }
-                Err(e) => {
-                    check(Err(format!("--bin {}: {e}", path.display())));
-                    None
-                }
-            },
-        };
-
-        let nodes = match self.node_count {
-            Some(n) if n <= 0 => {
-                check(Err(format!("--node-count {n}: must be positive")));
-                Vec::new()
-            }
-            Some(n) if n > 10_000 => {
-                check(Err(format!("--node-count {n}: at most 10000 nodes")));
-                Vec::new()
-            }
-            Some(n) => (0..n).map(|i| format!("n{i}")).collect(),
-            None => {
-                let mut names: Vec<String> = self.node.clone();
-                if let Some(list) = &self.nodes {
-                    names = list.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
-                }
-                if let Some(file) = &self.nodes_file {
-                    match std::fs::read_to_string(file) {
-                        Ok(text) => {
-                            names = text.lines().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
-                        }
-                        Err(e) => check(Err(format!("--nodes-file {}: {e}", file.display()))),
-                    }
-                }
-                if names.is_empty() {
-                    names = (1..=5).map(|i| format!("n{i}")).collect();
-                }
-                names
-            }
-        };
-        let mut seen = std::collections::BTreeSet::new();
-        for n in &nodes {
-            if n.starts_with('c') {
-                check(Err(format!("node name {n:?}: names starting with 'c' are client ids")));
-            } else if crate::service::SERVICE_NAMES.contains(&n.as_str()) {
-                check(Err(format!("node name {n:?}: that is a built-in service's name")));
-            } else if !n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                || n.starts_with('.')
-            {
-                check(Err(format!("node name {n:?}: use letters, digits, '-', '_' and '.' (it names a log file)")));
-            }
-            if !seen.insert(n) {
-                check(Err(format!("node name {n:?} given twice")));
-            }
-        }
-
-        let time_limit_s = match self.time_limit.parse::<u64>() {
-            Ok(t) if t > 0 && t <= MAX_SECONDS => t,
-            _ => {
-                check(Err(format!(
-                    "--time-limit {}: must be a whole number of seconds from 1 to {MAX_SECONDS}",
-                    self.time_limit
-                )));
-                0
-            }
-        };
-        let rate = match self.rate.parse::<f64>() {
-            Ok(r) if r.is_finite() && r >= 0.0 => r,
-            _ => {
-                check(Err(format!("--rate {}: must be a non-negative number", self.rate)));
-                0.0
-            }
-        };
-        let concurrency = match parse_concurrency(&self.concurrency, nodes.len()) {
-            Ok(c) => c,
-            Err(e) => {
-                check(Err(e));
-                0
-            }
-        };
-        let latency_ms = match self.latency.parse::<u64>() {
-            Ok(l) => Some(l),
-            Err(_) => {
-                check(Err(format!("--latency {}: must be a non-negative whole number of milliseconds", self.latency)));
-                None
-            }
-        };
-        let dist = match self.latency_dist.parse::<LatencyDist>() {
-            Ok(d) => Some(d),
-            Err(e) => {
-                check(Err(format!("--latency-dist {}: {e}", self.latency_dist)));
-                None
-            }
-        };
+        }));
+        let bin = p.take(self.bin_path());
+        let nodes = self.node_names(&mut p);
+        let seconds = format!("a whole number of seconds from 1 to {MAX_SECONDS}");
+        let time_limit_s = p.take(whole("--time-limit", &self.time_limit, 1..=MAX_SECONDS, &seconds));
+        let rate = p.take(number("--rate", &self.rate, 0.0..=f64::MAX, "a non-negative number"));
+        let concurrency = p.take(parse_concurrency(&self.concurrency, nodes.len()));
+        let ms = "a non-negative whole number of milliseconds";
+        let latency_ms = p.take(whole("--latency", &self.latency, 0..=u64::MAX, ms));
+        let dist = p.take(named::<LatencyDist>("--latency-dist", &self.latency_dist));
         let latency = match (latency_ms, dist) {
-            (Some(m), Some(d)) => match Latency::new(m, d) {
-                Ok(l) => Some(l),
-                Err(e) => {
-                    check(Err(format!("--latency {m} --latency-dist {}: {e}", self.latency_dist)));
-                    None
-                }
-            },
+            (Some(m), Some(d)) => {
+                p.take(Latency::new(m, d).map_err(|e| format!("--latency {m} --latency-dist {d}: {e}")))
+            }
             _ => None,
         };
-        let topology = match self.topology.parse::<TopologyKind>() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                check(Err(format!("--topology {}: {e}", self.topology)));
-                None
-            }
-        };
-        let mut partition = false;
-        if let Some(faults) = &self.nemesis {
-            for fault in faults.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                if fault == "partition" {
-                    partition = true;
-                } else {
-                    check(Err(format!("--nemesis {fault}: unknown fault; the only one is partition")));
-                }
-            }
-        }
-        let interval = match parse_number(&self.nemesis_interval) {
-            Some(i) if (1e-6..=MAX_SECONDS as f64).contains(&i) => i,
-            _ => {
-                check(Err(format!(
-                    "--nemesis-interval {}: must be a number of seconds from 0.000001 to {MAX_SECONDS}",
-                    self.nemesis_interval
-                )));
-                0.0
-            }
-        };
+        let topology = p.take(named::<TopologyKind>("--topology", &self.topology));
+        let partition = p.take(self.faults()).unwrap_or(false);
+        let interval_range = format!("a number of seconds from 0.000001 to {MAX_SECONDS}");
+        let interval =
+            p.take(number("--nemesis-interval", &self.nemesis_interval, 1e-6..=MAX_SECONDS as f64, &interval_range));
         let availability = match self.availability.as_deref() {
             None => None,
             Some("total") => Some(AvailabilityReq::Total),
-            Some(s) => match s.parse::<f64>() {
-                Ok(a) if (0.0..=1.0).contains(&a) => Some(AvailabilityReq::AtLeast(a)),
-                _ => {
-                    check(Err(format!("--availability {s}: must be total or a number in [0, 1]")));
-                    None
-                }
-            },
+            Some(s) => p.take(
+                number("--availability", s, 0.0..=1.0, "total or a number in [0, 1]").map(AvailabilityReq::AtLeast),
+            ),
         };
-        let test_count = match self.test_count.parse::<u32>() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                check(Err(format!("--test-count {}: must be a positive whole number", self.test_count)));
-                0
-            }
-        };
-        let recovery_s = match self.recovery.parse::<f64>() {
-            Ok(r) if (0.0..=MAX_SECONDS as f64).contains(&r) => r,
-            _ => {
-                check(Err(format!(
-                    "--recovery {}: must be a number of seconds from 0 to {MAX_SECONDS}",
-                    self.recovery
-                )));
-                0.0
-            }
-        };
-
-        match (workload, bin, latency, topology) {
-            (Some(workload), Some(bin), Some(latency), Some(topology)) if errors.is_empty() => Ok(TestConfig {
+        let test_count = p.take(whole("--test-count", &self.test_count, 1..=u32::MAX, "a positive whole number"));
+        let recovery_range = format!("a number of seconds from 0 to {MAX_SECONDS}");
+        let recovery_s = p.take(number("--recovery", &self.recovery, 0.0..=MAX_SECONDS as f64, &recovery_range));
+        match (workload, bin, time_limit_s, rate, concurrency, latency, topology, interval, test_count, recovery_s) {
+            (
+                Some(workload),
+                Some(bin),
+                Some(time_limit_s),
+                Some(rate),
+                Some(concurrency),
+                Some(latency),
+                Some(topology),
+                Some(interval),
+                Some(test_count),
+                Some(recovery_s),
+            ) if p.0.is_empty() => Ok(TestConfig {
                 workload,
                 bin,
                 bin_args: self.args.into_iter().skip_while(|a| a == "--").collect(),
@@ -413,8 +308,74 @@ impl TestArgs {
                 recovery_s,
                 test_count,
             }),
-            _ => Err(CliError(errors)),
+            _ => Err(CliError(p.0)),
         }
+    }
+
+    /// `--bin`, canonicalised (spec §1.1).
+    fn bin_path(&self) -> Result<PathBuf, String> {
+        let path = self.bin.as_ref().ok_or_else(|| "Expected a --bin PATH_TO_BINARY to test".to_owned())?;
+        match std::fs::canonicalize(path) {
+            Ok(p) if p.is_file() => Ok(p),
+            Ok(p) => Err(format!("--bin {}: not a file", p.display())),
+            Err(e) => Err(format!("--bin {}: {e}", path.display())),
+        }
+    }
+
+    /// The node names: `--node-count` (`n0…`), else `--nodes-file`, `--nodes`, `--node`, else `n1…n5`; each must
+    /// be a usable, unique name (every one that is not is a problem).
+    fn node_names(&self, p: &mut Problems) -> Vec<String> {
+        let split = |text: &str, sep: char| -> Vec<String> {
+            text.split(sep).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+        };
+        let mut names = match self.node_count {
+            Some(n) if !(1..=10_000).contains(&n) => {
+                p.0.push(format!("--node-count {n}: must be from 1 to 10000"));
+                return Vec::new();
+            }
+            Some(n) => (0..n).map(|i| format!("n{i}")).collect(),
+            None => match (&self.nodes_file, &self.nodes) {
+                (Some(file), _) => {
+                    let text =
+                        std::fs::read_to_string(file).map_err(|e| format!("--nodes-file {}: {e}", file.display()));
+                    p.take(text).map_or_else(Vec::new, |t| split(&t, '\n'))
+                }
+                (None, Some(list)) => split(list, ','),
+                (None, None) => self.node.clone(),
+            },
+        };
+        if names.is_empty() {
+            names = (1..=5).map(|i| format!("n{i}")).collect();
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for n in &names {
+            let bad_char = !n.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            let problem = if n.starts_with('c') {
+                "names starting with 'c' are client ids"
+            } else if crate::service::SERVICE_NAMES.contains(&n.as_str()) {
+                "that is a built-in service's name"
+            } else if bad_char || n.starts_with('.') {
+                "use letters, digits, '-', '_' and '.' (it names a log file)"
+            } else if !seen.insert(n) {
+                "given twice"
+            } else {
+                continue;
+            };
+            p.0.push(format!("node name {n:?}: {problem}"));
+        }
+        names
+    }
+
+    /// `--nemesis`: is `partition` on?
+    fn faults(&self) -> Result<bool, String> {
+        let mut partition = false;
+        for fault in self.nemesis.iter().flat_map(|f| f.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
+            if fault != "partition" {
+                return Err(format!("--nemesis {fault}: unknown fault; the only one is partition"));
+            }
+            partition = true;
+        }
+        Ok(partition)
     }
 }
 

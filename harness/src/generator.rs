@@ -479,6 +479,22 @@ impl Scheduler {
         }
     }
 
+    /// How far into its timed phase the run is at `now`: `(elapsed, length)` of the main phase (from its first
+    /// op, of the time limit) or of the recovery sleep; `None` in the untimed phases. For the progress line.
+    pub fn phase_clock(&self, now: Nanos) -> Option<(Nanos, Nanos)> {
+        match self.phase {
+            Phase::Main { cutoff, .. } => {
+                let start = cutoff.saturating_sub(self.config.time_limit);
+                Some((now.saturating_sub(start), self.config.time_limit))
+            }
+            Phase::Recovery { until } => {
+                let start = until.saturating_sub(self.config.recovery);
+                Some((now.saturating_sub(start), self.config.recovery))
+            }
+            _ => None,
+        }
+    }
+
     /// Client invocations issued so far (final reads included).
     pub fn ops_invoked(&self) -> u64 {
         self.ops_invoked

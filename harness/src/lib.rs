@@ -8,16 +8,18 @@
 //!
 //! ## Design
 //!
-//! Everything that decides something is sans-IO and passed the time: the network model ([`net`]), the operation
+//! Everything that decides something is sans-IO and passed the time: the cluster core ([`run::core`]: the
+//! participants, clients' RPCs, setup, faults and history, effects out), the network model ([`net`]), the operation
 //! schedule ([`generator`]), the nemesis ([`nemesis`]), the topologies ([`topology`]), the RPC rules ([`rpc`])
 //! and the checkers ([`checker`]). Randomness comes from one seed (`--seed`, printed at start), split into
-//! independent streams. The [`run`] module is the only one that reads a clock or touches processes: an event loop
-//! on one thread owns all state and writes node stdin; tokio tasks parse node stdout and carry stderr.
+//! independent streams. Only the shells in [`run`] read a clock or touch processes: the real-time shell's event
+//! loop on one thread owns the core and writes node stdin; tokio tasks parse node stdout and carry stderr.
 //!
 //! ## Modules
 //!
 //! - [`cli`]: flags, defaults and validation (spec §1); [`bench`]: named scenarios run in turn, one table.
-//! - [`run`]: the driver (spec §2, §3): spawn, init, topology, the main loop, teardown; the store and journal.
+//! - [`run`]: running a test (spec §2, §3): the sans-IO cluster core and the shell that runs it with processes;
+//!   the store and journal.
 //! - [`net`]: the simulated network (spec §4) and its `:net` counters.
 //! - [`generator`]: stagger, mix, thread choice, time limit, phases, final reads (spec §6, §7).
 //! - [`nemesis`]: grudges for the partition nemesis (spec §8).

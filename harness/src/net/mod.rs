@@ -20,6 +20,21 @@
 //! `c`); services such as `lin-kv` are servers. Ties between equal delivery times are broken by message id (send
 //! order), so a run is a deterministic function of its inputs and seed.
 //!
+//! # Registration
+//!
+//! The network is the one table of who lives at which address: [`Network::register`] takes a name and what the
+//! caller keeps for that participant (its *role*: a node, a service, a client and its RPC state) and returns the
+//! address it assigned; [`Network::unregister`] hands the role back. An address is registered exactly when it has
+//! a role, so the caller cannot hold a participant the network does not know, or the reverse.
+//!
+//! # Message faults (an extension, not in Maelstrom)
+//!
+//! [`Network::set_message_faults`] makes every server↔server message lost with probability `loss` (decided at
+//! send time, the way Maelstrom's unused `p-loss` would: the send is counted, no delivery ever is) and, if not
+//! lost, delivered twice with probability `duplicate` (the copy has the same id and its own latency sample; both
+//! deliveries are counted as receptions). Client messages are never touched, as they are never partitioned. The
+//! draws come from their own seeded stream, so turning faults on does not change the latency samples.
+//!
 //! Cost: `send` and `poll` are `O(log n)` (a per-receiver heap plus one global heap of in-flight deadlines).
 
 pub mod stats;
@@ -29,7 +44,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 
 use bitvec::vec::BitVec;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::history::Nanos;
@@ -142,16 +157,33 @@ impl<P> Receiver<P> {
     }
 }
 
-/// Per-receiver deadline queues with Maelstrom's delivery-loop semantics.
+/// Per-message fault probabilities for server↔server messages (see the module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MessageFaults {
+    /// Probability that a message is lost.
+    pub loss: f64,
+    /// Probability that a message that is not lost is delivered twice.
+    pub duplicate: f64,
+}
+
+impl MessageFaults {
+    /// Is any fault probability positive?
+    pub fn any(&self) -> bool {
+        self.loss > 0.0 || self.duplicate > 0.0
+    }
+}
+
+/// Per-receiver deadline queues with Maelstrom's delivery-loop semantics, and the table of participants: `R` is
+/// what the caller keeps for each registered address (see the module docs).
 #[derive(Debug)]
-pub struct Network<P> {
+pub struct Network<P, R = ()> {
     latency: LatencySource,
     /// addr → name, for every address ever allocated.
     names: Vec<String>,
     /// addr → is the name a client's?
     clients: Vec<bool>,
-    /// addr → registered now?
-    registered: Vec<bool>,
+    /// addr → its role while registered; `None` once unregistered.
+    roles: Vec<Option<R>>,
     /// name → addr, for every name ever registered (lookup only, never iterated).
     by_name: HashMap<String, Addr>,
     registered_count: usize,
@@ -164,26 +196,36 @@ pub struct Network<P> {
     grudges: Vec<BitVec>,
     /// Receivers whose grudge set may be non-empty (to heal without scanning everything).
     aggrieved: Vec<u32>,
+    faults: MessageFaults,
+    /// Draws for `faults`, a stream of its own.
+    fault_rng: ChaCha8Rng,
+    /// Messages lost and duplicated by `faults` so far.
+    fault_counts: (u64, u64),
 }
 
-impl<P> Network<P> {
-    /// A network with no participants. `seed` drives the latency samples.
+/// The seed of the fault stream, derived from the latency seed so that one seed decides both.
+fn fault_seed(seed: u64) -> u64 {
+    seed ^ 0x6c6f_7373_6475_7021
+}
+
+impl<P, R> Network<P, R> {
+    /// A network with no participants. `seed` drives the latency samples and the message faults.
     pub fn new(latency: Latency, seed: u64) -> Self {
-        Self::with_source(LatencySource::Model { latency, rng: ChaCha8Rng::seed_from_u64(seed) })
+        Self::with_source(LatencySource::Model { latency, rng: ChaCha8Rng::seed_from_u64(seed) }, seed)
     }
 
     /// A network whose server↔server latencies (in nanoseconds) come from `sampler`, called once per such message
     /// at send time. Client messages still get none. For tests and experiments with crafted delays.
     pub fn with_sampler(sampler: impl FnMut(Addr, Addr) -> Nanos + Send + 'static) -> Self {
-        Self::with_source(LatencySource::Custom(Box::new(sampler)))
+        Self::with_source(LatencySource::Custom(Box::new(sampler)), 0)
     }
 
-    fn with_source(latency: LatencySource) -> Self {
+    fn with_source(latency: LatencySource, seed: u64) -> Self {
         Network {
             latency,
             names: Vec::new(),
             clients: Vec::new(),
-            registered: Vec::new(),
+            roles: Vec::new(),
             by_name: HashMap::new(),
             registered_count: 0,
             receivers: Vec::new(),
@@ -192,28 +234,32 @@ impl<P> Network<P> {
             stats: NetStats::default(),
             grudges: Vec::new(),
             aggrieved: Vec::new(),
+            faults: MessageFaults::default(),
+            fault_rng: ChaCha8Rng::seed_from_u64(fault_seed(seed)),
+            fault_counts: (0, 0),
         }
     }
 
-    /// Registers a participant. Ids starting with `c` are clients (no latency, never partitioned).
-    /// Re-registering a name that is currently registered returns its existing address.
+    /// Registers a participant with its role and returns the address it assigned. Ids starting with `c` are
+    /// clients (no latency, never partitioned).
     ///
-    /// A name registered before and since unregistered gets its old address back, with an empty queue (partitions
-    /// are kept by receiver, as Maelstrom keys them by name).
-    pub fn register(&mut self, name: &str) -> Addr {
+    /// A name that is currently registered keeps its address and queue and takes the new role. A name registered
+    /// before and since unregistered gets its old address back, with an empty queue (partitions are kept by
+    /// receiver, as Maelstrom keys them by name).
+    pub fn register(&mut self, name: &str, role: R) -> Addr {
         if let Some(&addr) = self.by_name.get(name) {
             let i = addr.0 as usize;
-            if !self.registered[i] {
-                self.registered[i] = true;
+            if self.roles[i].is_none() {
                 self.registered_count += 1;
                 self.receivers[i] = Receiver::new();
             }
+            self.roles[i] = Some(role);
             return addr;
         }
         let addr = Addr(u32::try_from(self.names.len()).expect("more than 2^32 network participants"));
         self.names.push(name.to_owned());
         self.clients.push(name.starts_with('c'));
-        self.registered.push(true);
+        self.roles.push(Some(role));
         self.registered_count += 1;
         self.receivers.push(Receiver::new());
         self.grudges.push(BitVec::new());
@@ -221,23 +267,36 @@ impl<P> Network<P> {
         addr
     }
 
-    /// Removes a participant: later sends to it fail with [`NetError::InvalidDest`]; its queued messages are
-    /// discarded (never received).
+    /// Removes a participant and returns its role: later sends to it fail with [`NetError::InvalidDest`]; its
+    /// queued messages are discarded (never received).
     ///
     /// Its in-flight message is discarded too. Messages it sent earlier are still delivered. Unknown or already
-    /// unregistered addresses are ignored.
-    pub fn unregister(&mut self, addr: Addr) {
-        if !self.is_registered(addr) {
-            return;
-        }
-        let i = addr.0 as usize;
-        self.registered[i] = false;
+    /// unregistered addresses give `None`.
+    pub fn unregister(&mut self, addr: Addr) -> Option<R> {
+        let role = self.roles.get_mut(addr.0 as usize)?.take()?;
         self.registered_count -= 1;
-        let receiver = &mut self.receivers[i];
+        self.discard_pending(addr);
+        Some(role)
+    }
+
+    /// Discards every message sent to `addr` and not yet delivered (its queue and its in-flight message), as if
+    /// they had been lost; the participant stays registered. A killed node loses what was on its way to it.
+    pub fn discard_pending(&mut self, addr: Addr) {
+        let Some(receiver) = self.receivers.get_mut(addr.0 as usize) else { return };
         receiver.queue = BinaryHeap::new();
         if receiver.in_flight.take().is_some() {
             self.ready.retain(|Reverse((_, _, dest))| *dest != addr.0);
         }
+    }
+
+    /// The role of a registered participant.
+    pub fn role(&self, addr: Addr) -> Option<&R> {
+        self.roles.get(addr.0 as usize)?.as_ref()
+    }
+
+    /// The role of a registered participant, to change it.
+    pub fn role_mut(&mut self, addr: Addr) -> Option<&mut R> {
+        self.roles.get_mut(addr.0 as usize)?.as_mut()
     }
 
     /// The address of a currently registered participant.
@@ -257,7 +316,7 @@ impl<P> Network<P> {
 
     /// Is this address registered now?
     pub fn is_registered(&self, addr: Addr) -> bool {
-        self.registered.get(addr.0 as usize).copied().unwrap_or(false)
+        self.role(addr).is_some()
     }
 
     /// How many participants are registered now.
@@ -275,29 +334,19 @@ impl<P> Network<P> {
         self.receivers.get(addr.0 as usize).map_or(0, |r| r.queue.len() + usize::from(r.in_flight.is_some()))
     }
 
-    /// Sends at `now`: assigns the next message id (first is 0), counts a send, samples latency (servers only),
-    /// enqueues at the receiver. An idle receiver takes the message off its queue at once (partition check then).
-    ///
-    /// A refused send (unregistered source or destination) changes nothing: no id is consumed, nothing counted.
-    pub fn send(&mut self, now: Nanos, src: Addr, dest: Addr, payload: P) -> Result<u64, NetError> {
-        if !self.is_registered(src) {
-            return Err(NetError::InvalidSrc(self.display_name(src)));
-        }
-        if !self.is_registered(dest) {
-            return Err(NetError::InvalidDest(self.display_name(dest)));
-        }
-        let id = self.next_id;
-        self.next_id += 1;
-        let involves_client = self.is_client(src) || self.is_client(dest);
-        self.stats.on_send(involves_client);
-        let latency = if involves_client { 0 } else { self.latency.sample(src, dest) };
-        let deadline = now.saturating_add(latency);
-        let receiver = &mut self.receivers[dest.0 as usize];
-        receiver.queue.push(Queued { deadline, id, src, payload });
-        if receiver.in_flight.is_none() && receiver.receiving {
-            self.take(dest, now);
-        }
-        Ok(id)
+    /// Sets the per-message fault probabilities for server↔server messages from now on (see the module docs).
+    pub fn set_message_faults(&mut self, faults: MessageFaults) {
+        self.faults = faults;
+    }
+
+    /// The per-message fault probabilities in force.
+    pub fn message_faults(&self) -> MessageFaults {
+        self.faults
+    }
+
+    /// Messages lost and duplicated by the message faults so far: `(lost, duplicated)`.
+    pub fn fault_counts(&self) -> (u64, u64) {
+        self.fault_counts
     }
 
     /// The earliest deadline among messages taken off their queues and waiting to be delivered.
@@ -372,6 +421,12 @@ impl<P> Network<P> {
         }
     }
 
+    /// Replaces the partitions in force by `grudge` (a heal, then [`Network::partition`]).
+    pub fn set_partition(&mut self, grudge: &Grudge) {
+        self.heal();
+        self.partition(grudge);
+    }
+
     /// Heals every partition.
     pub fn heal(&mut self) {
         for d in self.aggrieved.drain(..) {
@@ -405,11 +460,56 @@ impl<P> Network<P> {
         }
     }
 
+    fn enqueue(&mut self, now: Nanos, src: Addr, dest: Addr, id: u64, deadline: Nanos, payload: P) {
+        let receiver = &mut self.receivers[dest.0 as usize];
+        receiver.queue.push(Queued { deadline, id, src, payload });
+        if receiver.in_flight.is_none() && receiver.receiving {
+            self.take(dest, now);
+        }
+    }
+
     fn display_name(&self, addr: Addr) -> String {
         match self.names.get(addr.0 as usize) {
             Some(name) => name.clone(),
             None => format!("?{}", addr.0),
         }
+    }
+}
+
+impl<P: Clone, R> Network<P, R> {
+    /// Sends at `now`: assigns the next message id (first is 0), counts a send, samples latency (servers only),
+    /// enqueues at the receiver and returns the id. An idle receiver takes the message off its queue at once
+    /// (partition check then). With message faults on, a server message may be lost here or enqueued twice.
+    ///
+    /// A refused send (unregistered source or destination) changes nothing: no id is consumed, nothing counted.
+    pub fn send(&mut self, now: Nanos, src: Addr, dest: Addr, payload: P) -> Result<u64, NetError> {
+        if !self.is_registered(src) {
+            return Err(NetError::InvalidSrc(self.display_name(src)));
+        }
+        if !self.is_registered(dest) {
+            return Err(NetError::InvalidDest(self.display_name(dest)));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let involves_client = self.is_client(src) || self.is_client(dest);
+        self.stats.on_send(involves_client);
+        if involves_client {
+            self.enqueue(now, src, dest, id, now, payload);
+            return Ok(id);
+        }
+        let faults = self.faults;
+        if faults.loss > 0.0 && self.fault_rng.random_bool(faults.loss.min(1.0)) {
+            self.fault_counts.0 += 1;
+            return Ok(id);
+        }
+        if faults.duplicate > 0.0 && self.fault_rng.random_bool(faults.duplicate.min(1.0)) {
+            self.fault_counts.1 += 1;
+            let deadline = now.saturating_add(self.latency.sample(src, dest));
+            self.enqueue(now, src, dest, id, deadline, payload.clone());
+        }
+        let deadline = now.saturating_add(self.latency.sample(src, dest));
+        self.enqueue(now, src, dest, id, deadline, payload);
+        Ok(id)
     }
 }
 

@@ -35,7 +35,7 @@ fn grudge(dest: &str, srcs: &[&str]) -> Grudge {
 #[test]
 fn constant_latency_delivers_fifo_per_receiver_at_send_time_plus_latency() {
     let mut net = constant(5);
-    let [a, b, r] = ["n1", "n2", "n3"].map(|n| net.register(n));
+    let [a, b, r] = ["n1", "n2", "n3"].map(|n| net.register(n, ()));
     for k in 0..10u32 {
         let src = if k % 2 == 0 { a } else { b };
         net.send(u64::from(k) * MS / 2, src, r, k).unwrap();
@@ -52,7 +52,7 @@ fn constant_latency_delivers_fifo_per_receiver_at_send_time_plus_latency() {
 #[test]
 fn a_later_message_with_an_earlier_deadline_waits_behind_the_in_flight_one() {
     let mut net = scripted(&[100 * MS, 10 * MS]);
-    let [a, r] = ["n1", "n2"].map(|n| net.register(n));
+    let [a, r] = ["n1", "n2"].map(|n| net.register(n, ()));
     net.send(0, a, r, 1).unwrap(); // taken at once, due at 100 ms
     net.send(MS, a, r, 2).unwrap(); // deadline 11 ms, but queued behind the in-flight one
     assert_eq!(net.next_deadline(), Some(100 * MS));
@@ -65,7 +65,7 @@ fn a_later_message_with_an_earlier_deadline_waits_behind_the_in_flight_one() {
 #[test]
 fn receivers_deliver_independently_of_each_other() {
     let mut net = scripted(&[100 * MS, 10 * MS]);
-    let [a, r1, r2] = ["n1", "n2", "n3"].map(|n| net.register(n));
+    let [a, r1, r2] = ["n1", "n2", "n3"].map(|n| net.register(n, ()));
     net.send(0, a, r1, 1).unwrap();
     net.send(0, a, r2, 2).unwrap();
     let got = run_until(&mut net, u64::MAX);
@@ -76,7 +76,7 @@ fn receivers_deliver_independently_of_each_other() {
 #[test]
 fn equal_delivery_times_are_broken_by_send_order() {
     let mut net = constant(0);
-    let [a, b, c] = ["n1", "n2", "n3"].map(|n| net.register(n));
+    let [a, b, c] = ["n1", "n2", "n3"].map(|n| net.register(n, ()));
     net.send(7, a, c, 0).unwrap();
     net.send(7, c, b, 1).unwrap();
     net.send(7, b, a, 2).unwrap();
@@ -87,7 +87,7 @@ fn equal_delivery_times_are_broken_by_send_order() {
 #[test]
 fn a_message_taken_before_a_partition_starts_is_delivered_and_one_still_queued_is_dropped() {
     let mut net = scripted(&[100 * MS, 10 * MS]);
-    let [s, r] = ["n1", "n2"].map(|n| net.register(n));
+    let [s, r] = ["n1", "n2"].map(|n| net.register(n, ()));
     net.send(0, s, r, 1).unwrap(); // in flight
     net.send(MS, s, r, 2).unwrap(); // queued
     net.partition(&grudge("n2", &["n1"]));
@@ -100,7 +100,7 @@ fn a_message_taken_before_a_partition_starts_is_delivered_and_one_still_queued_i
 #[test]
 fn a_message_still_queued_when_the_partition_heals_is_delivered() {
     let mut net = scripted(&[100 * MS, 10 * MS]);
-    let [s, t, r] = ["n1", "n3", "n2"].map(|n| net.register(n));
+    let [s, t, r] = ["n1", "n3", "n2"].map(|n| net.register(n, ()));
     net.send(0, t, r, 1).unwrap(); // from an unpartitioned sender, in flight until 100 ms
     net.partition(&grudge("n2", &["n1"]));
     net.send(MS, s, r, 2).unwrap(); // queued: the receiver is busy, so no partition check yet
@@ -112,7 +112,7 @@ fn a_message_still_queued_when_the_partition_heals_is_delivered() {
 #[test]
 fn an_idle_receiver_drops_a_partitioned_message_at_send_time_but_the_send_is_counted() {
     let mut net = constant(10);
-    let [s, r] = ["n1", "n2"].map(|n| net.register(n));
+    let [s, r] = ["n1", "n2"].map(|n| net.register(n, ()));
     net.partition(&grudge("n2", &["n1"]));
     assert!(net.is_partitioned(s, r) && !net.is_partitioned(r, s), "grudges are one-way");
     assert_eq!(net.send(0, s, r, 1), Ok(0));
@@ -128,7 +128,7 @@ fn an_idle_receiver_drops_a_partitioned_message_at_send_time_but_the_send_is_cou
 #[test]
 fn partitions_add_up_until_healed_and_ignore_unknown_names_and_clients() {
     let mut net = constant(0);
-    let [a, b, c, cl] = ["n1", "n2", "n3", "c1"].map(|n| net.register(n));
+    let [a, b, c, cl] = ["n1", "n2", "n3", "c1"].map(|n| net.register(n, ()));
     net.partition(&grudge("n1", &["n2", "ghost", "c1"]));
     net.partition(&grudge("n1", &["n3"]));
     net.partition(&grudge("c1", &["n1"]));
@@ -142,7 +142,7 @@ fn partitions_add_up_until_healed_and_ignore_unknown_names_and_clients() {
 #[test]
 fn client_messages_get_no_latency_but_services_do() {
     let mut net = constant(50);
-    let [n, c, kv] = ["n1", "c7", "lin-kv"].map(|x| net.register(x));
+    let [n, c, kv] = ["n1", "c7", "lin-kv"].map(|x| net.register(x, ()));
     assert!(net.is_client(c) && !net.is_client(n) && !net.is_client(kv));
     net.send(3, c, n, 1).unwrap();
     net.send(3, n, c, 2).unwrap();
@@ -155,7 +155,7 @@ fn client_messages_get_no_latency_but_services_do() {
 #[test]
 fn message_ids_are_global_from_zero_and_refused_sends_consume_none() {
     let mut net = constant(0);
-    let [a, b, c] = ["n1", "n2", "c1"].map(|n| net.register(n));
+    let [a, b, c] = ["n1", "n2", "c1"].map(|n| net.register(n, ()));
     assert_eq!(net.send(0, a, b, 0), Ok(0));
     assert_eq!(net.send(0, c, a, 0), Ok(1));
     assert_eq!(net.send(0, a, Addr(99), 0), Err(NetError::InvalidDest("?99".into())));
@@ -169,7 +169,7 @@ fn message_ids_are_global_from_zero_and_refused_sends_consume_none() {
 #[test]
 fn stats_split_client_traffic_from_server_traffic() {
     let mut net = constant(1);
-    let [a, b, c, kv] = ["n1", "n2", "c1", "seq-kv"].map(|n| net.register(n));
+    let [a, b, c, kv] = ["n1", "n2", "c1", "seq-kv"].map(|n| net.register(n, ()));
     net.send(0, c, a, 0).unwrap();
     net.send(0, a, c, 0).unwrap();
     net.send(0, a, b, 0).unwrap();
@@ -188,9 +188,9 @@ fn stats_split_client_traffic_from_server_traffic() {
 #[test]
 fn an_unregistered_receiver_loses_its_queue_and_refuses_later_sends() {
     let mut net = scripted(&[10 * MS, 10 * MS, 10 * MS]);
-    let [a, b] = ["n1", "n2"].map(|n| net.register(n));
-    let c = net.register("c3");
-    assert_eq!(net.register("c3"), c, "registering a registered name returns its address");
+    let [a, b] = ["n1", "n2"].map(|n| net.register(n, ()));
+    let c = net.register("c3", ());
+    assert_eq!(net.register("c3", ()), c, "registering a registered name returns its address");
     net.send(0, a, b, 1).unwrap();
     net.send(0, a, b, 2).unwrap();
     net.send(0, a, c, 3).unwrap();
@@ -206,14 +206,14 @@ fn an_unregistered_receiver_loses_its_queue_and_refuses_later_sends() {
     let got = run_until(&mut net, u64::MAX);
     assert_eq!(got.iter().map(|(_, d)| d.payload).collect::<Vec<_>>(), [3, 4], "b's sent message still arrives");
     assert_eq!(net.stats().all.recv_count, 2);
-    assert_eq!(net.register("n2"), b, "a name comes back at its old address");
+    assert_eq!(net.register("n2", ()), b, "a name comes back at its old address");
     assert_eq!(net.pending_for(b), 0);
 }
 
 #[test]
 fn a_paused_receiver_keeps_messages_queued_until_resumed() {
     let mut net = constant(0);
-    let [n, c] = ["n1", "c1"].map(|x| net.register(x));
+    let [n, c] = ["n1", "c1"].map(|x| net.register(x, ()));
     net.set_receiving(0, c, false);
     net.send(5, n, c, 1).unwrap();
     assert_eq!(net.next_deadline(), None);
@@ -231,7 +231,7 @@ fn a_paused_receiver_keeps_messages_queued_until_resumed() {
 fn the_latency_model_is_sampled_from_the_seed() {
     let sample = |seed| {
         let mut net: Network<()> = Network::new(Latency::new(100, LatencyDist::Exponential).unwrap(), seed);
-        let [a, b] = ["n1", "n2"].map(|n| net.register(n));
+        let [a, b] = ["n1", "n2"].map(|n| net.register(n, ()));
         (0..20)
             .map(|_| {
                 net.send(0, a, b, ()).unwrap();
@@ -253,7 +253,7 @@ fn the_sampler_sees_the_ends_of_each_server_message() {
         log.lock().unwrap().push((s, d));
         0
     });
-    let [a, b, c] = ["n1", "n2", "c1"].map(|n| net.register(n));
+    let [a, b, c] = ["n1", "n2", "c1"].map(|n| net.register(n, ()));
     net.send(0, a, b, ()).unwrap();
     net.send(0, c, b, ()).unwrap();
     net.send(0, b, a, ()).unwrap();
@@ -274,7 +274,7 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
 
 /// Replays `steps` in virtual time, delivering each message at its due time; returns deliveries with their times.
 fn simulate(net: &mut Network<u32>, steps: &[Step]) -> (Vec<Addr>, Vec<(Nanos, Delivery<u32>)>) {
-    let addrs: Vec<Addr> = ["n1", "n2", "n3", "lin-kv", "c1", "c2"].iter().map(|n| net.register(n)).collect();
+    let addrs: Vec<Addr> = ["n1", "n2", "n3", "lin-kv", "c1", "c2"].iter().map(|n| net.register(n, ())).collect();
     let mut now = 0;
     let mut out = Vec::new();
     for (k, step) in steps.iter().enumerate() {

@@ -1,5 +1,6 @@
 //! Node processes and their I/O (spec §3.1): one OS process per node with piped stdio, served by tokio tasks that
-//! hand parsed lines to the driver's event loop. Nothing here decides anything: it reads, writes and reports.
+//! hand parsed lines to the real-time shell's event loop. Nothing here decides anything: it reads, writes, signals
+//! and reports.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -9,63 +10,41 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use super::lag::LagHistogram;
+use super::wire::NodeLine;
 
 /// A node line longer than this is refused (a node printing without newlines must not exhaust memory).
 pub const MAX_LINE_BYTES: u64 = 64 << 20;
 /// How many of the last stdout and stderr lines are kept for crash reports (spec §3.1).
 const TAIL_LINES: usize = 32;
 
-/// What the I/O tasks report to the driver.
+/// What the I/O tasks report to the shell. `generation` tells a node's processes apart: a node restarted by the
+/// nemesis runs as a new process, and whatever its killed predecessor still reports is stale.
 #[derive(Debug)]
 pub enum Event {
-    /// A well-formed message printed by a node.
-    Msg {
+    /// A line the node printed, judged. After a bad line the reader stops reading (spec §3.1).
+    Line {
         /// index of the node that printed it
         node: usize,
-        /// `src` as printed
-        src: String,
-        /// `dest` as printed
-        dest: String,
-        /// `body`, unparsed
-        body: Box<RawValue>,
-    },
-    /// A line that is not a valid Maelstrom message; the reader has stopped reading that node (spec §3.1).
-    BadLine {
-        /// index of the node
-        node: usize,
-        /// the line, clipped
-        line: String,
-        /// why it was refused
-        reason: String,
+        /// which process of that node
+        generation: u32,
+        /// the line
+        line: NodeLine,
     },
     /// The node process exited.
     Exited {
         /// index of the node
         node: usize,
+        /// which process of that node
+        generation: u32,
         /// how, in words
         status: String,
     },
-}
-
-/// A message envelope as a node must print it: `src`, `dest`, `body`, optionally an integer `id`, nothing else.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Envelope {
-    src: String,
-    dest: String,
-    #[serde(default)]
-    body: Option<Box<RawValue>>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    id: Option<i64>,
 }
 
 /// A node's stdin pipe, written by the driver's own thread without blocking: whatever the pipe cannot take now
@@ -78,6 +57,8 @@ pub struct StdinPipe {
     pending: Vec<u8>,
     /// Deadlines of the server messages waiting in `pending`, for the lag measurement.
     pending_deadlines: Vec<u64>,
+    /// Bytes written into the pipe so far.
+    written: u64,
 }
 
 impl StdinPipe {
@@ -86,7 +67,14 @@ impl StdinPipe {
         let file = std::fs::File::from(stdin.into_owned_fd()?);
         let flags = fcntl_getfl(&file)?;
         fcntl_setfl(&file, flags | OFlags::NONBLOCK)?;
-        Ok(StdinPipe { file: Some(file), pending: Vec::new(), pending_deadlines: Vec::new() })
+        Ok(StdinPipe { file: Some(file), pending: Vec::new(), pending_deadlines: Vec::new(), written: 0 })
+    }
+
+    /// How many bytes the node has read from its stdin so far, and how many wait for it (in the pipe and
+    /// pending here). `None` once the pipe is closed, or where the system cannot tell.
+    pub fn read_and_waiting(&self) -> Option<(u64, u64)> {
+        let in_pipe = rustix::io::ioctl_fionread(self.file.as_ref()?).ok()?;
+        Some((self.written.saturating_sub(in_pipe), in_pipe + self.pending.len() as u64))
     }
 
     /// Is some output still waiting for the node to read?
@@ -134,7 +122,10 @@ impl StdinPipe {
             let Some(file) = self.file.as_mut() else { return total };
             match file.write(bytes) {
                 Ok(0) => break,
-                Ok(n) => bytes = &bytes[n..],
+                Ok(n) => {
+                    bytes = &bytes[n..];
+                    self.written += n as u64;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(_) => {
@@ -148,7 +139,7 @@ impl StdinPipe {
     }
 }
 
-/// The handles the driver keeps for one running node.
+/// The handles the shell keeps for one running node process.
 #[derive(Debug)]
 pub struct NodeProcess {
     /// The node's stdin.
@@ -157,6 +148,9 @@ pub struct NodeProcess {
     pub stop_reading: Arc<AtomicBool>,
     /// The last stderr lines.
     pub stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    /// Which process of its node this is (0 for the first, +1 per restart).
+    pub generation: u32,
+    pid: Option<u32>,
     kill: Option<oneshot::Sender<()>>,
     done: Option<oneshot::Receiver<Option<String>>>,
 }
@@ -166,13 +160,15 @@ pub struct NodeProcess {
 pub struct Spawn<'a> {
     /// index of the node in test order
     pub index: usize,
+    /// which process of that node (0 for the first, +1 per restart)
+    pub generation: u32,
     /// its id, e.g. `n0`
     pub name: &'a str,
     /// the binary
     pub bin: &'a Path,
     /// its arguments
     pub args: &'a [String],
-    /// where its stderr goes (`node-logs/<name>.log`)
+    /// where its stderr goes (`node-logs/<name>.log`; a restarted node appends to its predecessor's)
     pub log_path: PathBuf,
     /// echo its stderr into the harness log
     pub log_stderr: bool,
@@ -192,25 +188,35 @@ impl NodeProcess {
             .spawn()?;
         let stop_reading = Arc::new(AtomicBool::new(false));
         let stderr_tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
-        let log = std::fs::File::create(&spec.log_path)?;
-
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&spec.log_path)?;
+        let pid = child.id();
         let (Some(stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             return Err(std::io::Error::other("child has no piped stdio"));
         };
         let stdin = StdinPipe::new(stdin)?;
-        rt.spawn(read_stdout(spec.index, stdout, stop_reading.clone(), events.clone()));
+        let (node, generation) = (spec.index, spec.generation);
+        rt.spawn(read_stdout(node, generation, stdout, stop_reading.clone(), events.clone()));
         let stderr_done =
             rt.spawn(read_stderr(spec.name.to_owned(), stderr, log, stderr_tail.clone(), spec.log_stderr));
         let (kill_tx, kill_rx) = oneshot::channel();
         let (done_tx, done_rx) = oneshot::channel();
-        rt.spawn(watch_exit(spec.index, child, stderr_done, kill_rx, done_tx, events));
-        Ok(NodeProcess { stdin, stop_reading, stderr_tail, kill: Some(kill_tx), done: Some(done_rx) })
+        rt.spawn(watch_exit((node, generation), child, stderr_done, kill_rx, done_tx, events));
+        Ok(NodeProcess { stdin, stop_reading, stderr_tail, generation, pid, kill: Some(kill_tx), done: Some(done_rx) })
     }
 
     /// The last stderr lines, oldest first.
     pub fn stderr_tail(&self) -> Vec<String> {
         self.stderr_tail.lock().map(|t| t.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// Stops the process (SIGSTOP), or lets it run again (SIGCONT).
+    pub fn signal_pause(&self, pause: bool) -> std::io::Result<()> {
+        use rustix::process::{Pid, Signal, kill_process};
+        let pid = self.pid.and_then(|p| i32::try_from(p).ok()).and_then(Pid::from_raw);
+        let pid = pid.ok_or_else(|| std::io::Error::other("the process has no pid (it has exited)"))?;
+        kill_process(pid, if pause { Signal::STOP } else { Signal::CONT })?;
+        Ok(())
     }
 
     /// Sends SIGKILL (spec §3.7); [`NodeProcess::wait_killed`] waits for it.
@@ -244,69 +250,32 @@ async fn next_line<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, buf: &mut Ve
     Ok(true)
 }
 
-/// Maelstrom's `parse-msg` keywordizes the body's keys before validating: a missing or `null` body (and an empty
-/// array) becomes `{}`, anything else that is not an object throws, which stops reading the node (spec §3.1; the
-/// spec's "body (any)" misses this).
-fn normalise_body(body: Option<Box<RawValue>>) -> Result<Box<RawValue>, String> {
-    let empty = || RawValue::from_string("{}".to_owned()).map_err(|e| e.to_string());
-    let Some(body) = body else { return empty() };
-    let text = body.get().trim();
-    if text.starts_with('{') {
-        Ok(body)
-    } else if text == "null" || (text.starts_with('[') && text[1..text.len() - 1].trim().is_empty()) {
-        empty()
-    } else {
-        Err(format!("body is not a JSON object: {}", crate::diagnostic::clip(text, 80)))
-    }
-}
-
-/// Parses a node's stdout line as a Maelstrom message envelope (spec §3.1).
-pub fn parse_line(line: &[u8]) -> Result<(String, String, Box<RawValue>), String> {
-    let text = std::str::from_utf8(line).map_err(|_| "line is not valid UTF-8".to_owned())?;
-    match serde_json::from_str::<Envelope>(text) {
-        Ok(e) => Ok((e.src, e.dest, normalise_body(e.body)?)),
-        Err(err) => {
-            let reason = if serde_json::from_str::<serde_json::Value>(text).is_ok() {
-                format!("not a valid Maelstrom message (needs src, dest, body, optional integer id): {err}")
-            } else {
-                format!("not JSON: {err}")
-            };
-            Err(reason)
-        }
-    }
-}
-
 async fn read_stdout(
     node: usize,
+    generation: u32,
     stdout: tokio::process::ChildStdout,
     stop: Arc<AtomicBool>,
     events: Sender<Vec<Event>>,
 ) {
     let mut reader = BufReader::with_capacity(1 << 16, stdout);
     let mut buf = Vec::with_capacity(1024);
-    // Lines already buffered are parsed and handed over together: one wake-up of the driver per read, not per line.
+    // Lines already buffered are parsed and handed over together: one wake-up of the shell per read, not per line.
     let mut batch = Vec::new();
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let bad = match next_line(&mut reader, &mut buf).await {
+        let line = match next_line(&mut reader, &mut buf).await {
             Ok(false) => {
                 let _ = events.send(batch);
                 return;
             }
-            Ok(true) => match parse_line(&buf) {
-                Ok((src, dest, body)) => {
-                    batch.push(Event::Msg { node, src, dest, body });
-                    None
-                }
-                Err(reason) => Some(reason),
-            },
-            Err(reason) => Some(reason),
+            Ok(true) => NodeLine::parse(&buf),
+            Err(reason) => NodeLine::Bad { line: crate::diagnostic::clip(&String::from_utf8_lossy(&buf), 200), reason },
         };
-        if let Some(reason) = bad {
-            let line = crate::diagnostic::clip(&String::from_utf8_lossy(&buf), 200);
-            batch.push(Event::BadLine { node, line, reason });
+        let bad = matches!(line, NodeLine::Bad { .. });
+        batch.push(Event::Line { node, generation, line });
+        if bad {
             let _ = events.send(std::mem::take(&mut batch));
             break;
         }
@@ -320,6 +289,14 @@ async fn read_stdout(
     drop(reader);
 }
 
+/// The most bytes of one stderr line read at a time: a longer line goes to the log in pieces, never whole into
+/// memory.
+const STDERR_CHUNK: u64 = 64 << 10;
+/// The most characters of a stderr line kept for the crash report's tail and echoed with `--log-stderr`.
+const STDERR_HEAD: usize = 500;
+
+/// Copies the node's stderr into its log, line by line as it comes, however long a line is (a line is written in
+/// pieces of [`STDERR_CHUNK`]); keeps the head of each of the last lines for crash reports.
 async fn read_stderr(
     name: String,
     stderr: tokio::process::ChildStderr,
@@ -330,25 +307,51 @@ async fn read_stderr(
     use std::io::Write;
     let mut log = std::io::BufWriter::new(log);
     let mut reader = BufReader::new(stderr);
-    let mut buf = Vec::new();
-    while let Ok(true) = next_line(&mut reader, &mut buf).await {
-        let line = String::from_utf8_lossy(&buf);
-        let _ = writeln!(log, "{line}");
-        let _ = log.flush();
+    let mut chunk = Vec::new();
+    // The start of the line being read (at most STDERR_HEAD characters) and its length in bytes so far.
+    let (mut head, mut bytes) = (String::new(), 0usize);
+    let end_line = |head: &mut String, bytes: &mut usize| {
+        let shown = if *bytes > head.len() { format!("{head}… ({bytes} bytes in all)") } else { head.clone() };
         if echo {
-            tracing::info!(target: "node", "{name} stderr: {line}");
+            tracing::info!(target: "node", "{name} stderr: {shown}");
         }
         if let Ok(mut t) = tail.lock() {
             if t.len() == TAIL_LINES {
                 t.pop_front();
             }
-            t.push_back(crate::diagnostic::clip(&line, 500));
+            t.push_back(shown);
+        }
+        head.clear();
+        *bytes = 0;
+    };
+    loop {
+        chunk.clear();
+        match (&mut reader).take(STDERR_CHUNK).read_until(b'\n', &mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let _ = log.write_all(&chunk);
+        let complete = chunk.last() == Some(&b'\n');
+        let text = if complete { &chunk[..chunk.len() - 1] } else { &chunk[..] };
+        if head.chars().count() < STDERR_HEAD {
+            let more = String::from_utf8_lossy(text);
+            head.extend(more.chars().take(STDERR_HEAD - head.chars().count()));
+        }
+        bytes += text.len();
+        if complete {
+            let _ = log.flush();
+            end_line(&mut head, &mut bytes);
         }
     }
+    if bytes > 0 {
+        let _ = writeln!(log);
+        end_line(&mut head, &mut bytes);
+    }
+    let _ = log.flush();
 }
 
 async fn watch_exit(
-    node: usize,
+    (node, generation): (usize, u32),
     mut child: Child,
     stderr_done: tokio::task::JoinHandle<()>,
     kill: oneshot::Receiver<()>,
@@ -370,7 +373,7 @@ async fn watch_exit(
             // reader reach the end of the pipe first, within reason.
             let _ = tokio::time::timeout(Duration::from_millis(500), stderr_done).await;
             exited_before_kill = Some(status.clone());
-            let _ = events.send(vec![Event::Exited { node, status }]);
+            let _ = events.send(vec![Event::Exited { node, generation, status }]);
         }
         _ = kill => {
             if let Ok(Some(status)) = child.try_wait() {
@@ -423,26 +426,5 @@ mod tests {
         drop(pipe);
         let all = rt.block_on(reader).unwrap();
         assert_eq!(all, lines.concat(), "everything arrives, in order");
-    }
-
-    #[test]
-    fn envelopes_need_src_dest_body_and_nothing_else() {
-        let (src, dest, body) = parse_line(br#"{"src":"n1","dest":"c3","body":{"type":"x"},"id":4}"#).unwrap();
-        assert_eq!((src.as_str(), dest.as_str(), body.get()), ("n1", "c3", r#"{"type":"x"}"#));
-        let (_, _, body) = parse_line(br#"{"src":"n1","dest":"c3"}"#).unwrap();
-        assert_eq!(body.get(), "{}", "a missing body is an empty one, as in Maelstrom's parse-msg");
-        let (_, _, body) = parse_line(br#"{"src":"n1","dest":"c3","body":null}"#).unwrap();
-        assert_eq!(body.get(), "{}");
-        let (_, _, body) = parse_line(br#"{"src":"n1","dest":"c3","body":[ ]}"#).unwrap();
-        assert_eq!(body.get(), "{}");
-        for bad in [r#""x""#, "3", "true", "[1]"] {
-            let line = format!(r#"{{"src":"n1","dest":"c3","body":{bad}}}"#);
-            assert!(parse_line(line.as_bytes()).unwrap_err().contains("not a JSON object"), "{bad}");
-        }
-        assert!(parse_line(br#"{"src":"n1","dest":"c3","body":{},"extra":1}"#).unwrap_err().contains("extra"));
-        assert!(parse_line(br#"{"src":"n1","dest":"c3","body":{},"id":"x"}"#).is_err());
-        assert!(parse_line(b"hello").unwrap_err().starts_with("not JSON"));
-        assert!(parse_line(b"").unwrap_err().starts_with("not JSON"));
-        assert!(parse_line(&[0xff, 0xfe]).unwrap_err().contains("UTF-8"));
     }
 }

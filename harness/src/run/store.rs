@@ -58,10 +58,15 @@ fn relink(_link: &Path, _target: &Path) -> std::io::Result<()> {
 
 /// The message journal (spec §4.4): one JSON object per send (with the body) and per delivery (without: the
 /// id names the message), in event order.
-#[derive(Debug)]
 pub struct Journal {
-    out: BufWriter<File>,
+    out: BufWriter<Box<dyn Write + Send>>,
     failed: bool,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").field("failed", &self.failed).finish_non_exhaustive()
+    }
 }
 
 /// Whether a journal event is a send or a delivery.
@@ -76,14 +81,17 @@ pub enum EventKind {
 impl Journal {
     /// Creates `net-journal.jsonl` in the run directory.
     pub fn create(dir: &Path) -> std::io::Result<Journal> {
-        Ok(Journal {
-            out: BufWriter::with_capacity(1 << 20, File::create(dir.join("net-journal.jsonl"))?),
-            failed: false,
-        })
+        Ok(Journal::to_writer(File::create(dir.join("net-journal.jsonl"))?))
     }
 
-    /// Appends one event; `src` and `dest` are JSON string literals (already escaped). Write errors are remembered, not fatal: the journal is a record, not the source of any
-    /// figure (the `:net` counts are kept live).
+    /// A journal that writes into `out` (buffered).
+    pub fn to_writer(out: impl Write + Send + 'static) -> Journal {
+        Journal { out: BufWriter::with_capacity(1 << 20, Box::new(out)), failed: false }
+    }
+
+    /// Appends one event; `src` and `dest` are JSON string literals (already escaped). Write errors are
+    /// remembered, not fatal: the journal is a record, not the source of any figure (the `:net` counts are kept
+    /// live).
     pub fn record(&mut self, kind: EventKind, time_ns: u64, id: u64, src: &str, dest: &str, body: Option<&str>) {
         if self.failed {
             return;
