@@ -306,6 +306,31 @@ fn split_counter(c: &Counter) -> Option<(Counter, Counter)> {
     Some((build(&entries[..half]), build(&entries[half..])))
 }
 
+/// The most integer chunks in one set's digest (about 39 bytes each in JSON).
+pub const MAX_DIGEST_CHUNKS: usize = 512;
+/// The most buckets for one set's other values in its digest (2^9 = 512, about 21 bytes each).
+pub const MAX_DIGEST_LOG2_BUCKETS: u8 = 9;
+
+/// A set's digest, coarsened so that it stays within [`MAX_DIGEST_CHUNKS`] integer chunks and
+/// 2^[`MAX_DIGEST_LOG2_BUCKETS`] buckets (about 31 KB at most): a large sparse set's own digest has up to len/32
+/// chunks (31 250 for a million random integers, over a datagram), and a round that cannot send its digest
+/// repairs nothing. Coarser chunks cost precision, not correctness: a round resends the whole differing chunks.
+fn set_digest(set: &JsonSet, seed: u64) -> JsonSetDigest {
+    let mut d = set.digest_seeded(seed);
+    let mut shift = d.ints.shift();
+    while d.ints.chunks().len() > MAX_DIGEST_CHUNKS && shift < 64 {
+        // Chunk counts fall about twofold per step of `shift` for spread-out values: jump most of the way at once.
+        let ratio = d.ints.chunks().len().div_ceil(MAX_DIGEST_CHUNKS);
+        let step = (usize::BITS - ratio.leading_zeros()).max(1) as u8;
+        shift = shift.saturating_add(step).min(64);
+        d.ints = set.ints().digest_with(seed, 64, shift);
+    }
+    if d.other.fingerprints().len() > 1 << MAX_DIGEST_LOG2_BUCKETS {
+        d.other = set.other().digest_with(seed, 64, MAX_DIGEST_LOG2_BUCKETS);
+    }
+    d
+}
+
 impl Lattice for Objects {
     fn join(&mut self, other: &Self) -> bool {
         let mut changed = false;
@@ -344,7 +369,7 @@ impl DeltaCrdt for Objects {
     fn digest_seeded(&self, seed: u64) -> ObjectsDigest {
         ObjectsDigest {
             seed,
-            sets: self.sets.iter().map(|(n, s)| (n.clone(), s.digest_seeded(seed))).collect(),
+            sets: self.sets.iter().map(|(n, s)| (n.clone(), set_digest(s, seed))).collect(),
             counters: self.counters.clone(),
         }
     }
@@ -356,7 +381,7 @@ impl DeltaCrdt for Objects {
             .map(|(n, s)| {
                 let d = match theirs.sets.get(n) {
                     Some(d) => s.digest_matching(d),
-                    None => s.digest_seeded(theirs.seed),
+                    None => set_digest(s, theirs.seed),
                 };
                 (n.clone(), d)
             })
@@ -504,6 +529,28 @@ mod tests {
         let o = Objects::with_set("s", set_of([json!("x".repeat(500))]));
         let parts = o.clone().split_to(100);
         assert_eq!(parts, vec![o]);
+    }
+
+    #[test]
+    fn a_large_sparse_set_has_a_digest_that_fits_a_datagram_and_still_repairs() {
+        let mut x: u64 = 0x1234_5678;
+        let mut values = Vec::new();
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(json!(x));
+        }
+        let strings: Vec<serde_json::Value> = (0..20_000).map(|i| json!(format!("s{i}"))).collect();
+        let full = Objects::with_set("big", set_of(values.iter().chain(&strings).cloned()));
+        let digest = full.digest_seeded(3);
+        assert!(encoded_len(&digest) < 40_000, "a digest of {} bytes", encoded_len(&digest));
+        let mut behind = Objects::with_set("big", set_of(values[1..].iter().chain(&strings[1..]).cloned()));
+        assert_ne!(behind.digest_matching(&digest), digest);
+        let delta = full.delta_since(&behind.digest_seeded(4));
+        assert!(encoded_len(&delta) < encoded_len(&full) / 10, "the delta is chunk-sized, not the whole set");
+        behind.apply_delta(&delta);
+        assert_eq!(behind, full);
     }
 
     #[test]
