@@ -14,13 +14,13 @@ for i in 1 2 3; do
     pids+=($!)
 done
 until curl -sf 127.0.0.1:8103/health | grep -q '"n1","n2","n3"'; do sleep 0.1; done
-show() { echo "\$ $*"; "$@"; echo; }
-show curl -s -X POST 127.0.0.1:8101/v1/sets/fruits -d '{"elements": ["apple", "pear", 42]}'
-show curl -s -X POST 127.0.0.1:8102/v1/counters/visits -d '{"delta": 5}'
-show curl -s -X POST 127.0.0.1:8103/v1/counters/visits -d '{"delta": -2}'
+show() { echo "\$ $1"; eval "$1"; echo; }
+show "curl -s -X POST 127.0.0.1:8101/v1/sets/fruits -d '{\"elements\": [\"apple\", \"pear\", 42]}'"
+show "curl -s -X POST 127.0.0.1:8102/v1/counters/visits -d '{\"delta\": 5}'"
+show "curl -s -X POST 127.0.0.1:8103/v1/counters/visits -d '{\"delta\": -2}'"
 sleep 0.5
-show curl -s 127.0.0.1:8103/v1/sets/fruits
-show curl -s 127.0.0.1:8101/v1/counters/visits
-show curl -s 127.0.0.1:8102/health
-show curl -s -X POST 127.0.0.1:8101/v1/sets/fruits -d '{"element": '
-show curl -s 127.0.0.1:8101/metrics -o /dev/null -w '%{http_code} %{content_type}'
+show "curl -s 127.0.0.1:8103/v1/sets/fruits"
+show "curl -s 127.0.0.1:8101/v1/counters/visits"
+show "curl -s 127.0.0.1:8102/health"
+show "curl -s -X POST 127.0.0.1:8101/v1/sets/fruits -d '{\"element\": '"
+show "curl -s 127.0.0.1:8101/metrics | grep '^osmosis_datagrams_sent_total'"

@@ -1,8 +1,12 @@
--- wrk script: every request adds a new element to set "load" (a counter of this thread and a random prefix).
+-- wrk script: every request adds a new element to set "load": thread i's k-th request adds i * 10^12 + k.
+local threads = 0
+function setup(thread)
+    threads = threads + 1
+    thread:set("id", threads)
+end
 local n = 0
-local prefix = math.random(1, 1000000000)
-request = function()
+function request()
     n = n + 1
     return wrk.format("POST", "/v1/sets/load", {["Content-Type"] = "application/json"},
-        string.format('{"element": %d}', prefix * 1000000 + n))
+        string.format('{"element": %d}', id * 1000000000000 + n))
 end

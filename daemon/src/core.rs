@@ -86,6 +86,8 @@ pub struct Core {
     /// Live members' addresses by name.
     addrs: BTreeMap<String, SocketAddr>,
     outbox: Vec<(SocketAddr, Vec<u8>)>,
+    /// The replica's sizes, kept up to date with every merge (walking every object per write would not do).
+    sizes: Sizes,
 }
 
 fn depth(v: &Value) -> usize {
@@ -107,6 +109,7 @@ impl Core {
         now: Duration,
     ) -> Result<Core, String> {
         let seed = settings.seed ^ name_hash(settings.name.as_bytes());
+        let sizes = state.sizes();
         let replica = Replica::new(&settings.name, settings.engine.clone(), seed, now, state)?;
         let me = NodeId { name: settings.name.clone(), addr: settings.advertise, bump };
         let membership = Membership::new(me, &settings.swim, &settings.join, seed ^ 1, now);
@@ -118,6 +121,7 @@ impl Core {
             metrics,
             addrs: BTreeMap::new(),
             outbox: Vec::new(),
+            sizes,
         };
         core.after(now);
         core.update_gauges();
@@ -165,10 +169,14 @@ impl Core {
                     self.metrics.on_received(msg.kind(), datagram.len());
                     if !self.replica.is_peer(&name) {
                         self.drop(DropReason::Foreign, from, &format!("{name:?} is not a live member"));
-                    } else if let Some(why) = self.over_cap(&msg) {
-                        self.drop(DropReason::OverCap, from, &why);
                     } else {
-                        self.replica.on_message(now, &name, msg);
+                        match self.after_merge(&msg) {
+                            Err(why) => self.drop(DropReason::OverCap, from, &why),
+                            Ok(sizes) => {
+                                self.replica.on_message(now, &name, msg);
+                                self.sizes = sizes;
+                            }
+                        }
                     }
                 }
             },
@@ -214,8 +222,9 @@ impl Core {
         }
         let added = delta.len();
         let delta = Objects::with_set(name, delta);
-        self.check_caps(&delta)?;
+        let sizes = self.check_caps(&delta)?;
         self.replica.apply_local(now, delta.clone());
+        self.sizes = sizes;
         let len = self.replica.state().set(name).map_or(0, JsonSet::len);
         self.after(now);
         Ok(Added { added, len, delta })
@@ -230,17 +239,20 @@ impl Core {
             .add(me, amount)
             .map_err(|e| OpError::BadValue(format!("this node's share of {name:?} would overflow: {e}")))?;
         let delta = Objects::with_counter(name, change);
-        self.check_caps(&delta)?;
+        let sizes = self.check_caps(&delta)?;
         self.replica.apply_local(now, delta.clone());
+        self.sizes = sizes;
         let value = self.replica.state().counter(name).map_or(0, Counter::read);
         self.after(now);
         Ok(Counted { value, delta })
     }
 
-    fn check_caps(&self, delta: &Objects) -> Result<(), OpError> {
-        match self.exceeds(self.replica.state().merged_sizes(delta)) {
+    /// The sizes after joining `delta`, or why that would pass a cap.
+    fn check_caps(&self, delta: &Objects) -> Result<Sizes, OpError> {
+        let sizes = self.replica.state().grown_sizes(self.sizes, delta);
+        match self.exceeds(sizes) {
             Some(why) => Err(OpError::OverLimit(why)),
-            None => Ok(()),
+            None => Ok(sizes),
         }
     }
 
@@ -259,13 +271,18 @@ impl Core {
         None
     }
 
-    fn over_cap(&self, msg: &Message<Objects>) -> Option<String> {
+    /// The sizes after the engine merges `msg`'s delta, or why that would pass a cap.
+    fn after_merge(&self, msg: &Message<Objects>) -> Result<Sizes, String> {
         let delta = match msg {
             Message::Push { delta, .. } | Message::Delta { delta } => delta,
             Message::Reply { delta: Some(delta), .. } => delta,
-            Message::Reply { delta: None, .. } | Message::Digest { .. } => return None,
+            Message::Reply { delta: None, .. } | Message::Digest { .. } => return Ok(self.sizes),
         };
-        self.exceeds(self.replica.state().merged_sizes(delta))
+        let sizes = self.replica.state().grown_sizes(self.sizes, delta);
+        match self.exceeds(sizes) {
+            Some(why) => Err(why),
+            None => Ok(sizes),
+        }
     }
 
     fn drop(&self, reason: DropReason, from: SocketAddr, detail: &str) {
@@ -294,7 +311,6 @@ impl Core {
         for (to, msg) in self.replica.take_outbox() {
             self.send_engine(&to, msg);
         }
-        self.update_gauges();
     }
 
     fn send_engine(&mut self, to: &str, msg: Message<Objects>) {
@@ -330,11 +346,13 @@ impl Core {
         self.metrics.peers.get_or_create(&label("state", "suspect")).set(suspect);
     }
 
-    fn update_gauges(&self) {
+    /// Sets the gauges of replica sizes and the round counters (walks every object: called when metrics are read,
+    /// not on every input).
+    pub fn update_gauges(&self) {
         let state = self.replica.state();
         self.metrics.objects.get_or_create(&label("kind", "set")).set(state.sets().len() as i64);
         self.metrics.objects.get_or_create(&label("kind", "counter")).set(state.counters().len() as i64);
-        let s = state.sizes();
+        let s = self.sizes;
         self.metrics.elements.set(s.elements as i64);
         self.metrics.counter_entries.set(s.counter_entries as i64);
         let (timer, gap) = self.replica.rounds();

@@ -103,6 +103,8 @@ fn three_cores_join_through_a_seed_and_converge_on_sets_and_counters() {
         let state = net.core(i).state();
         assert_eq!(state.set("s").unwrap().to_values(), vec![json!(1), json!(3), json!("two")], "core {i}");
         assert_eq!(state.counter("hits").unwrap().read(), 3, "core {i}");
+        let (kept, walked) = (net.core(i).sizes, net.core(i).state().sizes());
+        assert_eq!(kept, walked, "core {i}: the sizes kept through merges are the replica's");
     }
     let pushes = Metrics::count(&net.metrics[1].sent, "kind", "ae_push");
     assert!(pushes >= 1, "b pushed its update");

@@ -206,6 +206,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
+    app.read(|core| core.update_gauges());
     let mut r = app.metrics.render().into_response();
     let ct = HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8");
     r.headers_mut().insert(header::CONTENT_TYPE, ct);

@@ -148,23 +148,32 @@ impl Objects {
         }
     }
 
-    /// The sizes this replica would have after joining `delta`, exactly, without joining (O(containers) for
-    /// integer sets, the delta's other values and entries otherwise). Exact rather than a sum, because a round's
-    /// delta resends whole chunks the replica mostly holds.
+    /// The sizes this replica would have after joining `delta`, exactly, without joining. Exact rather than a
+    /// sum, because a round's delta resends whole chunks the replica mostly holds.
     pub fn merged_sizes(&self, delta: &Objects) -> Sizes {
-        let mut s = self.sizes();
+        self.grown_sizes(self.sizes(), delta)
+    }
+
+    /// [`Objects::merged_sizes`] given this replica's current sizes `base`: costs the delta's size (a few lookups
+    /// per element) for small deltas, a union count of the touched sets for large ones — never a walk of every
+    /// object, which a write to a large sparse set cannot afford.
+    pub fn grown_sizes(&self, base: Sizes, delta: &Objects) -> Sizes {
+        const SMALL: u64 = 4096;
+        let mut s = base;
         for (name, d) in &delta.sets {
-            match self.sets.get(name) {
-                None => {
-                    s.objects += 1;
-                    s.elements += d.len();
-                }
-                Some(mine) => {
-                    let ints = mine.ints().as_treemap().union_len(d.ints().as_treemap());
-                    let new_other = d.other().iter().filter(|v| !mine.other().contains(v)).count() as u64;
-                    s.elements = s.elements - mine.len() + ints + mine.other().len() as u64 + new_other;
-                }
-            }
+            let Some(mine) = self.sets.get(name) else {
+                s.objects += 1;
+                s.elements += d.len();
+                continue;
+            };
+            let new_other = d.other().iter().filter(|v| !mine.other().contains(v)).count() as u64;
+            let (m, t) = (mine.ints().as_treemap(), d.ints().as_treemap());
+            let new_ints = if t.len() <= SMALL {
+                t.iter().filter(|x| !m.contains(*x)).count() as u64
+            } else {
+                m.union_len(t) - m.len()
+            };
+            s.elements += new_ints + new_other;
         }
         for (name, d) in &delta.counters {
             match self.counters.get(name) {

@@ -72,7 +72,9 @@ impl App {
         f: impl FnOnce(&mut Core, Duration) -> Result<(T, Objects), OpError>,
     ) -> Result<(T, Option<Durable>), ApiError> {
         let mut core = self.lock();
+        let before = core.next_deadline();
         let (out, record) = f(&mut core, self.now())?;
+        let after = core.next_deadline();
         let ack = match &self.log {
             Some(log) if !record.is_empty() => Some(log.append(storage::record(&record))),
             _ => None,
@@ -80,7 +82,10 @@ impl App {
         let datagrams = core.take_outbox();
         drop(core);
         self.send(datagrams);
-        self.wake.notify_one();
+        // The timer task sleeps until the old deadline; wake it only if the write brought work forward.
+        if after.is_some_and(|a| before.is_none_or(|b| a < b)) {
+            self.wake.notify_one();
+        }
         Ok((out, ack))
     }
 
