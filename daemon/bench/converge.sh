@@ -14,11 +14,8 @@ until grep -q '^token' "$dir/out" 2>/dev/null; do sleep 0.2; done
 ns=$(grep '^n1' "$dir/out" | sed 's/.*netns \(.*\)-h1/\1-sw/')
 token=$(cat "$dir/lab/token")
 len() { ip netns exec "$ns" curl -s -H "Authorization: Bearer $token" "http://198.18.0.$1:8080/v1/sets/load" | python3 -c 'import json,sys; print(json.load(sys.stdin)["len"])'; }
-cat > "$dir/auth.lua" <<LUA
-wrk.headers["Authorization"] = "Bearer $token"
-LUA
-cat daemon/bench/post.lua >> "$dir/auth.lua"
-ip netns exec "$ns" wrk -t2 -c64 -d"${secs}s" -s "$dir/auth.lua" http://198.18.0.2:8080 | grep -E "Requests/sec|requests in|Non-2xx"
+ip netns exec "$ns" wrk -t2 -c64 -d"${secs}s" -H "Authorization: Bearer $token" -s daemon/bench/post.lua \
+    http://198.18.0.2:8080 | grep -E "Requests/sec|requests in|Non-2xx"
 t0=$(date +%s.%N)
 while true; do
     lens=$(for h in 1 2 3 4 5; do len $h; done | sort -u)

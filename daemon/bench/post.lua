@@ -7,6 +7,8 @@ end
 local n = 0
 function request()
     n = n + 1
-    return wrk.format("POST", "/v1/sets/load", {["Content-Type"] = "application/json"},
-        string.format('{"element": %d}', id * 1000000000000 + n))
+    -- wrk.format takes these headers instead of wrk.headers (which hold -H flags): copy them in.
+    local headers = {["Content-Type"] = "application/json"}
+    for k, v in pairs(wrk.headers) do headers[k] = v end
+    return wrk.format("POST", "/v1/sets/load", headers, string.format('{"element": %d}', id * 1000000000000 + n))
 end

@@ -34,6 +34,7 @@ t0=$(date +%s.%N)
 start
 until curl -sf 127.0.0.1:8201/v1/sets 2>/dev/null | grep -q "\"len\":$n"; do sleep 0.005; done
 t1=$(date +%s.%N)
+cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' /proc/$pid/stat)
 full=$(curl -s -o /dev/null -w '%{time_total}' 127.0.0.1:8201/v1/sets/big)
-echo "restart after $how, $n $pattern elements: serving reads $(python3 -c "print(round($t1 - $t0, 3))") s after the start; a full read of the set then takes ${full} s"
+echo "restart after $how, $n $pattern elements: serving reads $(python3 -c "print(round($t1 - $t0, 3))") s after the start (the daemon used $cpu CPU-seconds until then); a full read of the set then takes ${full} s"
 grep "loaded" "$dir/log" | tail -1 | sed 's/.*INFO //'

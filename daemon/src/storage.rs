@@ -319,18 +319,18 @@ impl Writer {
             };
             let mut acks = Vec::new();
             let mut result = Ok(());
+            // Every record waiting is written with one system call.
+            let mut batch: Vec<u8> = Vec::new();
             for cmd in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
                 match cmd {
                     Cmd::Append(bytes, ack) => {
-                        if result.is_ok() {
-                            result = self.file.write_all(&bytes);
-                            self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                            self.metrics.log_appends.inc();
-                        }
+                        batch.extend_from_slice(&bytes);
+                        self.metrics.log_appends.inc();
                         acks.push(ack);
                         dirty = true;
                     }
                     Cmd::Rotate(n) => {
+                        result = result.and_then(|()| self.write(&mut batch));
                         if result.is_ok() {
                             result = self.sync().and_then(|()| open_segment(&self.dir, n).map(|f| self.file = f));
                         }
@@ -338,6 +338,7 @@ impl Writer {
                     }
                 }
             }
+            result = result.and_then(|()| self.write(&mut batch));
             let due = match self.policy {
                 Fsync::Always => dirty,
                 Fsync::Interval(every) => dirty && last_sync.elapsed() >= every,
@@ -357,6 +358,16 @@ impl Writer {
             }
         }
         let _ = self.sync();
+    }
+
+    fn write(&mut self, batch: &mut Vec<u8>) -> io::Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(batch)?;
+        self.bytes.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        batch.clear();
+        Ok(())
     }
 
     fn sync(&mut self) -> io::Result<()> {
