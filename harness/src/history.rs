@@ -73,6 +73,14 @@ pub enum F {
     StartPartition,
     /// nemesis: heal
     StopPartition,
+    /// nemesis (osmosis extension): kill nodes (the value names them); they restart empty on `start`
+    Kill,
+    /// nemesis (osmosis extension): restart killed nodes
+    Start,
+    /// nemesis (osmosis extension): pause nodes (SIGSTOP; in virtual time they neither receive nor tick)
+    Pause,
+    /// nemesis (osmosis extension): resume paused nodes
+    Resume,
 }
 
 impl F {
@@ -86,6 +94,10 @@ impl F {
             F::Generate => "generate",
             F::StartPartition => "start-partition",
             F::StopPartition => "stop-partition",
+            F::Kill => "kill",
+            F::Start => "start",
+            F::Pause => "pause",
+            F::Resume => "resume",
         }
     }
 }

@@ -54,6 +54,8 @@ fn main() -> ExitCode {
         let code = match osmosis_harness::test(&run) {
             Ok(code) => code,
             Err(RunError::Crash(msg)) => {
+                // The message quotes the node's last stderr lines: its control characters stay off the terminal.
+                let msg = osmosis_harness::diagnostic::printable(&msg);
                 eprintln!("The test crashed (Maelstrom's outcome: exit {EXIT_CRASH}, no analysis):\n{msg}");
                 EXIT_CRASH
             }
