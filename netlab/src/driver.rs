@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use osmosis_harness::checker::{CheckConfig, Results, check};
-use osmosis_harness::generator::{Action, Invocation, NemesisOp, Scheduler, SchedulerConfig};
+use osmosis_harness::generator::{Action, Invocation, NemesisConfig, NemesisOp, Scheduler, SchedulerConfig};
 use osmosis_harness::history::{F, History, Nanos, Op, OpType, Process};
+use osmosis_harness::nemesis::{TargetKind, TargetedFault};
 use osmosis_harness::net::NetStats;
 use osmosis_harness::rpc::{self, RPC_TIMEOUT_MS};
 use osmosis_harness::workload::Workload;
@@ -160,22 +161,108 @@ async fn request(client: reqwest::Client, base: String, token: String, workload:
     }
 }
 
-/// Sums `osmosis_datagrams_sent_total` over the hosts that answer: (engine, swim).
-async fn datagrams_sent(client: reqwest::Client, lab_urls: Vec<String>, token: String) -> Vec<(u64, u64)> {
+/// What daemons sent, from their `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Traffic {
+    engine: u64,
+    swim: u64,
+    bytes: u64,
+}
+
+impl Traffic {
+    fn add(&mut self, other: Traffic) {
+        self.engine += other.engine;
+        self.swim += other.swim;
+        self.bytes += other.bytes;
+    }
+}
+
+/// Reads `osmosis_datagrams_sent_total` and `osmosis_bytes_sent_total` of each host that answers.
+async fn datagrams_sent(client: reqwest::Client, lab_urls: Vec<String>, token: String) -> Vec<Traffic> {
     let mut out = Vec::new();
     for base in lab_urls {
         let text = match client.get(format!("{base}/metrics")).bearer_auth(&token).send().await {
             Ok(r) => r.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         };
-        let (mut engine, mut swim) = (0, 0);
-        for line in text.lines().filter(|l| l.starts_with("osmosis_datagrams_sent_total{")) {
+        let mut t = Traffic::default();
+        for line in text.lines() {
             let n: u64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0);
-            if line.contains("kind=\"swim\"") { swim += n } else { engine += n }
+            if line.starts_with("osmosis_bytes_sent_total{") {
+                t.bytes += n;
+            } else if line.starts_with("osmosis_datagrams_sent_total{kind=\"swim\"}") {
+                t.swim += n;
+            } else if line.starts_with("osmosis_datagrams_sent_total{") {
+                t.engine += n;
+            }
         }
-        out.push((engine, swim));
+        out.push(t);
     }
     out
+}
+
+/// Applies the harness's nemesis operations to the lab.
+struct Faults<'a> {
+    lab: &'a mut Lab,
+    rt: &'a tokio::runtime::Runtime,
+    client: &'a reqwest::Client,
+    urls: &'a [String],
+    /// Hosts killed and not restarted yet.
+    down: &'a mut Vec<usize>,
+}
+
+impl Faults<'_> {
+    /// Applies `op`; returns its history `:f` and the values of its invocation and completion (as the harness
+    /// records them). A killed daemon's traffic so far is added to `killed`, since its metrics die with it.
+    fn apply(&mut self, op: NemesisOp, killed: &mut Traffic) -> Result<(F, Value, Value)> {
+        match op {
+            NemesisOp::StartPartition(kind, grudge) => {
+                self.lab.partition(&grudge)?;
+                Ok((F::StartPartition, json!(kind.name()), json!(["isolated", grudge])))
+            }
+            NemesisOp::StopPartition => {
+                self.lab.heal()?;
+                Ok((F::StopPartition, Value::Null, json!("network-healed")))
+            }
+            NemesisOp::Kill(node) | NemesisOp::Targeted(TargetedFault { kind: TargetKind::Kill, node, .. }, true) => {
+                let i = self.host(&node)?;
+                let before = on_runtime(
+                    self.rt,
+                    datagrams_sent(self.client.clone(), vec![self.urls[i].clone()], self.lab.token.clone()),
+                )?;
+                before.into_iter().for_each(|t| killed.add(t));
+                self.lab.kill(i)?;
+                self.down.push(i);
+                tracing::info!("killed {node} (kill -9)");
+                Ok((F::Kill, json!([node]), json!([node])))
+            }
+            NemesisOp::Start(node) | NemesisOp::Targeted(TargetedFault { kind: TargetKind::Kill, node, .. }, false) => {
+                let i = self.host(&node)?;
+                self.restart(i)?;
+                Ok((F::Start, json!([node]), json!([node])))
+            }
+            NemesisOp::Heal => {
+                self.lab.heal()?;
+                let names: Vec<String> = self.down.iter().map(|&i| self.lab.hosts[i].name.clone()).collect();
+                for i in self.down.clone() {
+                    self.restart(i)?;
+                }
+                Ok((F::StopPartition, Value::Null, json!({"network-healed": true, "started": names})))
+            }
+            other => anyhow::bail!("netlab does not apply the nemesis operation {other:?}"),
+        }
+    }
+
+    fn host(&self, name: &str) -> Result<usize> {
+        self.lab.hosts.iter().position(|h| h.name == name).with_context(|| format!("no host {name}"))
+    }
+
+    fn restart(&mut self, i: usize) -> Result<()> {
+        self.lab.restart(i)?;
+        self.down.retain(|&d| d != i);
+        tracing::info!("restarted {}", self.lab.hosts[i].name);
+        Ok(())
+    }
 }
 
 /// Runs `f` on one of the runtime's threads (they are in the switch namespace; the caller is not) and waits.
@@ -210,17 +297,28 @@ pub fn drive(lab: &mut Lab, cfg: &DriveConfig) -> Result<Outcome> {
     };
     let urls: Vec<String> = lab.hosts.iter().map(|h| format!("http://{}", h.http)).collect();
     let nodes: Vec<String> = lab.hosts.iter().map(|h| h.name.clone()).collect();
-    let nemesis_interval = match cfg.fault {
-        Fault::Partition(i) => Some(i.as_nanos() as Nanos),
-        _ => None,
+    // Faults come from the harness's nemesis schedule: its partition flip-flop, or a targeted kill of one node.
+    let nemesis = match &cfg.fault {
+        Fault::None => None,
+        Fault::Partition(i) => Some(NemesisConfig::partitions(i.as_nanos() as Nanos)),
+        Fault::Kill { host, at, down_for } => Some(NemesisConfig {
+            interval: 10_000_000_000,
+            kinds: Vec::new(),
+            targeted: vec![TargetedFault {
+                kind: TargetKind::Kill,
+                node: nodes.get(*host).cloned().context("no such host to kill")?,
+                from: at.as_nanos() as u64,
+                to: (*at + *down_for).as_nanos() as u64,
+            }],
+        }),
     };
     let sched_cfg = SchedulerConfig {
         workload: cfg.workload,
-        nodes: nodes.clone(),
+        nodes,
         concurrency: cfg.concurrency,
         rate: cfg.rate,
         time_limit: cfg.time_limit.as_nanos() as Nanos,
-        nemesis_interval,
+        nemesis,
         recovery: cfg.recovery.as_nanos() as Nanos,
     };
     sched_cfg.validate().map_err(anyhow::Error::msg)?;
@@ -229,33 +327,21 @@ pub fn drive(lab: &mut Lab, cfg: &DriveConfig) -> Result<Outcome> {
     let mut history = History::default();
     let t0 = Instant::now();
     let nanos = move || t0.elapsed().as_nanos() as Nanos;
-    let mut killed_totals: (u64, u64) = (0, 0);
-    let mut kill_state = 0; // 0: not yet killed, 1: down, 2: restarted
-    let mut first_op: Option<Nanos> = None;
+    // The daemons' counters run from their start: what they sent before this run (an earlier workload on the same
+    // lab) is subtracted at the end.
+    let mut baseline = Traffic::default();
+    for t in on_runtime(&rt, datagrams_sent(client.clone(), urls.clone(), lab.token.clone()))? {
+        baseline.add(t);
+    }
+    let mut killed_totals = Traffic::default();
+    let mut down: Vec<usize> = Vec::new();
     loop {
         while let Ok(done) = rx.try_recv() {
             complete(&mut history, &mut sched, cfg.workload, done);
         }
         let now = nanos();
-        if let (Fault::Kill { host, at, down_for }, Some(first)) = (&cfg.fault, first_op) {
-            let since = Duration::from_nanos(now.saturating_sub(first));
-            if kill_state == 0 && since >= *at {
-                let before =
-                    on_runtime(&rt, datagrams_sent(client.clone(), vec![urls[*host].clone()], lab.token.clone()))?;
-                killed_totals.0 += before[0].0;
-                killed_totals.1 += before[0].1;
-                lab.kill(*host)?;
-                tracing::info!("killed {} (kill -9)", nodes[*host]);
-                kill_state = 1;
-            } else if kill_state == 1 && since >= *at + *down_for {
-                lab.restart(*host)?;
-                tracing::info!("restarted {}", nodes[*host]);
-                kill_state = 2;
-            }
-        }
         let wake = match sched.next(now) {
             Action::Invoke { at, thread, process, op } => {
-                first_op.get_or_insert(at);
                 history.push(Op {
                     index: 0,
                     time: at,
@@ -276,16 +362,8 @@ pub fn drive(lab: &mut Lab, cfg: &DriveConfig) -> Result<Outcome> {
                 continue;
             }
             Action::Nemesis { at, op } => {
-                let (f, invoke, done) = match &op {
-                    NemesisOp::Start(kind, grudge) => {
-                        lab.partition(grudge)?;
-                        (F::StartPartition, json!(kind.name()), json!(["isolated", grudge]))
-                    }
-                    NemesisOp::Stop => {
-                        lab.heal()?;
-                        (F::StopPartition, Value::Null, json!("network-healed"))
-                    }
-                };
+                let mut faults = Faults { lab: &mut *lab, rt: &rt, client: &client, urls: &urls, down: &mut down };
+                let (f, invoke, done) = faults.apply(op, &mut killed_totals)?;
                 for (time, value) in [(at, invoke), (nanos().max(at), done)] {
                     let op_type = OpType::Info;
                     history.push(Op {
@@ -314,20 +392,27 @@ pub fn drive(lab: &mut Lab, cfg: &DriveConfig) -> Result<Outcome> {
         }
     }
     lab.heal()?;
-    let totals = on_runtime(&rt, datagrams_sent(client, urls, lab.token.clone()))?;
-    let engine_msgs = killed_totals.0 + totals.iter().map(|t| t.0).sum::<u64>();
-    let swim_msgs = killed_totals.1 + totals.iter().map(|t| t.1).sum::<u64>();
+    let mut total = killed_totals;
+    for t in on_runtime(&rt, datagrams_sent(client, urls, lab.token.clone()))? {
+        total.add(t);
+    }
+    total.engine = total.engine.saturating_sub(baseline.engine);
+    total.swim = total.swim.saturating_sub(baseline.swim);
+    total.bytes = total.bytes.saturating_sub(baseline.bytes);
     let ops = osmosis_harness::checker::net::op_count(&history);
     let mut net = NetStats::default();
-    for _ in 0..engine_msgs + swim_msgs {
-        net.on_send(false);
+    // `:net :servers`: every datagram the daemons sent (their bytes on the first), engine and SWIM alike.
+    for i in 0..total.engine + total.swim {
+        net.on_send(false, if i == 0 { total.bytes } else { 0 });
         net.on_recv(false);
     }
     for _ in 0..ops {
-        net.on_send(true);
-        net.on_send(true);
+        net.on_send(true, 0);
+        net.on_send(true, 0);
     }
-    let results = check(&CheckConfig { workload: cfg.workload, availability: None }, &history, &net, &[]);
+    let check_config = CheckConfig { workload: cfg.workload, availability: None, cluster: None };
+    let results = check(&check_config, &history, &net, &[]);
+    let (engine_msgs, swim_msgs) = (total.engine, total.swim);
     rt.shutdown_timeout(Duration::from_secs(1));
     Ok(Outcome { results, history, engine_msgs, swim_msgs, ops })
 }
