@@ -37,12 +37,13 @@ mod config;
 mod engine;
 pub mod error;
 mod id;
+mod membership;
 pub mod message;
 mod overlay;
 pub mod sim;
 
 pub use config::{Config, Overlay};
-pub use engine::{Engine, Stats};
+pub use engine::{Engine, Replica, Stats};
 pub use error::{ConfigError, EngineError, OverlayParseError};
 pub use id::NodeId;
-pub use message::Message;
+pub use message::{Message, Report};

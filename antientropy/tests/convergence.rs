@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use osmosis_antientropy::sim::{Faults, Sim};
-use osmosis_antientropy::{Config, Overlay};
-use osmosis_crdt::{DeltaCrdt, GCounter, GSet, JsonSet, PNCounter};
+use osmosis_antientropy::{Config, Overlay, Replica};
+use osmosis_crdt::{GCounter, GSet, JsonSet, PNCounter};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -44,7 +44,7 @@ fn updates() -> impl Strategy<Value = Vec<(usize, u64, i64)>> {
 /// Runs `updates` (made into deltas by `make`) through `n` engines on a faulty network for 10 s, then on a
 /// reliable one; checks that all engines reach `expected(updates)`-equivalent states within 120 s of the heal and
 /// then send nothing but agreeing digests.
-fn check<C: DeltaCrdt<Delta = C> + Default + Clone + PartialEq + std::fmt::Debug>(
+fn check<C: Replica + PartialEq + std::fmt::Debug>(
     n: usize,
     config: &Config,
     faults: Faults,

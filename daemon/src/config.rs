@@ -210,7 +210,7 @@ pub struct Args {
     /// Largest HTTP request body in bytes. Default 1048576.
     #[arg(long, value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
-    /// Largest engine datagram payload in bytes (512-65000); larger deltas are split. Default 60000.
+    /// Largest engine datagram payload in bytes (8600-65000); larger deltas are split. Default 60000.
     #[arg(long, value_name = "BYTES")]
     pub max_datagram_bytes: Option<usize>,
     /// Seed of the random choices (rounds' partners and seeds, SWIM's probes). Default 0.
@@ -323,6 +323,7 @@ impl Args {
             round_max: args.round_max_ms.map_or(d.round_max, ms),
             fanout: args.fanout.unwrap_or(d.fanout),
             gap_timeout: args.gap_timeout_ms.map_or(d.gap_timeout, ms),
+            ..Config::default()
         };
         engine.validate().map_err(|e| format!("engine: {e}"))?;
         let s = SwimConfig::default();
@@ -341,9 +342,13 @@ impl Args {
             max_body_bytes: args.max_body_bytes.unwrap_or(l.max_body_bytes),
             max_datagram_bytes: args.max_datagram_bytes.unwrap_or(l.max_datagram_bytes),
         };
-        if !(512..=MAX_DATAGRAM - HEADER_LEN - MAC_LEN).contains(&limits.max_datagram_bytes) {
-            return Err(format!("--max-datagram-bytes {} is outside 512..=65000", limits.max_datagram_bytes));
+        if !(8600..=MAX_DATAGRAM - HEADER_LEN - MAC_LEN).contains(&limits.max_datagram_bytes) {
+            return Err(format!("--max-datagram-bytes {} is outside 8600..=65000", limits.max_datagram_bytes));
         }
+        // The engine cuts its messages to the budget, less room for the envelope around them.
+        let mut engine = engine;
+        engine.max_message_bytes = limits.max_datagram_bytes - crate::core::ENVELOPE_ROOM;
+        engine.validate().map_err(|e| format!("engine: {e}"))?;
         if limits.max_body_bytes < 64 {
             return Err("--max-body-bytes must be at least 64".into());
         }
@@ -404,7 +409,8 @@ mod tests {
         assert_eq!(s.http.to_string(), "127.0.0.1:8080");
         assert_eq!(s.name, "127.0.0.1:7946");
         assert_eq!(s.fsync, Fsync::Always);
-        assert_eq!(s.engine, Config::default());
+        let budget = Limits::default().max_datagram_bytes - crate::core::ENVELOPE_ROOM;
+        assert_eq!(s.engine, Config { max_message_bytes: budget, ..Config::default() });
         assert!(s.http_token.is_none());
     }
 

@@ -7,10 +7,9 @@
 //!
 //! Every datagram is authenticated before anything parses it ([`crate::wire`]); an engine message from a node that
 //! is not a live member is dropped (counted `foreign`), and so is one whose delta would take the replica past a cap
-//! (`over_cap`). Outgoing engine messages larger than the byte budget are split: the delta of a push, reply or
-//! delta message into parts of at most the budget ([`Objects::split_to`]), each sent as its own message (a push's
-//! parts share its number: the receiver merges the later parts as duplicates). Digests are not split; one over the
-//! budget is not sent and is counted (`oversize`).
+//! (`over_cap`). The engine cuts its messages to the datagram budget (its `max_message_bytes`, through
+//! [`osmosis_crdt::Split`] on [`Objects`]); one still over it (a single element larger than the budget) is not
+//! sent and is counted (`oversize`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,7 +24,7 @@ use serde_json::Value;
 use crate::config::{Limits, Settings};
 use crate::membership::{Membership, NodeId};
 use crate::metrics::{Metrics, label};
-use crate::objects::{Counter, Objects, Sizes, check_name, encoded_len};
+use crate::objects::{Counter, Objects, Sizes, check_name};
 use crate::replica::Replica;
 use crate::wire::{ClusterKey, DropReason, Kind};
 
@@ -299,6 +298,7 @@ impl Core {
             if self.replica.set_members(now, names) {
                 self.metrics.rebuilds.inc();
                 tracing::info!("engine members: {:?}", self.replica.members());
+                debug_assert!(self.replica.member_changes() > 0);
             }
             self.metrics.membership_events.inc_by(self.membership.events() - self.metrics.membership_events.get());
             self.update_peer_gauges();
@@ -319,24 +319,24 @@ impl Core {
             return;
         };
         let me = self.membership.me().name.clone();
-        for part in split_message(msg, self.limits.max_datagram_bytes) {
-            let kind = part.kind();
-            let payload = match serde_json::to_vec(&Envelope { from: me.clone(), msg: part }) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::error!("cannot encode an engine message: {e}");
-                    continue;
-                }
-            };
-            if payload.len() > self.limits.max_datagram_bytes {
-                self.metrics.send_errors.get_or_create(&label("reason", "oversize")).inc();
-                tracing::warn!("a {kind} of {} bytes is over the datagram budget; not sent to {to}", payload.len());
-                continue;
+        // The engine cuts every message to its byte budget (the datagram budget less the envelope's room); what
+        // is still over it (one element larger than the budget) is counted and not sent.
+        let kind = msg.kind();
+        let payload = match serde_json::to_vec(&Envelope { from: me, msg }) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("cannot encode an engine message: {e}");
+                return;
             }
-            let datagram = self.key.seal(Kind::Engine, &payload);
-            self.metrics.on_sent(kind, datagram.len());
-            self.outbox.push((addr, datagram));
+        };
+        if payload.len() > self.limits.max_datagram_bytes {
+            self.metrics.send_errors.get_or_create(&label("reason", "oversize")).inc();
+            tracing::warn!("a {kind} of {} bytes is over the datagram budget; not sent to {to}", payload.len());
+            return;
         }
+        let datagram = self.key.seal(Kind::Engine, &payload);
+        self.metrics.on_sent(kind, datagram.len());
+        self.outbox.push((addr, datagram));
     }
 
     fn update_peer_gauges(&self) {
@@ -368,29 +368,9 @@ fn name_hash(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
-/// Room left in a datagram's payload for the envelope around a delta: the sender's name (≤ 128 bytes) and the
-/// message's own fields.
-const ENVELOPE_ROOM: usize = 400;
-
-/// Splits a message whose delta is over `budget` (see the module docs).
-fn split_message(msg: Message<Objects>, budget: usize) -> Vec<Message<Objects>> {
-    let room = budget.saturating_sub(ENVELOPE_ROOM).max(1);
-    let fits = |d: &Objects| encoded_len(d) <= room;
-    match msg {
-        Message::Push { seq, delta } if !fits(&delta) => {
-            delta.split_to(room).into_iter().map(|delta| Message::Push { seq, delta }).collect()
-        }
-        Message::Delta { delta } if !fits(&delta) => {
-            delta.split_to(room).into_iter().map(|delta| Message::Delta { delta }).collect()
-        }
-        Message::Reply { delta: Some(delta), digest } if !fits(&delta) || encoded_len(&digest) > room / 2 => {
-            let mut out = vec![Message::Reply { delta: None, digest }];
-            out.extend(delta.split_to(room).into_iter().map(|delta| Message::Delta { delta }));
-            out
-        }
-        other => vec![other],
-    }
-}
+/// Room left in a datagram's payload for the envelope around an engine message: the sender's name (at most 128
+/// bytes) and the envelope's own fields. The engine cuts its messages to the budget less this.
+pub const ENVELOPE_ROOM: usize = 400;
 
 #[cfg(test)]
 #[path = "core_tests.rs"]

@@ -166,7 +166,8 @@ fn garbage_and_foreign_datagrams_are_counted_drops() {
 fn a_delta_over_the_datagram_budget_is_split_and_still_converges() {
     let mut all = vec![settings("a", 1, &[]), settings("b", 2, &[1])];
     for s in &mut all {
-        s.limits.max_datagram_bytes = 2000;
+        s.limits.max_datagram_bytes = 8600;
+        s.engine.max_message_bytes = 8600 - ENVELOPE_ROOM;
     }
     let mut net = Net::new(all);
     net.run(Duration::from_secs(3));
@@ -176,7 +177,7 @@ fn a_delta_over_the_datagram_budget_is_split_and_still_converges() {
     net.run(Duration::from_secs(1));
     assert_eq!(net.core(0).state().set("big").map(JsonSet::len), Some(3000));
     let pushes = Metrics::count(&net.metrics[1].sent, "kind", "ae_push");
-    assert!(pushes > 10, "the push went out in parts: {pushes}");
+    assert!(pushes > 3, "the push went out in parts: {pushes}");
 }
 
 #[test]

@@ -15,7 +15,9 @@
 
 use std::collections::BTreeMap;
 
-use osmosis_crdt::{CanonicalJson, DeltaCrdt, GCounter, GSet, JsonSet, JsonSetDigest, Lattice, OrdGSet, PNCounter};
+use osmosis_crdt::{
+    CanonicalJson, DeltaCrdt, GCounter, GSet, JsonSet, JsonSetDigest, Lattice, OrdGSet, PNCounter, Split,
+};
 use serde::{Deserialize, Serialize};
 
 /// The longest object name, in bytes.
@@ -190,29 +192,6 @@ impl Objects {
         s
     }
 
-    /// Splits this delta into parts whose JSON encoding is at most `budget` bytes each, whose join is `self`.
-    /// Objects are divided between parts first, then a single large set by halves of its elements, a large counter
-    /// by halves of its entries. A single element (or counter entry) larger than the budget is returned alone, over
-    /// the budget: the caller must count it and drop it.
-    pub fn split_to(self, budget: usize) -> Vec<Objects> {
-        let mut done = Vec::new();
-        let mut todo = vec![self];
-        while let Some(part) = todo.pop() {
-            if encoded_len(&part) <= budget {
-                done.push(part);
-                continue;
-            }
-            match part.halves() {
-                Some((a, b)) => {
-                    todo.push(b);
-                    todo.push(a);
-                }
-                None => done.push(part),
-            }
-        }
-        done
-    }
-
     /// Two non-empty parts whose join is `self`, or `None` if `self` holds at most one element or entry.
     fn halves(&self) -> Option<(Objects, Objects)> {
         let n = self.sets.len() + self.counters.len();
@@ -338,6 +317,14 @@ fn set_digest(set: &JsonSet, seed: u64) -> JsonSetDigest {
         d.other = set.other().digest_with(seed, 64, MAX_DIGEST_LOG2_BUCKETS);
     }
     d
+}
+
+/// Objects are divided between the parts first, then a single large set by halves of its elements, a large
+/// counter by halves of its entries ([`Split::split_to`] cuts a delta to a message budget with it).
+impl Split for Objects {
+    fn halve(&self) -> Option<(Objects, Objects)> {
+        self.halves()
+    }
 }
 
 impl Lattice for Objects {

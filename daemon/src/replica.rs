@@ -1,11 +1,8 @@
 //! The daemon's view of the anti-entropy engine: one `Engine<Objects>` whose member set follows membership.
 //!
-//! This is the thin adapter between the daemon and `osmosis-antientropy`. The engine takes its member set when it
-//! is built, so a change of the live members rebuilds it around the same replica ([`Engine::restore`]): batches
-//! still waiting in the old engine's window are dropped (the new engine starts with a round, which repairs them),
-//! push numbers start again from 0 on every link (a receiver takes the lower numbers for
-//! duplicates: it still merges them, it only cannot see gaps on that link until the numbers catch up). Once the
-//! engine takes membership as an input, [`Replica::set_members`] becomes a call into it and nothing else changes.
+//! The thin adapter between the daemon and `osmosis-antientropy`: SWIM's live members go to
+//! [`Engine::set_members`], which keeps the replica, the links' push numbers and the eager path's state and only
+//! re-plans the overlay around the new set.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -19,23 +16,19 @@ use crate::objects::Objects;
 #[derive(Debug)]
 pub struct Replica {
     me: String,
-    config: Config,
-    seed: u64,
     /// Every member, this node included.
     members: BTreeSet<String>,
     engine: Engine<Objects>,
-    rebuilds: u64,
-    /// Timer and gap rounds of the engines before the last rebuild.
-    past_rounds: (u64, u64),
+    changes: u64,
 }
 
 impl Replica {
     /// The replica `state` of node `me`, alone until [`Replica::set_members`] says otherwise.
     pub fn new(me: &str, config: Config, seed: u64, now: Duration, state: Objects) -> Result<Replica, String> {
         let members = BTreeSet::from([me.to_string()]);
-        let mut engine = Engine::new(me, [me.to_string()], config.clone(), seed, now).map_err(|e| e.to_string())?;
+        let mut engine = Engine::new(me, [me.to_string()], config, seed, now).map_err(|e| e.to_string())?;
         engine.restore(state);
-        Ok(Replica { me: me.to_string(), config, seed, members, engine, rebuilds: 0, past_rounds: (0, 0) })
+        Ok(Replica { me: me.to_string(), members, engine, changes: 0 })
     }
 
     /// Makes `others` (the live members besides this node) the engine's peers. Returns whether they changed.
@@ -45,28 +38,10 @@ impl Replica {
         if members == self.members {
             return false;
         }
-        let nodes: Vec<String> = members.iter().cloned().collect();
-        let count = nodes.len();
-        self.rebuilds += 1;
-        let seed = self.seed ^ self.rebuilds.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        // The new engine is told it started `round_min` ago, so its first round (with its upstream) is due at
-        // once: a member that joined or came back is brought up to date, and whatever the old engine still held
-        // in its batch window reaches the upstream. The config was validated when this replica was built.
-        let born = now.saturating_sub(self.config.round_min);
-        match Engine::new(self.me.clone(), nodes, self.config.clone(), seed, born) {
-            Ok(mut engine) => {
-                // A clone: the engine gives no way to take its state out (membership changes are rare).
-                engine.restore(self.engine.state().clone());
-                self.past_rounds = self.rounds();
-                self.engine = engine;
-                self.members = members;
-                true
-            }
-            Err(e) => {
-                tracing::error!("could not rebuild the engine for {count} members: {e}");
-                false
-            }
-        }
+        self.engine.set_members(now, members.iter().cloned());
+        self.members = members;
+        self.changes += 1;
+        true
     }
 
     /// Whether `name` is a peer of this replica (a live member other than this node).
@@ -113,14 +88,14 @@ impl Replica {
         self.engine.take_outbox()
     }
 
-    /// Rounds started so far, by the timer and for push gaps, over every engine this replica had.
+    /// Rounds started so far, by the timer and for push gaps.
     pub fn rounds(&self) -> (u64, u64) {
         let s = self.engine.stats();
-        (self.past_rounds.0 + s.rounds, self.past_rounds.1 + s.gap_rounds)
+        (s.rounds, s.gap_rounds)
     }
 
-    /// How often the engine was rebuilt for a new member set.
-    pub fn rebuilds(&self) -> u64 {
-        self.rebuilds
+    /// How often the member set changed.
+    pub fn member_changes(&self) -> u64 {
+        self.changes
     }
 }

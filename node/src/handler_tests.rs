@@ -1,3 +1,4 @@
+use osmosis_crdt::DeltaCrdt;
 use proptest::prelude::*;
 use serde_json::{Map, json};
 
