@@ -11,8 +11,8 @@
 //!   figures in the crate's README).
 //! - **UDP datagrams**, each authenticated by a BLAKE3 MAC under the cluster key ([`wire`]). The engine needs no
 //!   reliable transport (nothing is acknowledged or retransmitted; a lost message is repaired by the next round),
-//!   so UDP costs one datagram per engine message and no connection state; deltas over the byte budget are split
-//!   ([`core`]).
+//!   so UDP costs one datagram per engine message and no connection state; the engine cuts its messages to the
+//!   datagram budget.
 //! - **Membership from SWIM** (the `foca` crate, sans-IO like the engine; [`membership`]): nodes join through seed
 //!   addresses, leave, are suspected and declared down; the engine's member set follows ([`replica`]).
 //! - **Persistence** ([`storage`]): a snapshot plus an append-only log of local deltas under a data directory;

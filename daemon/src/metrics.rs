@@ -10,7 +10,7 @@
 //! | `osmosis_objects` | `kind` | sets and counters held |
 //! | `osmosis_set_elements`, `osmosis_counter_entries` | | elements over all sets, replica entries over all counters |
 //! | `osmosis_peers` | `state` | other members SWIM holds `alive` or `suspect` |
-//! | `osmosis_membership_events_total`, `osmosis_engine_rebuilds_total` | | members up/down/renamed; engine rebuilds for a new member set |
+//! | `osmosis_membership_events_total`, `osmosis_member_set_changes_total` | | members up/down/renamed; changes of the engine's member set |
 //! | `osmosis_http_requests_total` | `route`, `status` | API requests by route and HTTP status |
 //! | `osmosis_log_appends_total`, `osmosis_log_fsyncs_total`, `osmosis_snapshots_total` | | persistence |
 
@@ -56,7 +56,7 @@ pub struct Metrics {
     pub peers: Gauges,
     /// Membership notifications.
     pub membership_events: Counter,
-    /// Engine rebuilds.
+    /// Changes of the engine's member set.
     pub rebuilds: Counter,
     /// HTTP requests, by `route` and `status`.
     pub http: Counters,
@@ -115,7 +115,7 @@ impl Metrics {
         registry.register("counter_entries", "Replica entries over all counters", m.counter_entries.clone());
         registry.register("peers", "Other members by SWIM state", m.peers.clone());
         registry.register("membership_events", "Members up, down or renamed", m.membership_events.clone());
-        registry.register("engine_rebuilds", "Engine rebuilds for a new member set", m.rebuilds.clone());
+        registry.register("member_set_changes", "Changes of the engine's member set", m.rebuilds.clone());
         registry.register("http_requests", "HTTP API requests, by route and status", m.http.clone());
         registry.register("log_appends", "Records appended to the delta log", m.log_appends.clone());
         registry.register("log_fsyncs", "fsync calls on the delta log", m.log_fsyncs.clone());
