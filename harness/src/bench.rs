@@ -44,10 +44,11 @@ use crate::checker::Validity;
 use crate::checker::set_full::quantiles;
 use crate::cli::{BenchArgs, CliError, EXIT_BAD_ARGS, EXIT_CRASH, TestArgs, TestConfig};
 use crate::run::RunError;
+use crate::run::sim::SimNodes;
 
 /// One scenario line's arguments, parsed with exactly `test`'s flags.
 #[derive(Debug, Parser)]
-#[command(name = "scenario", no_binary_name = true, disable_help_flag = true)]
+#[command(name = "scenario", no_binary_name = true, disable_help_flag = true, allow_negative_numbers = true)]
 struct ScenarioLine {
     #[command(flatten)]
     args: TestArgs,
@@ -94,6 +95,16 @@ fn clap_message(e: &clap::Error) -> String {
 /// Parses and validates a whole scenario file. `label` names the file in errors (`label:LINE: message`). Every
 /// problem of every line is reported; nothing is returned unless every line is good and there is at least one.
 pub fn parse_scenarios(label: &str, text: &str, defaults: &Defaults) -> Result<Vec<Scenario>, CliError> {
+    parse_scenarios_with(label, text, defaults, &SimNodes::builtin())
+}
+
+/// [`parse_scenarios`], with `sim_nodes` as the nodes `--sim` lines can run in process.
+pub fn parse_scenarios_with(
+    label: &str,
+    text: &str,
+    defaults: &Defaults,
+    sim_nodes: &SimNodes,
+) -> Result<Vec<Scenario>, CliError> {
     let mut errors = Vec::new();
     let mut scenarios: Vec<Scenario> = Vec::new();
     let mut seen: Vec<(String, usize)> = Vec::new();
@@ -115,7 +126,15 @@ pub fn parse_scenarios(label: &str, text: &str, defaults: &Defaults) -> Result<V
             continue;
         }
         seen.push((name.clone(), line));
-        let matches = match ScenarioLine::command().try_get_matches_from(tokens) {
+        let tokens: Vec<String> = tokens.map(str::to_owned).collect();
+        let (flags, node_args) = match crate::cli::split_node_args(&tokens) {
+            Ok(split) => split,
+            Err(e) => {
+                bad(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let matches = match ScenarioLine::command().try_get_matches_from(flags) {
             Ok(m) => m,
             Err(e) => {
                 bad(format!("{name}: {}", clap_message(&e)));
@@ -124,13 +143,13 @@ pub fn parse_scenarios(label: &str, text: &str, defaults: &Defaults) -> Result<V
         };
         let own_count = matches.value_source("test_count") == Some(ValueSource::CommandLine);
         let args = match ScenarioLine::from_arg_matches(&matches) {
-            Ok(l) => l.args,
+            Ok(l) => TestArgs { args: node_args, ..l.args },
             Err(e) => {
                 bad(format!("{name}: {}", clap_message(&e)));
                 continue;
             }
         };
-        match args.validate(defaults.seed) {
+        match args.validate_with(defaults.seed, sim_nodes) {
             Ok(mut config) => {
                 if let Some(store) = &defaults.store {
                     config.store = store.clone();
@@ -456,7 +475,7 @@ pub fn run_all(
                 Ok(run) => Figures::of_run(run, wall_s),
                 Err(e) => Figures::of_crash(e, wall_s),
             };
-            let stored = outcome.as_ref().map(|r| format!(", {}", r.dir.display())).unwrap_or_default();
+            let stored = outcome.ok().and_then(|r| r.dir).map(|d| format!(", {}", d.display())).unwrap_or_default();
             eprintln!("{head} {} ({wall_s:.0} s{stored})", figures.verdict.word());
             row.runs.push(figures);
         }
@@ -466,19 +485,19 @@ pub fn run_all(
 }
 
 /// Reads, parses and selects the scenarios of `args`.
-pub fn load(args: &BenchArgs) -> Result<(Vec<Scenario>, Defaults), CliError> {
+pub fn load(args: &BenchArgs, sim_nodes: &SimNodes) -> Result<(Vec<Scenario>, Defaults), CliError> {
     let label = args.file.display().to_string();
     let text = std::fs::read_to_string(&args.file).map_err(|e| CliError(vec![format!("{label}: {e}")]))?;
     let defaults = Defaults { seed: args.seed, repeat: args.repeat, store: args.store.clone() };
-    let scenarios = parse_scenarios(&label, &text, &defaults)?;
+    let scenarios = parse_scenarios_with(&label, &text, &defaults, sim_nodes)?;
     Ok((select(&label, scenarios, args.only.as_deref())?, defaults))
 }
 
 /// `osmosis-harness bench`: loads the scenarios (any problem: its lines on stderr, exit 254), runs them with
 /// [`crate::run_and_check`], prints the table and the footer on stdout, and returns the exit code of the worst
 /// run (0 when every run is valid).
-pub fn bench(args: &BenchArgs, argv: &[String]) -> i32 {
-    let (scenarios, defaults) = match load(args) {
+pub fn bench(args: &BenchArgs, argv: &[String], sim_nodes: &SimNodes) -> i32 {
+    let (scenarios, defaults) = match load(args, sim_nodes) {
         Ok(s) => s,
         Err(e) => {
             e.0.iter().for_each(|line| eprintln!("{line}"));

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::checker::AvailabilityReq;
 use crate::latency::{Latency, LatencyDist};
 use crate::nemesis::{FaultKind, FaultPlan, TargetedFault};
+use crate::run::sim::{SimBin, SimNodes};
 use crate::topology::TopologyKind;
 use crate::workload::Workload;
 
@@ -31,6 +32,11 @@ pub struct Cli {
 #[allow(clippy::large_enum_variant)] // parsed once per process: boxing would only obscure clap's derive
 pub enum Command {
     /// Run one test, like `maelstrom test`.
+    #[command(
+        after_help = NODE_ARGS_HELP,
+        override_usage = "test [OPTIONS] --bin <FILE> [NODE_ARGS]... [-- NODE_ARGS...]",
+        allow_negative_numbers = true
+    )]
     Test(TestArgs),
     /// Run the named scenarios of a file one after another and print one table of their figures.
     Bench(BenchArgs),
@@ -135,12 +141,133 @@ pub struct TestArgs {
     /// (osmosis) Where runs are stored: <store>/<workload>/<time>/, with <store>/latest pointing at the newest.
     #[arg(long, default_value = "store", value_name = "DIR")]
     pub store: PathBuf,
+    /// (osmosis) Run in virtual time, with the node in process instead of --bin's processes: the same core,
+    /// schedule, faults and checks, a clock that jumps to the next event. --bin names the node by its file name
+    /// (it need not exist); this binary runs in process the nodes it lists in the error for an unknown one.
+    #[arg(long)]
+    pub sim: bool,
     /// (osmosis) Seconds of the recovery sleep before final reads. Maelstrom's is 10; shorten it for quick CI runs.
     #[arg(long, default_value = "10", value_name = "SECONDS")]
     pub recovery: String,
-    /// Arguments passed to the node binary (put them last, or after `--`).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    /// Arguments passed to the node binary: after the last harness flag, or after `--` (set by [`parse`] from
+    /// [`split_node_args`], never by clap).
+    #[arg(skip)]
     pub args: Vec<String>,
+}
+
+/// How node arguments are told from harness flags, for `--help`.
+const NODE_ARGS_HELP: &str = "Node arguments go last: everything from the first argument that is not a harness \
+flag (nor a flag's value) on goes to the node, provided no harness flag follows it; everything after `--` goes to \
+the node whatever it looks like. An unknown flag followed by a harness flag, or one a letter or two away from a \
+harness flag, is an error (exit 254): `--latecy 100` is not passed to the node silently.";
+
+/// Splits the arguments of `test` (after the subcommand name) into the harness's and the node's (see
+/// [`NODE_ARGS_HELP`]); an unknown flag among the harness's is an error, one line.
+pub fn split_node_args(tokens: &[String]) -> Result<(Vec<String>, Vec<String>), String> {
+    let known = harness_flags();
+    // (takes a value) of a harness flag token, `None` if it is not one. `--flag=value` and `-wvalue` carry their value.
+    let flag = |t: &str| -> Option<bool> {
+        if t == "-h" || t == "--help" {
+            return Some(false);
+        }
+        let (name, inline) = match t.strip_prefix("--") {
+            Some(long) => long.split_once('=').map_or((long, false), |(n, _)| (n, true)),
+            None => {
+                let short = t.strip_prefix('-').filter(|s| !s.is_empty())?;
+                let (c, rest) = short.split_at(short.char_indices().nth(1).map_or(short.len(), |(i, _)| i));
+                (c, !rest.is_empty())
+            }
+        };
+        known.iter().find(|(n, _)| *n == name).map(|(_, value)| *value && !inline)
+    };
+    let (before, after) = match tokens.iter().position(|t| t == "--") {
+        Some(i) => (&tokens[..i], &tokens[i + 1..]),
+        None => (tokens, &[][..]),
+    };
+    let mut i = 0;
+    while i < before.len() {
+        match flag(&before[i]) {
+            Some(takes_value) => i += 1 + usize::from(takes_value),
+            None => break,
+        }
+    }
+    let (harness, node) = before.split_at(i.min(before.len()));
+    if let Some(first) = node.first() {
+        if let Some(late) = node.iter().find(|t| flag(t).is_some() && t.starts_with('-')) {
+            let what = if first.starts_with('-') { "unknown flag" } else { "argument" };
+            return Err(format!(
+                "{what} {first:?} comes before the harness flag {late:?}: node arguments go last, after the \
+                 harness's flags (or after `--`, also for a node flag that has a harness flag's name)"
+            ));
+        }
+        for t in node.iter().filter(|t| t.starts_with("--") && t.len() > 2) {
+            let name = t[2..].split('=').next().unwrap_or_default();
+            // One slip in a short name, two in a long one: `--latecy`, `--nemesis-intervl`, not `--fast` (`--fault`).
+            let close = |n: &str| edit_distance(name, n) <= if name.len() <= 6 { 1 } else { 2 };
+            if let Some((near, _)) = known.iter().find(|(n, _)| name.len() >= 4 && close(n)) {
+                return Err(format!(
+                    "unknown flag {t:?}: did you mean --{near}? (if it is the node's flag, pass it after `--`)"
+                ));
+            }
+        }
+    }
+    let mut node = node.to_vec();
+    node.extend_from_slice(after);
+    Ok((harness.to_vec(), node))
+}
+
+/// The long and short names of `test`'s flags, each with whether it takes a value.
+fn harness_flags() -> Vec<(String, bool)> {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let Some(test) = cli.find_subcommand("test") else { return Vec::new() };
+    let mut out = Vec::new();
+    for arg in test.get_arguments().filter(|a| !a.is_positional()) {
+        let takes = arg.get_action().takes_values();
+        out.extend(arg.get_long_and_visible_aliases().into_iter().flatten().map(|l| (l.to_owned(), takes)));
+        out.extend(arg.get_short().map(|c| (c.to_string(), takes)));
+    }
+    out
+}
+
+/// Levenshtein distance (for "did you mean").
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Parses a whole command line (program name first): clap for the flags, [`split_node_args`] for `test`'s node
+/// arguments. Errors are clap's (help and version included) or the split's.
+pub fn parse(argv: &[String]) -> Result<Cli, ParseError> {
+    let at = 1;
+    if argv.get(at).map(String::as_str) != Some("test") {
+        return Cli::try_parse_from(argv).map_err(ParseError::Clap);
+    }
+    let (harness, node) = split_node_args(&argv[at + 1..]).map_err(ParseError::NodeArgs)?;
+    let mut cli = Cli::try_parse_from(argv[..=at].iter().chain(&harness)).map_err(ParseError::Clap)?;
+    if let Command::Test(t) = &mut cli.command {
+        t.args = node;
+    }
+    Ok(cli)
+}
+
+/// Why a command line could not be parsed.
+#[derive(Debug)]
+pub enum ParseError {
+    /// clap's error (or its help and version output).
+    Clap(clap::Error),
+    /// Node arguments mixed with harness flags (see [`split_node_args`]).
+    NodeArgs(String),
 }
 
 /// A validated test configuration.
@@ -182,6 +309,8 @@ pub struct TestConfig {
     pub recovery_s: f64,
     /// How many times to run the test.
     pub test_count: u32,
+    /// `--sim`: the in-process node that stands for `bin`, run in virtual time.
+    pub sim: Option<SimBin>,
 }
 
 /// The longest time a flag may ask for (a year): durations become nanoseconds in a `u64`.
@@ -246,8 +375,13 @@ fn named<T: std::str::FromStr<Err = String>>(flag: &str, raw: &str) -> Result<T,
 
 impl TestArgs {
     /// Validates the flags into a [`TestConfig`]. `random_seed` is used when `--seed` is absent. Every problem is
-    /// reported, one line each.
+    /// reported, one line each. `--sim` knows the harness's built-in in-process nodes.
     pub fn validate(self, random_seed: u64) -> Result<TestConfig, CliError> {
+        self.validate_with(random_seed, &SimNodes::builtin())
+    }
+
+    /// [`TestArgs::validate`], with `sim_nodes` as the nodes `--sim` can run in process.
+    pub fn validate_with(self, random_seed: u64, sim_nodes: &SimNodes) -> Result<TestConfig, CliError> {
         let mut p = Problems::default();
         let workload = p.take(self.workload.parse::<Workload>().map_err(|e| {
             if MAELSTROM_ONLY_WORKLOADS.contains(&self.workload.as_str()) {
@@ -260,7 +394,13 @@ impl TestArgs {
                 format!("--workload: {e}")
             }
         }));
-        let bin = p.take(self.bin_path());
+        let (bin, sim) = match self.sim {
+            false => (p.take(self.bin_path()), None),
+            true => match p.take(self.sim_bin(sim_nodes)) {
+                Some((bin, sim)) => (Some(bin), Some(sim)),
+                None => (None, None),
+            },
+        };
         let nodes = self.node_names(&mut p);
         let seconds = format!("a whole number of seconds from 1 to {MAX_SECONDS}");
         let time_limit_s = p.take(whole("--time-limit", &self.time_limit, 1..=MAX_SECONDS, &seconds));
@@ -318,9 +458,26 @@ impl TestArgs {
                 store: self.store,
                 recovery_s,
                 test_count,
+                sim,
             }),
             _ => Err(CliError(p.0)),
         }
+    }
+
+    /// `--sim --bin …/NAME`: the in-process node named NAME, which must take the node arguments.
+    fn sim_bin(&self, sim_nodes: &SimNodes) -> Result<(PathBuf, SimBin), String> {
+        let path = self.bin.as_ref().ok_or_else(|| "Expected a --bin PATH_TO_BINARY to test".to_owned())?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let factory = sim_nodes.find(name).ok_or_else(|| {
+            format!(
+                "--sim --bin {}: no in-process node named {name:?} here (this binary has: {})",
+                path.display(),
+                sim_nodes.names()
+            )
+        })?;
+        let args: Vec<String> = self.args.iter().skip_while(|a| *a == "--").cloned().collect();
+        factory.spawn(&args).map_err(|e| format!("--sim: the {name} node refuses its arguments {args:?}: {e}"))?;
+        Ok((std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()), SimBin(factory)))
     }
 
     /// `--bin`, canonicalised (spec §1.1).
@@ -441,6 +598,79 @@ pub fn parse_concurrency(s: &str, node_count: usize) -> Result<usize, String> {
     Ok(c)
 }
 
+/// The whole command line of `osmosis-harness` (and of any binary that adds in-process nodes, such as
+/// `osmosis-sim`): parses the arguments, runs the subcommand, returns Maelstrom's exit code (spec §1.3): 0 valid,
+/// 1 invalid, 2 unknown, 254 bad arguments, 255 crash. `sim_nodes` are the nodes `--sim` can run in process.
+pub fn main(sim_nodes: SimNodes) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let argv: Vec<String> = std::env::args().collect();
+    let cli = match parse(&argv) {
+        Ok(cli) => cli,
+        Err(ParseError::Clap(e)) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(EXIT_BAD_ARGS as u8),
+            };
+        }
+        Err(ParseError::NodeArgs(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_ARGS as u8);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let args = match cli.command {
+        Command::Test(args) => args,
+        Command::Bench(args) => return ExitCode::from(crate::bench::bench(&args, &argv, &sim_nodes) as u8),
+    };
+    let config = match args.validate_with(rand::random(), &sim_nodes) {
+        Ok(c) => c,
+        Err(e) => {
+            for line in &e.0 {
+                eprintln!("{line}");
+            }
+            return ExitCode::from(EXIT_BAD_ARGS as u8);
+        }
+    };
+    // spec §1.3: the exit code says the worst of all the tests run: a crash, else any invalid test (1), else any
+    // unknown (2), else 0.
+    let mut worst = 0;
+    for i in 0..config.test_count {
+        let mut run = config.clone();
+        run.seed = config.seed.wrapping_add(u64::from(i));
+        let code = match crate::test(&run) {
+            Ok(code) => code,
+            Err(crate::run::RunError::Crash(msg)) => {
+                eprintln!("The test crashed (Maelstrom's outcome: exit {EXIT_CRASH}, no analysis):\n{msg}");
+                EXIT_CRASH
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                EXIT_CRASH
+            }
+        };
+        worst = worst.max(severity(code));
+    }
+    ExitCode::from([0, 2, 1, EXIT_CRASH as u8][worst])
+}
+
+/// Orders exit codes by how bad they are: valid, unknown, invalid, crash.
+fn severity(code: i32) -> usize {
+    match code {
+        0 => 0,
+        2 => 1,
+        1 => 2,
+        _ => 3,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,7 +680,8 @@ mod tests {
         let exe = exe.to_str().unwrap();
         let mut argv = vec!["osmosis-harness", "test", "--bin", exe];
         argv.extend_from_slice(extra);
-        let cli = Cli::try_parse_from(argv).map_err(|e| CliError(vec![e.to_string()]))?;
+        let argv: Vec<String> = argv.into_iter().map(str::to_owned).collect();
+        let cli = parse(&argv).map_err(|e| CliError(vec![format!("{e:?}")]))?;
         let Command::Test(t) = cli.command else { panic!("parsed as test") };
         t.validate(7)
     }
@@ -493,6 +724,41 @@ mod tests {
         assert_eq!(c.bin_args, ["flood", "--fast"]);
         let c = args(&["-w", "g-set", "--", "flood"]).unwrap();
         assert_eq!(c.bin_args, ["flood"]);
+    }
+
+    #[test]
+    fn an_unknown_flag_is_an_error_not_a_node_argument() {
+        for bad in [
+            &["-w", "echo", "--latecy", "100", "--time-limit", "2"][..],
+            &["-w", "echo", "--latecy=100", "--time-limit", "2"],
+            &["-w", "echo", "--time-limit", "2", "--latecy", "100"],
+            &["-w", "g-set", "g-set", "--seed", "3"],
+        ] {
+            let e = args(bad).unwrap_err();
+            assert!(e.0[0].contains("NodeArgs"), "{bad:?}: {e}");
+        }
+        let e = args(&["-w", "echo", "--time-limit", "2", "--latecy", "100"]).unwrap_err();
+        assert!(e.0[0].contains("did you mean --latency?"), "{e}");
+        let c = args(&["-w", "g-set", "--", "g-set", "--seed", "3"]).unwrap();
+        assert_eq!(c.bin_args, ["g-set", "--seed", "3"], "after `--`, anything goes to the node");
+        let c =
+            args(&["-w", "broadcast", "--time-limit", "2", "--relay-window-ms", "600", "--overlay", "full"]).unwrap();
+        assert_eq!(
+            c.bin_args,
+            ["--relay-window-ms", "600", "--overlay", "full"],
+            "node flags after the last harness flag"
+        );
+        let c = args(&["-wbroadcast", "--time-limit=3", "--sim", "flood"]);
+        assert!(
+            c.as_ref().is_err_and(|e| e.0[0].contains("no in-process node")),
+            "inline values are harness flags: {c:?}"
+        );
+    }
+
+    #[test]
+    fn edit_distance_counts_letters() {
+        assert_eq!((edit_distance("latecy", "latency"), edit_distance("seed", "seed")), (1, 0));
+        assert_eq!(edit_distance("fanout", "fault"), 3);
     }
 
     #[test]

@@ -122,7 +122,7 @@ fn broadcast_run() -> CheckedRun {
     (0..6).for_each(|_| net.on_send(false));
     let config = CheckConfig { workload: Workload::Broadcast, availability: None };
     let results = check(&config, &h, &net, &[]);
-    CheckedRun { results, dir: "run".into(), op_count: crate::checker::net::op_count(&h) }
+    CheckedRun { results, dir: Some("run".into()), op_count: crate::checker::net::op_count(&h) }
 }
 
 fn row(name: &str, runs: Vec<Figures>) -> Row {
@@ -219,4 +219,18 @@ fn the_footer_names_the_seeds_and_the_command() {
     let s = parse("a -w echo --bin BIN\nb -w echo --bin BIN --seed 7\n", &d).unwrap();
     let argv: Vec<String> = ["osmosis-harness", "bench", "--repeat", "3", "my file.txt"].map(String::from).into();
     assert_eq!(footer(&s, &d, &argv), "Seeds 1–3, b 7–9; command: `osmosis-harness bench --repeat 3 'my file.txt'`\n");
+}
+
+#[test]
+fn the_repositorys_scenario_files_keep_node_arguments_apart_from_harness_flags() {
+    let benches = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches");
+    for file in ["scenarios.txt", "scenarios-reference.txt"] {
+        let text = std::fs::read_to_string(benches.join(file)).unwrap();
+        let lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+        for line in lines {
+            let tokens: Vec<String> = line.split_whitespace().skip(1).map(str::to_owned).collect();
+            let split = crate::cli::split_node_args(&tokens);
+            assert!(split.is_ok(), "{file}: {line}: {split:?}");
+        }
+    }
 }
