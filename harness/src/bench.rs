@@ -68,6 +68,8 @@ pub struct Scenario {
     pub config: TestConfig,
     /// How many runs (seeds `config.seed`, `config.seed + 1`, …).
     pub runs: u32,
+    /// The line's arguments after its name, as written (with `--sim` first when the bench forced it).
+    pub args: Vec<String>,
 }
 
 /// What every scenario gets unless its line says otherwise.
@@ -79,6 +81,8 @@ pub struct Defaults {
     pub repeat: u32,
     /// Store directory for every scenario (overrides the lines' `--store`).
     pub store: Option<std::path::PathBuf>,
+    /// Run every scenario in virtual time, as if its line said `--sim`.
+    pub sim: bool,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -126,7 +130,10 @@ pub fn parse_scenarios_with(
             continue;
         }
         seen.push((name.clone(), line));
-        let tokens: Vec<String> = tokens.map(str::to_owned).collect();
+        let mut tokens: Vec<String> = tokens.map(str::to_owned).collect();
+        if defaults.sim && !tokens.iter().any(|t| t == "--sim") {
+            tokens.insert(0, "--sim".to_owned());
+        }
         let (flags, node_args) = match crate::cli::split_node_args(&tokens) {
             Ok(split) => split,
             Err(e) => {
@@ -156,7 +163,7 @@ pub fn parse_scenarios_with(
                 }
                 let runs = if own_count { config.test_count } else { defaults.repeat.max(1) };
                 config.test_count = 1;
-                scenarios.push(Scenario { name, line, config, runs });
+                scenarios.push(Scenario { name, line, config, runs, args: tokens });
             }
             Err(e) => e.0.into_iter().for_each(|m| bad(format!("{name}: {m}"))),
         }
@@ -211,7 +218,7 @@ impl Verdict {
     }
 
     /// Valid 0, unknown 1, invalid 2, crash 3 (the order of `test`'s worst-verdict exit code, spec §1.3).
-    fn severity(&self) -> u8 {
+    pub(crate) fn severity(&self) -> u8 {
         match self {
             Verdict::Valid => 0,
             Verdict::Unknown => 1,
@@ -437,7 +444,7 @@ fn seed_range(first: u64, runs: u32) -> String {
 }
 
 /// A word as a POSIX shell would need it to read it back.
-fn shell_word(w: &str) -> String {
+pub(crate) fn shell_word(w: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c);
     if !w.is_empty() && w.chars().all(plain) { w.to_owned() } else { format!("'{}'", w.replace('\'', r"'\''")) }
 }
@@ -488,7 +495,7 @@ pub fn run_all(
 pub fn load(args: &BenchArgs, sim_nodes: &SimNodes) -> Result<(Vec<Scenario>, Defaults), CliError> {
     let label = args.file.display().to_string();
     let text = std::fs::read_to_string(&args.file).map_err(|e| CliError(vec![format!("{label}: {e}")]))?;
-    let defaults = Defaults { seed: args.seed, repeat: args.repeat, store: args.store.clone() };
+    let defaults = Defaults { seed: args.seed, repeat: args.repeat, store: args.store.clone(), sim: args.sim };
     let scenarios = parse_scenarios_with(&label, &text, &defaults, sim_nodes)?;
     Ok((select(&label, scenarios, args.only.as_deref())?, defaults))
 }

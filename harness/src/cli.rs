@@ -40,6 +40,9 @@ pub enum Command {
     Test(TestArgs),
     /// Run the named scenarios of a file one after another and print one table of their figures.
     Bench(BenchArgs),
+    /// (osmosis) Run the scenarios of a file over many seeds in virtual time, on every core, and print one summary
+    /// and the command that replays each failing seed.
+    Sweep(SweepArgs),
 }
 
 /// `osmosis-harness bench` flags (see [`crate::bench`] for the scenario file).
@@ -57,7 +60,30 @@ pub struct BenchArgs {
     /// Store directory for every scenario (default: each line's own `--store`, else `store`).
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
+    /// (osmosis) Run every scenario in virtual time, with its node in process, as if each line said `--sim`.
+    #[arg(long)]
+    pub sim: bool,
     /// The scenario file: one `NAME <test flags…> [node args…]` per line, `#` comments.
+    #[arg(value_name = "SCENARIO_FILE")]
+    pub file: PathBuf,
+}
+
+/// `osmosis-harness sweep` flags (see [`crate::sweep`]).
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The seeds: `A..B` (A to B−1), `A..=B` (A to B) or one seed.
+    #[arg(long, value_name = "A..B")]
+    pub seeds: String,
+    /// Run only these scenarios (comma-separated names), in file order.
+    #[arg(long, value_name = "NAME[,NAME…]")]
+    pub only: Option<String>,
+    /// Runs at once (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Store every failing run again, in full, under this directory (runs are otherwise kept in memory only).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// The scenario file, as for `bench`; every line runs in virtual time (`--sim`).
     #[arg(value_name = "SCENARIO_FILE")]
     pub file: PathBuf,
 }
@@ -618,8 +644,11 @@ pub fn main(sim_nodes: SimNodes) -> std::process::ExitCode {
             return ExitCode::from(EXIT_BAD_ARGS as u8);
         }
     };
+    // The harness logs what it does at info; in-process nodes log through the same subscriber, as quietly as the
+    // node binaries do by default; a sweep of thousands of runs logs only errors (its summary says the rest).
+    let default = if matches!(cli.command, Command::Sweep(_)) { "error" } else { "warn,osmosis_harness=info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
@@ -629,6 +658,10 @@ pub fn main(sim_nodes: SimNodes) -> std::process::ExitCode {
     let args = match cli.command {
         Command::Test(args) => args,
         Command::Bench(args) => return ExitCode::from(crate::bench::bench(&args, &argv, &sim_nodes) as u8),
+        Command::Sweep(args) => {
+            let program = argv.first().map(std::path::Path::new).and_then(|p| p.file_name()).and_then(|n| n.to_str());
+            return ExitCode::from(crate::sweep::sweep(&args, &sim_nodes, program.unwrap_or("osmosis-harness")) as u8);
+        }
     };
     let config = match args.validate_with(rand::random(), &sim_nodes) {
         Ok(c) => c,

@@ -17,7 +17,9 @@
 //!
 //! ## Modules
 //!
-//! - [`cli`]: flags, defaults and validation (spec §1); [`bench`]: named scenarios run in turn, one table.
+//! - [`cli`]: flags, defaults and validation (spec §1); [`bench`]: named scenarios run in turn, one table;
+//!   [`sweep`]: scenarios over many seeds in virtual time, on every core.
+//! - [`reference`]: the reference node (its binary is `osmosis-reference-node`), also runnable in process.
 //! - [`run`]: running a test (spec §2, §3): the sans-IO cluster core and the shell that runs it with processes;
 //!   the store and journal.
 //! - [`net`]: the simulated network (spec §4) and its `:net` counters.
@@ -45,6 +47,7 @@ pub mod results;
 pub mod rpc;
 pub mod run;
 pub mod service;
+pub mod sweep;
 pub mod topology;
 pub mod workload;
 
