@@ -75,7 +75,7 @@ fn main() {
     while now <= stop {
         while issued < adds.len() && adds[issued].0 <= now {
             sim.run_until(adds[issued].0);
-            sim.update(adds[issued].1, GSet::new().insert(issued as u64));
+            sim.update(adds[issued].1, |s| s.insert(issued as u64));
             issued += 1;
         }
         sim.run_until(now);

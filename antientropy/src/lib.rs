@@ -15,25 +15,34 @@
 //! use osmosis_antientropy::{Config, Engine};
 //! use osmosis_crdt::GSet;
 //!
-//! let nodes = vec!["a".to_string(), "b".to_string()];
+//! let nodes = ["a".to_string(), "b".to_string()];
 //! let t0 = Duration::ZERO;
-//! let mut a: Engine<GSet> = Engine::new("a", &nodes, Config::default(), 1, t0).unwrap();
-//! let mut b: Engine<GSet> = Engine::new("b", &nodes, Config::default(), 2, t0).unwrap();
-//! a.apply_local(t0, GSet::new().insert(7)); // "a" is the star's hub: the push waits for its batching window
+//! let mut a: Engine<GSet> = Engine::new("a", nodes.clone(), Config::default(), 1, t0).unwrap();
+//! let mut b: Engine<GSet> = Engine::new("b", nodes, Config::default(), 2, t0).unwrap();
+//! a.update(t0, |s| s.insert(7)); // "a" is the star's hub: the push waits for its batching window
 //! let later = a.next_deadline().unwrap();
 //! a.on_tick(later);
 //! for (to, msg) in a.take_outbox() {
 //!     assert_eq!(to, "b");
-//!     b.on_message(later, "a", msg);
+//!     b.on_message(later, &"a".to_string(), msg);
 //! }
 //! assert!(b.state().contains(7));
 //! ```
+//!
+//! Modules: `config` ([`Config`], [`Overlay`]), `overlay` (one node's view of the eager graph), `engine` (the
+//! state machine, split into the eager path, the rounds and the round timer), [`message`] (the wire enum),
+//! [`error`] (typed errors), `id` ([`NodeId`]), [`sim`] (a deterministic simulated network).
 
 mod config;
 mod engine;
-mod message;
+pub mod error;
+mod id;
+pub mod message;
+mod overlay;
 pub mod sim;
 
 pub use config::{Config, Overlay};
 pub use engine::{Engine, Stats};
+pub use error::{ConfigError, EngineError, OverlayParseError};
+pub use id::NodeId;
 pub use message::Message;

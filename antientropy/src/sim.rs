@@ -47,11 +47,11 @@ pub struct Sent {
 
 type Delivery<C> = (Reverse<(Duration, u64)>, usize, usize, Message<C>);
 
-/// Engines `0..n` named `n0 … n(n-1)` and the messages between them.
+/// Engines `0..n`, each named by its index, and the messages between them.
 #[derive(Debug)]
 pub struct Sim<C: DeltaCrdt<Delta = C> + Default + Clone> {
-    /// The engines, by index.
-    pub engines: Vec<Engine<C>>,
+    /// The engines, by index (engine `i`'s id is `i`).
+    pub engines: Vec<Engine<C, usize>>,
     /// Every message sent so far.
     pub sent: Vec<Sent>,
     /// The network's current behaviour (change it between steps, e.g. to heal).
@@ -87,22 +87,12 @@ impl<C: DeltaCrdt> Ord for OrdDelivery<C> {
     }
 }
 
-/// The name of engine `i`.
-pub fn name(i: usize) -> String {
-    format!("n{i}")
-}
-
-fn index(name: &str) -> usize {
-    name.strip_prefix('n').and_then(|s| s.parse().ok()).unwrap_or(usize::MAX)
-}
-
 impl<C: DeltaCrdt<Delta = C> + Default + Clone> Sim<C> {
     /// `n` engines with `config`, engine `i` seeded with `seed + i`, on a network with `faults`.
     pub fn new(n: usize, config: &Config, faults: Faults, seed: u64) -> Sim<C> {
-        let nodes: Vec<String> = (0..n).map(name).collect();
         let engines = (0..n)
             .map(|i| {
-                Engine::new(&nodes[i], &nodes, config.clone(), seed.wrapping_add(i as u64), Duration::ZERO)
+                Engine::new(i, 0..n, config.clone(), seed.wrapping_add(i as u64), Duration::ZERO)
                     .expect("a valid config")
             })
             .collect();
@@ -118,10 +108,10 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Sim<C> {
         }
     }
 
-    /// A local update at engine `i`, now.
-    pub fn update(&mut self, i: usize, delta: C) {
+    /// A local update at engine `i`, now ([`Engine::update`]: `mutate` changes the replica and returns its delta).
+    pub fn update(&mut self, i: usize, mutate: impl FnOnce(&mut C) -> C) {
         let now = self.now;
-        self.engines[i].apply_local(now, delta);
+        self.engines[i].update(now, mutate);
         self.collect(i);
     }
 
@@ -147,7 +137,7 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Sim<C> {
                     continue;
                 }
                 let now = self.now;
-                self.engines[to].on_message(now, &name(from), msg);
+                self.engines[to].on_message(now, &from, msg);
                 self.collect(to);
             }
             for i in 0..self.engines.len() {
@@ -176,7 +166,6 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone> Sim<C> {
 
     fn collect(&mut self, i: usize) {
         for (to, msg) in self.engines[i].take_outbox() {
-            let to = index(&to);
             self.sent.push(Sent { at: self.now, from: i, to, kind: msg.kind() });
             if to >= self.engines.len() || self.rng.random_bool(self.faults.loss.clamp(0.0, 1.0)) {
                 continue;

@@ -50,7 +50,7 @@ fn check<C: DeltaCrdt<Delta = C> + Default + Clone + PartialEq + std::fmt::Debug
     faults: Faults,
     updates: &[(usize, u64, i64)],
     seed: u64,
-    make: impl Fn(&Engine<C>, i64) -> C,
+    make: impl Fn(&mut C, usize, i64) -> C,
 ) -> Result<(), TestCaseError> {
     let mut sim: Sim<C> = Sim::new(n, config, faults, seed);
     let mut sorted: Vec<_> = updates.iter().map(|&(i, t, v)| (t, i % n, v)).collect();
@@ -58,9 +58,11 @@ fn check<C: DeltaCrdt<Delta = C> + Default + Clone + PartialEq + std::fmt::Debug
     let mut all = C::default();
     for (t, i, v) in sorted {
         sim.run_until(ms(t));
-        let delta = make(&sim.engines[i], v);
-        all.join(&delta);
-        sim.update(i, delta);
+        sim.update(i, |s| {
+            let delta = make(s, i, v);
+            all.join(&delta);
+            delta
+        });
     }
     let heal = Duration::from_secs(10);
     sim.run_until(heal);
@@ -87,24 +89,22 @@ fn check<C: DeltaCrdt<Delta = C> + Default + Clone + PartialEq + std::fmt::Debug
     Ok(())
 }
 
-use osmosis_antientropy::Engine;
-
-fn set_delta(_: &Engine<GSet>, v: i64) -> GSet {
-    GSet::new().insert(v.unsigned_abs())
+fn set_delta(s: &mut GSet, _: usize, v: i64) -> GSet {
+    s.insert(v.unsigned_abs())
 }
 
-fn json_delta(_: &Engine<JsonSet>, v: i64) -> JsonSet {
+fn json_delta(s: &mut JsonSet, _: usize, v: i64) -> JsonSet {
     // Negative values become strings: both halves of the set travel.
     let value = if v < 0 { json!(format!("s{v}")) } else { json!(v) };
-    JsonSet::new().insert(&value)
+    s.insert(&value)
 }
 
-fn gcounter_delta(e: &Engine<GCounter<String>>, v: i64) -> GCounter<String> {
-    e.state().clone().increment(e.me().to_string(), v.unsigned_abs()).expect("small")
+fn gcounter_delta(c: &mut GCounter<usize>, me: usize, v: i64) -> GCounter<usize> {
+    c.increment(me, v.unsigned_abs()).expect("small")
 }
 
-fn pncounter_delta(e: &Engine<PNCounter<String>>, v: i64) -> PNCounter<String> {
-    e.state().clone().add(e.me().to_string(), v).expect("small")
+fn pncounter_delta(c: &mut PNCounter<usize>, me: usize, v: i64) -> PNCounter<usize> {
+    c.add(me, v).expect("small")
 }
 
 proptest! {

@@ -99,6 +99,11 @@ impl<K: ReplicaId> GCounter<K> {
 
     /// Adds `by` to `replica`'s entry; returns the delta (that entry alone, or an empty delta when `by == 0`).
     ///
+    /// The delta carries the entry's new *absolute* value, not the amount added: it has the effect of this
+    /// increment only on replicas that held this counter's entry before it. Joining the delta of a fresh counter
+    /// (`GCounter::new().increment(r, 1)`) into a replica where `r` already counted 5 changes nothing. Mutate the
+    /// replica itself and ship the delta it returns: `osmosis_antientropy::Engine::try_update` does exactly that.
+    ///
     /// # Errors
     /// [`CounterOverflow`] if the entry would exceed `u64::MAX`; the counter is then unchanged.
     pub fn increment(&mut self, replica: K, by: u64) -> Result<GCounter<K>, CounterOverflow> {

@@ -44,7 +44,8 @@ impl<K: ReplicaId> PNCounter<K> {
         Self::default()
     }
 
-    /// Adds `by` (increments); returns the delta.
+    /// Adds `by` (increments); returns the delta. Like [`GCounter::increment`]'s, the delta carries absolute
+    /// entries: mutate the replica itself, not a fresh counter.
     ///
     /// # Errors
     /// [`CounterOverflow`] if `replica`'s increment entry would pass `u64::MAX`; the counter is then unchanged.

@@ -73,13 +73,13 @@ pub enum F {
     StartPartition,
     /// nemesis: heal
     StopPartition,
-    /// nemesis (extension): kill nodes
+    /// nemesis (osmosis extension): kill nodes (the value names them); they restart empty on `start`
     Kill,
-    /// nemesis (extension): restart killed nodes
+    /// nemesis (osmosis extension): restart killed nodes
     Start,
-    /// nemesis (extension): pause nodes
+    /// nemesis (osmosis extension): pause nodes (SIGSTOP; in virtual time they neither receive nor tick)
     Pause,
-    /// nemesis (extension): resume paused nodes
+    /// nemesis (osmosis extension): resume paused nodes
     Resume,
 }
 

@@ -28,8 +28,8 @@
 //! - [`topology`], [`latency`]: topologies (spec §3.6) and latency distributions (spec §4.2).
 //! - [`rpc`]: request bodies, closed reply schemas, error codes, ok/fail/info (spec §3.4, §5.3).
 //! - [`service`]: the built-in `lin-kv`, `seq-kv`, `lww-kv`, `lin-tso` services (spec §3.5).
-//! - [`checker`]: the checkers and the results map (spec §9, §10); [`results`] writes and prints them,
-//!   [`plot`] draws latency plots.
+//! - [`checker`]: the checkers and the results map (spec §9, §10), with the ideal-latency checker (an osmosis
+//!   extension, [`checker::ideal`]); [`results`] writes and prints them, [`plot`] draws the plots.
 //! - [`history`], [`workload`], [`diagnostic`]: shared vocabulary.
 
 pub mod bench;
@@ -75,7 +75,9 @@ pub fn run_and_check(config: &cli::TestConfig) -> Result<CheckedRun, run::RunErr
 /// [`run_and_check`], stored or (virtual time only, see [`run::run_in`]) in memory: nothing written.
 pub fn run_and_check_in(config: &cli::TestConfig, stored: bool) -> Result<CheckedRun, run::RunError> {
     let rec = run::run_in(config, stored)?;
-    let check_config = CheckConfig { workload: config.workload, availability: config.availability };
+    let cluster = checker::Cluster::new(config.nodes.clone(), config.concurrency, config.latency);
+    let check_config =
+        CheckConfig { workload: config.workload, availability: config.availability, cluster: Some(cluster) };
     let mut results = check(&check_config, &rec.history, &rec.net, &rec.diagnostics);
     results.insert_extra("harness", harness_edn(config, &rec.harness));
     if !config.faults.is_empty() {
@@ -90,9 +92,9 @@ pub fn run_and_check_in(config: &cli::TestConfig, stored: bool) -> Result<Checke
     Ok(CheckedRun { results, dir: rec.dir, op_count: checker::net::op_count(&rec.history) })
 }
 
-/// Runs one test and scores it, as `osmosis-harness test` does: [`run_and_check`], then prints the results and the
-/// verdict on stdout, and returns Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is
-/// an error: no analysis.
+/// Runs one test and scores it, as `osmosis-harness test` does: [`run_and_check`], then prints the results, the
+/// verdict, the run directory and the one-line summary ([`results::summary_line`]) on stdout, and returns
+/// Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is an error: no analysis.
 pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
     let CheckedRun { results, dir, .. } = run_and_check(config)?;
     let mut out = std::io::stdout().lock();
@@ -101,6 +103,7 @@ pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
     if let Some(dir) = dir {
         writeln!(out, "Run stored in {}", dir.display())?;
     }
+    writeln!(out, "{}", results::summary_line(&results))?;
     Ok(results::exit_code(results.valid()))
 }
 

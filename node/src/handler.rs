@@ -29,7 +29,7 @@
 
 use std::time::Duration;
 
-use osmosis_antientropy::{Config, Engine, Message};
+use osmosis_antientropy::{Config, ConfigError, Engine, EngineError, Message};
 use osmosis_crdt::{DeltaCrdt, GCounter, JsonSet, PNCounter};
 use serde_json::Value;
 
@@ -57,8 +57,9 @@ trait Capped: DeltaCrdt<Delta = Self> + Default + Clone {
     const UNIT: &'static str;
     /// The size, without materialising anything (O(containers) for a set, O(1) for a counter).
     fn size(&self) -> u64;
-    /// The size this replica would have after joining `delta`, exactly, without joining (O(containers) plus the
-    /// delta's non-integer values for a set, the delta's entries for a counter). Exact, not `size + delta.size`:
+    /// The size this replica would have after joining `delta`, exactly, without joining (O(d log n) for a set's
+    /// delta of d ≤ 4096 integers, O(containers) above, plus the delta's non-integer values; the delta's entries
+    /// for a counter). Exact, not `size + delta.size`:
     /// a round's delta resends whole chunks the replica mostly holds, and must not be refused for it.
     fn merged_size(&self, delta: &Self) -> u64;
 }
@@ -70,7 +71,14 @@ impl Capped for JsonSet {
         self.len()
     }
     fn merged_size(&self, delta: &Self) -> u64 {
-        let ints = self.ints().as_treemap().union_len(delta.ints().as_treemap());
+        let (mine, theirs) = (self.ints(), delta.ints());
+        // A small delta (a push, a repair) is looked up element by element: O(d log n). roaring's `union_len`
+        // walks every container of both sides, O(n) per message for scattered elements.
+        let ints = if theirs.len() <= 4096 {
+            mine.len() + theirs.iter().filter(|&x| !mine.contains(x)).count() as u64
+        } else {
+            mine.as_treemap().union_len(theirs.as_treemap())
+        };
         let new_other = delta.other().iter().filter(|v| !self.other().contains(v)).count() as u64;
         ints.saturating_add(self.other().len() as u64).saturating_add(new_other)
     }
@@ -127,6 +135,14 @@ struct Identity {
     nodes: Vec<String>,
 }
 
+/// Why [`Node::new`] refused its settings. Nothing was built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeError {
+    /// The engine's config is out of range.
+    #[error("bad engine config: {0}")]
+    Config(#[from] ConfigError),
+}
+
 /// A sans-IO Maelstrom node (see the module docs).
 #[derive(Debug)]
 pub struct Node {
@@ -139,8 +155,11 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node that waits for `init`. Fails if `settings.config` is out of range ([`Config::validate`]).
-    pub fn new(settings: Settings) -> Result<Node, String> {
+    /// A node that waits for `init`.
+    ///
+    /// # Errors
+    /// [`NodeError::Config`] if `settings.config` is out of range ([`Config::validate`]).
+    pub fn new(settings: Settings) -> Result<Node, NodeError> {
         settings.config.validate()?;
         Ok(Node {
             settings,
@@ -250,22 +269,27 @@ impl Node {
             }
             (Request::Topology { .. }, _) => Ok(Reply::TopologyOk),
             (Request::Broadcast { message }, Replica::Set(e)) => {
-                apply_capped(e, now, JsonSet::new().insert(&message))?;
+                insert_capped(e, now, &message)?;
                 Ok(Reply::BroadcastOk)
             }
             (Request::AddElement { element }, Replica::Set(e)) => {
-                apply_capped(e, now, JsonSet::new().insert(&element))?;
+                insert_capped(e, now, &element)?;
                 Ok(Reply::AddOk)
             }
             (Request::AddDelta { delta }, Replica::GCounter(e)) => {
                 let by = u64::try_from(delta).map_err(|_| abort(format!("negative delta {delta}")))?;
-                let delta = e.state().clone().increment(me, by).map_err(|err| abort(err.to_string()))?;
-                apply_capped(e, now, delta)?;
+                if by > 0 && e.state().get(&me) == 0 {
+                    room_for_one(e)?;
+                }
+                e.try_update(now, |c| c.increment(me, by)).map_err(|err| abort(err.to_string()))?;
                 Ok(Reply::AddOk)
             }
             (Request::AddDelta { delta }, Replica::PNCounter(e)) => {
-                let delta = e.state().clone().add(me, delta).map_err(|err| abort(err.to_string()))?;
-                apply_capped(e, now, delta)?;
+                let half = if delta >= 0 { e.state().increments() } else { e.state().decrements() };
+                if delta != 0 && half.get(&me) == 0 {
+                    room_for_one(e)?;
+                }
+                e.try_update(now, |c| c.add(me, delta)).map_err(|err| abort(err.to_string()))?;
                 Ok(Reply::AddOk)
             }
             (Request::Read, Replica::Set(e)) => Ok(match workload {
@@ -293,14 +317,18 @@ impl Node {
     fn init(&mut self, now: Duration, Init { node_id: me, node_ids: nodes }: Init) -> Result<(), RequestError> {
         let seed = self.settings.seed ^ fnv1a(me.as_bytes());
         let config = self.settings.config.clone();
-        let engine_error = |e: String| RequestError::new(ErrorCode::Crash, format!("cannot start the engine: {e}"));
+        let engine_error =
+            |e: EngineError| RequestError::new(ErrorCode::Crash, format!("cannot start the engine: {e}"));
+        let members = || nodes.iter().cloned();
         self.replica = match self.settings.workload {
             Workload::Broadcast | Workload::GSet => {
-                Replica::Set(Engine::new(&me, &nodes, config, seed, now).map_err(engine_error)?)
+                Replica::Set(Engine::new(me.clone(), members(), config, seed, now).map_err(engine_error)?)
             }
-            Workload::GCounter => Replica::GCounter(Engine::new(&me, &nodes, config, seed, now).map_err(engine_error)?),
+            Workload::GCounter => {
+                Replica::GCounter(Engine::new(me.clone(), members(), config, seed, now).map_err(engine_error)?)
+            }
             Workload::PnCounter => {
-                Replica::PNCounter(Engine::new(&me, &nodes, config, seed, now).map_err(engine_error)?)
+                Replica::PNCounter(Engine::new(me.clone(), members(), config, seed, now).map_err(engine_error)?)
             }
             Workload::Echo | Workload::UniqueIds => Replica::Stateless,
         };
@@ -366,19 +394,27 @@ fn abort(text: String) -> RequestError {
     RequestError::new(ErrorCode::Abort, text)
 }
 
-/// Applies a local update's delta, or error 14 (replica unchanged) if it would take the replica past its cap (the
-/// same [`Capped::merged_size`] test a peer's delta gets).
-fn apply_capped<C: Capped>(engine: &mut Engine<C>, now: Duration, delta: C) -> Result<(), RequestError> {
-    if engine.state().merged_size(&delta) > C::CAP {
+/// Error 14 (replica unchanged) if a local update that adds one element or one replica entry would take the
+/// replica past its cap (the bound [`Capped::merged_size`] holds a peer's delta to).
+fn room_for_one<C: Capped>(engine: &Engine<C>) -> Result<(), RequestError> {
+    if engine.state().size() >= C::CAP {
         return Err(abort(format!("the replica is full: it holds the most {} this node keeps, {}", C::UNIT, C::CAP)));
     }
-    engine.apply_local(now, delta);
+    Ok(())
+}
+
+/// Inserts a client's element in place, unless it is new and the replica is full (error 14).
+fn insert_capped(engine: &mut Engine<JsonSet>, now: Duration, value: &Value) -> Result<(), RequestError> {
+    if !engine.state().contains(value) {
+        room_for_one(engine)?;
+    }
+    engine.update(now, |s| s.insert(value));
     Ok(())
 }
 
 /// Decodes an engine message from a peer and hands it to the engine; a bad one is logged and dropped, and so is one
 /// carrying a delta that would take the replica past its cap ([`Capped::merged_size`], computed without merging).
-fn deliver<C: Capped>(engine: &mut Engine<C>, now: Duration, from: &str, body: Value) {
+fn deliver<C: Capped>(engine: &mut Engine<C>, now: Duration, from: &String, body: Value) {
     let msg = match serde_json::from_value::<Message<C>>(body) {
         Ok(msg) => msg,
         Err(e) => {

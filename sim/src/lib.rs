@@ -51,7 +51,7 @@ impl SimFactory for OsmosisFactory {
     fn spawn(&self, args: &[String]) -> Result<Box<dyn SimNode>, String> {
         let argv = std::iter::once("osmosis".to_owned()).chain(args.iter().cloned());
         let settings = osmosis_node::cli::settings_from_args(argv).map_err(|e| e.to_string().trim().to_owned())?;
-        Ok(Box::new(OsmosisNode(Node::new(settings)?)))
+        Ok(Box::new(OsmosisNode(Node::new(settings).map_err(|e| e.to_string())?)))
     }
 }
 

@@ -119,8 +119,8 @@ fn broadcast_run() -> CheckedRun {
         h.push(o);
     }
     let mut net = NetStats::default();
-    (0..6).for_each(|_| net.on_send(false));
-    let config = CheckConfig { workload: Workload::Broadcast, availability: None };
+    (0..6).for_each(|_| net.on_send(false, 0));
+    let config = CheckConfig { workload: Workload::Broadcast, availability: None, cluster: None };
     let results = check(&config, &h, &net, &[]);
     CheckedRun { results, dir: Some("run".into()), op_count: crate::checker::net::op_count(&h) }
 }

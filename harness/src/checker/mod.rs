@@ -3,8 +3,8 @@
 //! [`check`] runs every checker of Maelstrom's composed checker over the history, as pure functions of their
 //! inputs (no clock, no I/O), and returns [`Results`]: the results map of `results.edn` / `results.json`
 //! (spec §10) with typed accessors. Top-level key order is fixed: `:perf :timeline :exceptions :stats
-//! :availability :net :workload`, then our own keys when present (`:diagnostics`, then whatever the driver added
-//! with [`Results::insert_extra`], in insertion order), then `:valid?`.
+//! :availability :net :workload`, then our own keys when present (`:diagnostics`, `:ideal`, then whatever the
+//! driver added with [`Results::insert_extra`], in insertion order), then `:valid?`.
 //!
 //! | key | module | valid? |
 //! |---|---|---|
@@ -14,6 +14,7 @@
 //! | `:availability` | [`availability`] | against `--availability` |
 //! | `:net` | [`net`] | always `true` |
 //! | `:workload` | [`set_full`], [`counter`], [`echo`], [`unique_ids`] | per checker |
+//! | `:ideal` (osmosis extension) | [`ideal`] | no verdict of its own |
 //!
 //! A checker that cannot finish (where Jepsen's would throw, e.g. ids that Clojure cannot compare) yields
 //! `{:valid? :unknown, :error "<message>"}`, as Jepsen's `check-safe` does. The overall `:valid?` is the worst
@@ -25,6 +26,7 @@ pub mod counter;
 pub mod echo;
 pub mod edn;
 pub mod exceptions;
+pub mod ideal;
 pub mod net;
 pub mod set_full;
 pub mod stats;
@@ -39,6 +41,7 @@ use crate::diagnostic::Diagnostic;
 use crate::history::History;
 use crate::net::NetStats;
 use crate::workload::Workload;
+pub use ideal::{Cluster, IdealResult};
 
 /// `:valid?`: `true`, `false` or `:unknown`; ordered so that the worst is the greatest (§9 overall rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -83,14 +86,16 @@ pub struct CheckConfig {
     pub workload: Workload,
     /// `--availability`, if given.
     pub availability: Option<AvailabilityReq>,
+    /// The cluster the history ran on, for the ideal-latency checker (broadcast and g-set; none without it).
+    pub cluster: Option<Cluster>,
 }
 
 /// The keys of the checkers, in output order.
 pub const CHECKER_KEYS: [&str; 7] = ["perf", "timeline", "exceptions", "stats", "availability", "net", "workload"];
 
 /// Top-level keys [`Results::insert_extra`] may not use.
-const RESERVED_KEYS: [&str; 9] =
-    ["perf", "timeline", "exceptions", "stats", "availability", "net", "workload", "diagnostics", "valid?"];
+const RESERVED_KEYS: [&str; 10] =
+    ["perf", "timeline", "exceptions", "stats", "availability", "net", "workload", "diagnostics", "ideal", "valid?"];
 
 /// One checker's result.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +113,8 @@ pub struct Results {
     extras: Vec<(String, Edn)>,
     stable_latencies: Vec<u64>,
     lost_latencies: Vec<u64>,
+    lost: Vec<serde_json::Value>,
+    ideal: Option<IdealResult>,
 }
 
 impl Results {
@@ -156,6 +163,27 @@ impl Results {
         &self.lost_latencies
     }
 
+    /// set-full workloads: the lost elements, ascending (empty otherwise).
+    pub fn lost(&self) -> &[serde_json::Value] {
+        &self.lost
+    }
+
+    /// The ideal-latency checker's result (broadcast and g-set, when the cluster was known).
+    pub fn ideal(&self) -> Option<&IdealResult> {
+        self.ideal.as_ref()
+    }
+
+    /// The largest excess of an element's stable latency over its ideal one (ms), from [`Results::ideal`].
+    pub fn worst_excess_ms(&self) -> Option<i64> {
+        self.ideal.as_ref().and_then(IdealResult::worst_excess_ms)
+    }
+
+    /// The largest staleness of an (element, node) pair beyond its earliest possible arrival (ms), from
+    /// [`Results::ideal`].
+    pub fn worst_staleness_ms(&self) -> Option<u64> {
+        self.ideal.as_ref().and_then(IdealResult::worst_staleness_ms)
+    }
+
     /// The diagnostics, one sentence each.
     pub fn diagnostics(&self) -> &[String] {
         &self.diagnostics
@@ -185,6 +213,9 @@ impl Results {
         if !self.diagnostics.is_empty() {
             let d = self.diagnostics.iter().map(|d| Edn::str(d.as_str())).collect();
             m.push((Edn::kw("diagnostics"), Edn::Vector(d)));
+        }
+        if let Some(ideal) = &self.ideal {
+            m.push((Edn::kw("ideal"), ideal.to_edn()));
         }
         m.extend(self.extras.iter().map(|(k, v)| (Edn::kw(k), v.clone())));
         m.push((Edn::kw("valid?"), self.valid().to_edn()));
@@ -225,11 +256,15 @@ pub fn check(config: &CheckConfig, history: &History, net: &NetStats, diagnostic
 
     let mut stable_latencies = Vec::new();
     let mut lost_latencies = Vec::new();
+    let mut lost = Vec::new();
+    let mut ideal = None;
     let workload = match config.workload {
         Workload::Broadcast | Workload::GSet => match set_full::check(history) {
             Ok(r) => {
                 stable_latencies = r.stable_latencies();
                 lost_latencies = r.lost_latencies();
+                lost = r.with_outcome(set_full::Outcome::Lost);
+                ideal = config.cluster.as_ref().map(|c| ideal::check(history, &r, c));
                 (r.valid(), r.to_edn())
             }
             Err(e) => crashed(e),
@@ -259,6 +294,8 @@ pub fn check(config: &CheckConfig, history: &History, net: &NetStats, diagnostic
         extras: Vec::new(),
         stable_latencies,
         lost_latencies,
+        lost,
+        ideal,
     }
 }
 

@@ -1,4 +1,7 @@
 //! The `:net` checker (spec §4.4, §14 decision 2): message counts per group, always valid.
+//!
+//! Each group also carries `:bytes` and (where `:msgs-per-op` is) `:bytes-per-op`, an osmosis extension: the bytes
+//! of the message bodies sent, as their senders printed them (see [`crate::net::WireSize`]).
 
 use super::edn::Edn;
 use crate::history::{History, OpType};
@@ -24,10 +27,16 @@ fn group(g: &GroupStats, op_count: Option<u64>) -> Edn {
     if let Some(per_op) = op_count.and_then(|n| msgs_per_op(g.msg_count, n)) {
         m.push(("msgs-per-op", Edn::Float32(per_op)));
     }
+    // osmosis extension: bytes as well as messages.
+    m.push(("bytes", Edn::from(g.bytes)));
+    if let Some(per_op) = op_count.and_then(|n| msgs_per_op(g.bytes, n)) {
+        m.push(("bytes-per-op", Edn::Float32(per_op)));
+    }
     Edn::kw_map(m)
 }
 
-/// `{:all {…} :clients {…} :servers {…} :valid? true}`; `:msgs-per-op` only under `:all` and `:servers`.
+/// `{:all {…} :clients {…} :servers {…} :valid? true}`; `:msgs-per-op` and `:bytes-per-op` only under `:all` and
+/// `:servers`. Group key order: `:send-count :recv-count :msg-count [:msgs-per-op] :bytes [:bytes-per-op]`.
 pub fn to_edn(net: &NetStats, history: &History) -> Edn {
     let ops = op_count(history);
     Edn::kw_map([

@@ -155,7 +155,7 @@ impl SetFullResult {
 }
 
 /// Jepsen's `frequency-distribution`: for each point `p`, `sorted[min(n−1, floor(n·p))]`; `None` when empty.
-pub fn quantiles(values: &[u64], points: &[f64]) -> Option<Vec<(f64, u64)>> {
+pub fn quantiles<T: Copy + Ord>(values: &[T], points: &[f64]) -> Option<Vec<(f64, T)>> {
     if values.is_empty() {
         return None;
     }
@@ -174,14 +174,15 @@ pub fn quantiles(values: &[u64], points: &[f64]) -> Option<Vec<(f64, u64)>> {
     )
 }
 
-/// `{0 a, 0.5 b, 0.95 c, 0.99 d, 1 e}`: whole points print as integers, as in Clojure.
-fn quantiles_edn(values: &[u64]) -> Option<Edn> {
+/// `{0 a, 0.5 b, 0.95 c, 0.99 d, 1 e}` at [`QUANTILE_POINTS`]: whole points print as integers, as in Clojure.
+/// `None` when empty.
+pub fn quantiles_edn<T: Copy + Ord + Into<i128>>(values: &[T]) -> Option<Edn> {
     let q = quantiles(values, &QUANTILE_POINTS)?;
     Some(Edn::Map(
         q.into_iter()
             .map(|(p, v)| {
                 let key = if p.fract() == 0.0 { Edn::Int(p as i128) } else { Edn::Float(p) };
-                (key, Edn::from(v))
+                (key, Edn::Int(v.into()))
             })
             .collect(),
     ))

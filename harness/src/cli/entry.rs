@@ -60,6 +60,8 @@ pub fn main(sim_nodes: SimNodes) -> std::process::ExitCode {
         let code = match crate::test(&run) {
             Ok(code) => code,
             Err(crate::run::RunError::Crash(msg)) => {
+                // The message quotes the node's last stderr lines: its control characters stay off the terminal.
+                let msg = crate::diagnostic::printable(&msg);
                 eprintln!("The test crashed (Maelstrom's outcome: exit {EXIT_CRASH}, no analysis):\n{msg}");
                 EXIT_CRASH
             }

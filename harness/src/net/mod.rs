@@ -51,7 +51,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::history::Nanos;
 use crate::latency::Latency;
 use crate::nemesis::Grudge;
-pub use stats::{GroupStats, NetStats};
+pub use stats::{GroupStats, NetStats, WireSize};
 
 /// A registered network participant (server node, client or service), interned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -491,7 +491,10 @@ impl<P: Clone, R> Network<P, R> {
     /// (partition check then). With message faults on, a server message may be lost here or enqueued twice.
     ///
     /// A refused send (unregistered source or destination) changes nothing: no id is consumed, nothing counted.
-    pub fn send(&mut self, now: Nanos, src: Addr, dest: Addr, payload: P) -> Result<u64, NetError> {
+    pub fn send(&mut self, now: Nanos, src: Addr, dest: Addr, payload: P) -> Result<u64, NetError>
+    where
+        P: WireSize,
+    {
         if !self.is_registered(src) {
             return Err(NetError::InvalidSrc(self.display_name(src)));
         }
@@ -501,7 +504,7 @@ impl<P: Clone, R> Network<P, R> {
         let id = self.next_id;
         self.next_id += 1;
         let involves_client = self.is_client(src) || self.is_client(dest);
-        self.stats.on_send(involves_client);
+        self.stats.on_send(involves_client, payload.wire_size());
         if involves_client {
             self.enqueue(now, src, dest, id, now, payload);
             return Ok(id);

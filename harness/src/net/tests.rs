@@ -153,6 +153,18 @@ fn client_messages_get_no_latency_but_services_do() {
 }
 
 #[test]
+fn bytes_are_the_payloads_wire_size_counted_per_group_at_send() {
+    let mut net: Network<String> = Network::new(Latency::zero(), 1);
+    let [n1, n2, c] = ["n1", "n2", "c1"].map(|x| net.register(x, ()));
+    net.send(0, n1, n2, r#"{"type":"gossip"}"#.to_owned()).unwrap();
+    net.send(0, c, n1, r#"{"type":"read"}"#.to_owned()).unwrap();
+    assert!(net.send(0, n1, Addr(99), "refused".to_owned()).is_err());
+    let s = net.stats();
+    assert_eq!((s.servers.bytes, s.clients.bytes, s.all.bytes), (17, 15, 32));
+    assert_eq!(s.servers.recv_count, 0, "counted at send, before any delivery");
+}
+
+#[test]
 fn message_ids_are_global_from_zero_and_refused_sends_consume_none() {
     let mut net = constant(0);
     let [a, b, c] = ["n1", "n2", "c1"].map(|n| net.register(n, ()));
@@ -177,12 +189,12 @@ fn stats_split_client_traffic_from_server_traffic() {
     net.send(0, kv, a, 0).unwrap();
     run_until(&mut net, MS / 2);
     let s = *net.stats();
-    assert_eq!(s.clients, GroupStats { send_count: 2, recv_count: 2, msg_count: 2 });
-    assert_eq!(s.servers, GroupStats { send_count: 3, recv_count: 0, msg_count: 3 });
+    assert_eq!(s.clients, GroupStats { send_count: 2, recv_count: 2, msg_count: 2, bytes: 8 });
+    assert_eq!(s.servers, GroupStats { send_count: 3, recv_count: 0, msg_count: 3, bytes: 12 });
     run_until(&mut net, u64::MAX);
     let s = *net.stats();
     assert_eq!(s.servers.recv_count, 3);
-    assert_eq!(s.all, GroupStats { send_count: 5, recv_count: 5, msg_count: 5 });
+    assert_eq!(s.all, GroupStats { send_count: 5, recv_count: 5, msg_count: 5, bytes: 20 });
 }
 
 #[test]

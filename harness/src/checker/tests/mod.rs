@@ -2,6 +2,8 @@
 
 mod counter_tests;
 mod edn_tests;
+mod ideal_sim;
+mod ideal_tests;
 mod results_tests;
 mod set_full_tests;
 mod small_checkers_tests;
@@ -60,5 +62,11 @@ impl Hist {
     /// A nemesis entry (both halves of a nemesis op are `:info`, spec §8).
     pub(super) fn nemesis(&mut self, f: F, ms: u64) -> usize {
         self.push(Process::Nemesis, OpType::Info, f, Value::Null, ms)
+    }
+
+    /// A whole nemesis operation: its invocation at `ms` and its completion with `value` at `done_ms`.
+    pub(super) fn fault(&mut self, f: F, ms: u64, done_ms: u64, value: Value) {
+        self.push(Process::Nemesis, OpType::Info, f, Value::Null, ms);
+        self.push(Process::Nemesis, OpType::Info, f, value, done_ms);
     }
 }

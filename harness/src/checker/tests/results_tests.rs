@@ -9,7 +9,7 @@ use crate::results::{exit_code, summary};
 use crate::workload::Workload;
 
 fn config(workload: Workload) -> CheckConfig {
-    CheckConfig { workload, availability: None }
+    CheckConfig { workload, availability: None, cluster: None }
 }
 
 fn good_broadcast() -> Hist {

@@ -15,7 +15,7 @@ fn quantiles_take_the_floor_of_n_times_p() {
     let q = quantiles(&hundred, &QUANTILE_POINTS).unwrap();
     assert_eq!(q.iter().map(|x| x.1).collect::<Vec<_>>(), vec![0, 50, 95, 99, 99]);
     assert_eq!(quantiles(&[7], &QUANTILE_POINTS).unwrap().iter().map(|x| x.1).collect::<Vec<_>>(), vec![7; 5]);
-    assert!(quantiles(&[], &QUANTILE_POINTS).is_none());
+    assert!(quantiles::<u64>(&[], &QUANTILE_POINTS).is_none());
 }
 
 #[test]

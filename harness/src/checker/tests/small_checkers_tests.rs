@@ -68,7 +68,7 @@ fn availability_without_invocations_is_the_integer_one_and_total_holds() {
 }
 
 fn stats_of(all: u64, clients: u64) -> NetStats {
-    let g = |n| GroupStats { send_count: n, recv_count: n, msg_count: n };
+    let g = |n| GroupStats { send_count: n, recv_count: n, msg_count: n, bytes: 10 * n };
     NetStats { all: g(all), clients: g(clients), servers: g(all - clients) }
 }
 
@@ -88,6 +88,14 @@ fn msgs_per_op_is_msg_count_over_client_invocations_as_f32() {
     assert_eq!(edn.get_in(&["servers", "msgs-per-op"]).unwrap().to_edn(), "5.0125566");
     assert!(edn.get_in(&["clients", "msgs-per-op"]).is_none());
     assert_eq!(edn.get("valid?"), Some(&Edn::Bool(true)));
+    // the extension: bytes for every group, per op where msgs-per-op is
+    assert_eq!(edn.get_in(&["servers", "bytes"]).and_then(Edn::as_int), Some(99800));
+    assert_eq!(edn.get_in(&["servers", "bytes-per-op"]), Some(&Edn::Float32((99800.0 / 1991.0) as f32)));
+    assert_eq!(edn.get_in(&["clients", "bytes"]).and_then(Edn::as_int), Some(40020));
+    assert!(edn.get_in(&["clients", "bytes-per-op"]).is_none());
+    let text = edn.get("servers").unwrap().to_edn().replace("\n", "");
+    assert!(text.starts_with("{:send-count 9980, :recv-count 9980, :msg-count 9980, :msgs-per-op"), "{text}");
+    assert!(text.ends_with(":bytes 99800, :bytes-per-op 50.125565}"), "{text}");
 }
 
 #[test]

@@ -1,0 +1,42 @@
+//! The round timer: when a timed round runs and whom it asks (ALGORITHM.md §1, "Round timer").
+
+use std::time::Duration;
+
+use osmosis_crdt::DeltaCrdt;
+use rand::seq::IndexedRandom;
+
+use super::Engine;
+use crate::id::NodeId;
+
+impl<C: DeltaCrdt<Delta = C> + Default + Clone, I: NodeId> Engine<C, I> {
+    /// When the timed round is due: `interval` after the later of the last news from a peer and the last round (the
+    /// wait doubles with every round while nothing changes, and is back to `round_min` after any change), but never
+    /// later than `round_max` after the last round. A node whose own updates keep coming but which hears no news
+    /// (cut off from the overlay) thus runs a round every `round_min`.
+    pub(super) fn round_due(&self) -> Option<Duration> {
+        if self.peers.is_empty() {
+            return None;
+        }
+        let last_round = self.last_round.unwrap_or(self.started);
+        let quiet = self.last_news.max(last_round).saturating_add(self.interval);
+        Some(quiet.min(last_round.saturating_add(self.config.round_max)))
+    }
+
+    /// Runs the timed round: with the upstream node, and, unless news arrived within the last interval, `fanout`
+    /// random other peers.
+    pub(super) fn timed_round(&mut self, now: Duration) {
+        self.stats.rounds += 1;
+        let upstream = self.plan.upstream();
+        // News arrived within the last interval: the eager path works, the round only guards against a lost push
+        // of this node's own, and the upstream node is the one that must have it. Otherwise (quiet, or cut off)
+        // random peers too.
+        let news_flows = self.last_news.saturating_add(self.interval) > now;
+        let fanout = if news_flows && upstream.is_some() { 0 } else { self.config.fanout };
+        let others: Vec<usize> = (0..self.peers.len()).filter(|&p| Some(p) != upstream).collect();
+        let random = others.choose_multiple(&mut self.rng, fanout).copied();
+        let partners: Vec<usize> = upstream.into_iter().chain(random).collect();
+        self.open_rounds(&partners);
+        self.last_round = Some(now);
+        self.interval = self.interval.saturating_mul(2).min(self.config.round_max);
+    }
+}
