@@ -5,7 +5,8 @@
 //! shared out among `--jobs` threads; each run is deterministic, so the summary does not depend on how they were
 //! shared out. Printed on stdout: one row per scenario and a total (`runs`, `invalid` — every run not valid:
 //! invalid, unknown or crashed —, `lost` — set-full's lost elements, summed —, `worst excess` and `worst
-//! staleness` — the ideal-latency checker's largest excess and staleness, ms, `-` where a run has none —, and
+//! staleness` — the ideal-latency checker's largest excess and staleness (`:ideal` in the results), ms, `-` where
+//! no run has them (the checker covers broadcast and g-set) —, and
 //! `cpu s`, the runs' CPU seconds summed), then for every failing run the command that replays it. With `--store`
 //! each failing run is run again with its store, and the directory is printed too. The exit code is the worst
 //! run's (0 when every run is valid).
@@ -15,7 +16,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::bench::{Defaults, Scenario, Verdict, parse_scenarios_with, select};
-use crate::checker::Results;
 use crate::checker::edn::Edn;
 use crate::cli::{CliError, EXIT_BAD_ARGS, SweepArgs, split_node_args};
 use crate::run::sim::SimNodes;
@@ -49,27 +49,12 @@ pub struct Outcome {
     pub verdict: Verdict,
     /// set-full's lost elements.
     pub lost: u64,
-    /// The ideal-latency checker's largest excess and staleness, ms (when it ran).
-    pub excess_ms: Option<u64>,
+    /// The ideal-latency checker's largest excess of a stable latency over the ideal one, ms (when it ran).
+    pub excess_ms: Option<i64>,
     /// As `excess_ms`, for staleness.
     pub staleness_ms: Option<u64>,
     /// CPU seconds of the run.
     pub cpu_s: f64,
-}
-
-/// The ideal-latency checker's figures of a run: the largest excess and the largest staleness (ms), read from
-/// its own key in the results (`:ideal-latency`, with `:excess` and `:staleness` quantile maps); `None` when the
-/// results have no such key.
-fn ideal_figures(results: &Results) -> (Option<u64>, Option<u64>) {
-    let Some(ideal) = results.extra("ideal-latency") else { return (None, None) };
-    let max = |key: &str| {
-        ideal
-            .get(key)
-            .and_then(|q| q.get_in(&["1"]).or_else(|| q.get("1")))
-            .and_then(Edn::as_int)
-            .and_then(|n| u64::try_from(n).ok())
-    };
-    (max("excess"), max("staleness"))
 }
 
 /// Runs one scenario at one seed, in memory.
@@ -81,7 +66,7 @@ fn run_one(scenarios: &[Scenario], scenario: usize, seed: u64) -> Outcome {
             let r = &run.results;
             let lost = r.workload_edn().get("lost-count").and_then(Edn::as_int).and_then(|n| u64::try_from(n).ok());
             let cpu_s = r.extra("harness").and_then(|h| h.get("cpu-seconds")).and_then(edn_float).unwrap_or(0.0);
-            let (excess_ms, staleness_ms) = ideal_figures(r);
+            let (excess_ms, staleness_ms) = (r.worst_excess_ms(), r.worst_staleness_ms());
             Outcome {
                 scenario,
                 seed,
@@ -162,7 +147,9 @@ pub fn replay_command(program: &str, scenario: &Scenario, seed: u64) -> String {
 
 /// The summary table: one row per scenario, then the total.
 pub fn summary(scenarios: &[Scenario], outcomes: &[Outcome]) -> String {
-    let ms = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+    fn ms<T: ToString>(v: Option<T>) -> String {
+        v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+    }
     let row = |name: &str, of: &[&Outcome]| {
         let invalid = of.iter().filter(|o| o.verdict != Verdict::Valid).count();
         let lost: u64 = of.iter().map(|o| o.lost).sum();
@@ -282,7 +269,7 @@ mod tests {
         let table = summary(&scenarios, &one);
         assert!(table.contains("| silent               |      3 |       3 |"), "{table}");
         assert!(table.lines().last().unwrap().starts_with("| all                  |      6 |       3 |"), "{table}");
-        assert!(table.contains("| -"), "no ideal-latency figures without that checker: {table}");
+        assert!(one.iter().all(|o| o.excess_ms.is_some() && o.staleness_ms.is_some()), "broadcast has ideal figures");
     }
 
     #[test]
