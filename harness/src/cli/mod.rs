@@ -178,6 +178,115 @@ pub struct TestArgs {
     /// (osmosis) Where runs are stored: <store>/<workload>/<time>/, with <store>/latest pointing at the newest.
     #[arg(long, default_value = "store", value_name = "DIR")]
     pub store: PathBuf,
+    /// (osmosis extension) Run in virtual time, the node in process instead of --bin's processes: the same core,
+    /// schedule, faults and checks, a clock that jumps to the next event. --bin names the node by its file name
+    /// (it need not exist); an unknown one is an error that lists the nodes this binary has.
+    #[arg(long)]
+    pub sim: bool,
+    /// The scenario file: one `NAME <test flags…> [node args…]` per line, `#` comments.
+    #[arg(value_name = "SCENARIO_FILE")]
+    pub file: PathBuf,
+}
+
+/// `osmosis-harness sweep` flags (see [`crate::sweep`]).
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// The seeds: `A..B` (A to B−1), `A..=B` (A to B) or one seed.
+    #[arg(long, value_name = "A..B")]
+    pub seeds: String,
+    /// Run only these scenarios (comma-separated names), in file order.
+    #[arg(long, value_name = "NAME[,NAME…]")]
+    pub only: Option<String>,
+    /// Runs at once (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Store every failing run again, in full, under this directory (runs are otherwise kept in memory only).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// The scenario file, as for `bench`; every line runs in virtual time (`--sim`).
+    #[arg(value_name = "SCENARIO_FILE")]
+    pub file: PathBuf,
+}
+
+/// `osmosis-harness test` flags. Names and defaults follow `maelstrom test` (spec §1.1, §1.2).
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// Workload: broadcast, echo, g-counter, g-set, pn-counter, unique-ids.
+    #[arg(short = 'w', long, default_value = "lin-kv")]
+    pub workload: String,
+    /// The node binary to test.
+    #[arg(long, value_name = "FILE")]
+    pub bin: Option<PathBuf>,
+    /// Number of nodes, named n0 … n(N-1). Without it (and without --node/--nodes): n1 … n5.
+    #[arg(long, value_name = "N")]
+    pub node_count: Option<i64>,
+    /// A node name (repeatable).
+    #[arg(short = 'n', long = "node", value_name = "NAME")]
+    pub node: Vec<String>,
+    /// Comma-separated node names.
+    #[arg(long, value_name = "A,B,C")]
+    pub nodes: Option<String>,
+    /// A file with one node name per line.
+    #[arg(long, value_name = "FILE")]
+    pub nodes_file: Option<PathBuf>,
+    /// Run the test this many times (seeds `S`, `S+1`, …); the exit code is the worst verdict.
+    #[arg(long, default_value = "1", value_name = "N")]
+    pub test_count: String,
+    /// Seconds the main phase runs (a whole number).
+    #[arg(long, default_value = "60", value_name = "SECONDS")]
+    pub time_limit: String,
+    /// Approximate client requests per second, over all clients together.
+    #[arg(long, default_value = "5", value_name = "R")]
+    pub rate: String,
+    /// Client threads: K, or Kn for K per node.
+    #[arg(long, default_value = "1n", value_name = "K|Kn")]
+    pub concurrency: String,
+    /// Mean inter-server latency in milliseconds.
+    #[arg(long, default_value = "0", value_name = "MS")]
+    pub latency: String,
+    /// Latency distribution: constant, uniform, exponential.
+    #[arg(long, default_value = "constant", value_name = "DIST")]
+    pub latency_dist: String,
+    /// Broadcast topology: grid, line, total, tree, tree2, tree3, tree4.
+    #[arg(long, default_value = "grid", value_name = "T")]
+    pub topology: String,
+    /// Faults to inject (comma list): partition (Maelstrom's); kill, pause, loss, duplicate are osmosis
+    /// extensions: kill a random node and restart it later with an empty state, pause one (SIGSTOP) and resume it,
+    /// lose or duplicate server messages with --loss / --duplicate.
+    #[arg(long, value_name = "FAULTS")]
+    pub nemesis: Option<String>,
+    /// Mean seconds between nemesis operations (each of partition, kill, pause has its own schedule).
+    #[arg(long, default_value = "10", value_name = "SECONDS")]
+    pub nemesis_interval: String,
+    /// (osmosis extension) Probability that a server message is lost, with --nemesis loss [default: 0.05].
+    #[arg(long, value_name = "P")]
+    pub loss: Option<String>,
+    /// (osmosis extension) Probability that a server message is delivered twice, with --nemesis duplicate
+    /// [default: 0.05].
+    #[arg(long, value_name = "P")]
+    pub duplicate: Option<String>,
+    /// (osmosis extension) A fault on a named node between two history times, KIND:NODE:FROM-TO in seconds, KIND
+    /// cut (off from every other node), kill (restarted empty at TO) or pause; repeatable, e.g. cut:n0:5-15.
+    #[arg(long = "fault", value_name = "KIND:NODE:FROM-TO")]
+    pub targeted: Vec<String>,
+    /// Echo each node's stderr lines into the harness log.
+    #[arg(long)]
+    pub log_stderr: bool,
+    /// Log every message as it is sent into the network.
+    #[arg(long)]
+    pub log_net_send: bool,
+    /// Log every message as it is delivered.
+    #[arg(long)]
+    pub log_net_recv: bool,
+    /// Required availability: `total`, or a fraction in [0, 1].
+    #[arg(long, value_name = "A")]
+    pub availability: Option<String>,
+    /// (osmosis) Seed for every random choice: op schedule, latency samples, partitions. Printed at start.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// (osmosis) Where runs are stored: <store>/<workload>/<time>/, with <store>/latest pointing at the newest.
+    #[arg(long, default_value = "store", value_name = "DIR")]
+    pub store: PathBuf,
     /// (osmosis) Run in virtual time, with the node in process instead of --bin's processes: the same core,
     /// schedule, faults and checks, a clock that jumps to the next event. --bin names the node by its file name
     /// (it need not exist); this binary runs in process the nodes it lists in the error for an unknown one.
