@@ -293,7 +293,8 @@ fn init_tracing() {
 
 /// Runs `node` on `input` lines (at most `max_line` bytes each, at most [`QUEUE_BYTES`] of them queued) until EOF,
 /// writing its lines to `output` (one `flush` per loop iteration). Fails only when writing fails; the reader task
-/// is then aborted, which cannot interrupt a read in progress on tokio's blocking pool (see [`serve`]).
+/// is then aborted, which cannot interrupt a read in progress on tokio's blocking pool (so the binary shuts its
+/// runtime down without waiting for it).
 pub async fn run<R, W>(mut node: Node, input: R, mut output: W, max_line: usize) -> io::Result<()>
 where
     R: AsyncBufRead + Unpin + Send + 'static,
