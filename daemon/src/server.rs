@@ -298,7 +298,7 @@ async fn tick(app: Arc<App>) {
 /// Writes a snapshot every `every` when the replica changed, or sooner once the log passes `log_bytes`.
 async fn snapshots(app: Arc<App>, dir: Option<PathBuf>, every: Duration, log_bytes: u64) {
     let Some(dir) = dir else { return };
-    let mut last = app.read(|c| c.state().clone());
+    let mut last = app.read(Core::generation);
     let mut since = Instant::now();
     let mut peers = Vec::new();
     loop {
@@ -317,28 +317,30 @@ async fn snapshots(app: Arc<App>, dir: Option<PathBuf>, every: Duration, log_byt
             continue;
         }
         since = Instant::now();
-        let changed = app.read(|c| c.state() != &last);
+        let changed = app.read(Core::generation) != last;
         if !changed && !big {
             continue;
         }
         match snapshot(&app, &dir).await {
-            Ok(state) => last = state,
+            Ok(generation) => last = generation,
             Err(e) => tracing::error!("snapshot: {e:#}"),
         }
     }
 }
 
-/// Writes a snapshot now; returns the state it holds.
-async fn snapshot(app: &Arc<App>, dir: &std::path::Path) -> anyhow::Result<Objects> {
-    let (state, covers) = {
+/// Writes a snapshot now; returns the generation ([`Core::generation`]) of the replica it holds.
+async fn snapshot(app: &Arc<App>, dir: &std::path::Path) -> anyhow::Result<u64> {
+    let (state, covers, generation) = {
         let core = app.lock();
         let covers = app.log.as_ref().map_or(0, Log::rotate);
-        (core.state().clone(), covers)
+        (core.state().clone(), covers, core.generation())
     };
-    let (d, s) = (dir.to_path_buf(), state.clone());
+    let d = dir.to_path_buf();
     let t = std::time::Instant::now();
-    tokio::task::spawn_blocking(move || storage::write_snapshot(&d, covers, &s)).await??;
+    let sizes =
+        tokio::task::spawn_blocking(move || storage::write_snapshot(&d, covers, &state).map(|()| state.sizes()))
+            .await??;
     app.metrics.snapshots.inc();
-    tracing::debug!("snapshot of {:?} written in {:?}", state.sizes(), t.elapsed());
-    Ok(state)
+    tracing::debug!("snapshot of {sizes:?} written in {:?}", t.elapsed());
+    Ok(generation)
 }

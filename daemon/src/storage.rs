@@ -1,8 +1,11 @@
 //! Persistence under a data directory: a snapshot of the whole replica plus an append-only log of local deltas.
 //!
 //! ```text
-//! DIR/snapshot.json      {"version":1,"covers":K,"state":<Objects>}: every log segment below K is in it
-//! DIR/snapshot.json.tmp  a snapshot being written (ignored and removed at start)
+//! DIR/snapshot.bin       the replica and the segment K it covers up to: every log segment below K is in it
+//!                        (binary, checksummed: [`crate::snapshot`])
+//! DIR/snapshot.bin.tmp   a snapshot being written (ignored and removed at start)
+//! DIR/snapshot.json      the JSON snapshot of earlier versions, {"version":1,"covers":K,"state":<Objects>}: read
+//!                        when there is no snapshot.bin, deleted once a binary snapshot replaces it
 //! DIR/peers.json        the addresses of the last known members (seeds for the next start)
 //! DIR/log.<N>            segment N: records [u32 LE length][8 bytes: BLAKE3 of the body, truncated][body]
 //!                        whose body is the JSON of one local write's delta
@@ -16,8 +19,8 @@
 //!
 //! **Snapshots.** Periodically (and at shutdown) the daemon clones its replica and switches the writer to a new
 //! segment K under the same lock that orders writes, so the clone holds exactly the records of segments below K;
-//! then it writes `snapshot.json.tmp`, fsyncs it, renames it over `snapshot.json`, fsyncs the directory, and
-//! deletes the segments below K. A crash at any point leaves either the old snapshot with all its segments or the
+//! then it writes `snapshot.bin.tmp`, fsyncs it, renames it over `snapshot.bin`, fsyncs the directory, and
+//! deletes the segments below K (and an old `snapshot.json`). A crash at any point leaves either the old snapshot with all its segments or the
 //! new one. What peers sent is not logged: the snapshot keeps it, and whatever a crash lost since the last
 //! snapshot, anti-entropy brings back from the peers.
 //!
@@ -41,8 +44,10 @@ use crate::config::Fsync;
 use crate::metrics::Metrics;
 use crate::objects::Objects;
 
-const SNAPSHOT: &str = "snapshot.json";
-const SNAPSHOT_TMP: &str = "snapshot.json.tmp";
+const SNAPSHOT: &str = "snapshot.bin";
+const SNAPSHOT_TMP: &str = "snapshot.bin.tmp";
+/// The JSON snapshot written by earlier versions (read if there is no binary one).
+const SNAPSHOT_JSON: &str = "snapshot.json";
 /// The largest log record accepted when reading back (a write is bounded by the HTTP body limit, far below).
 const MAX_RECORD: u32 = 256 << 20;
 
@@ -144,20 +149,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 pub fn load(dir: &Path) -> io::Result<Loaded> {
     fs::create_dir_all(dir)?;
     let _ = fs::remove_file(dir.join(SNAPSHOT_TMP));
-    let (mut state, covers) = match fs::read(dir.join(SNAPSHOT)) {
-        Ok(bytes) => {
-            let s: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", dir.join(SNAPSHOT).display()))
-            })?;
-            if s.version != 1 {
-                let msg = format!("snapshot version {} is not supported", s.version);
-                return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
-            }
-            (s.state, s.covers)
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => (Objects::new(), 0),
-        Err(e) => return Err(e),
-    };
+    let (mut state, covers) = read_snapshot(dir)?;
     let (mut records, mut truncated, mut last) = (0, false, covers);
     let mut deltas = Vec::new();
     for n in segments(dir)? {
@@ -177,6 +169,34 @@ pub fn load(dir: &Path) -> io::Result<Loaded> {
     state.join(&join_all(deltas));
     // New records go to a fresh segment, so a segment once cut is never appended to.
     Ok(Loaded { state, next_segment: last + 1, records, truncated })
+}
+
+/// The newest snapshot in `dir`: the binary one, else the JSON one of earlier versions, else none. A snapshot that
+/// exists but does not decode is an error, never an empty replica.
+fn read_snapshot(dir: &Path) -> io::Result<(Objects, u64)> {
+    let context = |path: PathBuf| move |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    match fs::read(dir.join(SNAPSHOT)) {
+        Ok(bytes) => {
+            let (covers, state) = crate::snapshot::read(&bytes).map_err(context(dir.join(SNAPSHOT)))?;
+            return Ok((state, covers));
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let path = dir.join(SNAPSHOT_JSON);
+    match fs::read(&path) {
+        Ok(bytes) => {
+            let s: Snapshot = serde_json::from_slice(&bytes)
+                .map_err(|e| context(path.clone())(io::Error::new(io::ErrorKind::InvalidData, e)))?;
+            if s.version != 1 {
+                let msg = format!("snapshot version {} is not supported", s.version);
+                return Err(context(path)(io::Error::new(io::ErrorKind::InvalidData, msg)));
+            }
+            Ok((s.state, s.covers))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((Objects::new(), 0)),
+        Err(e) => Err(e),
+    }
 }
 
 /// The join of `deltas`, pairwise (a balanced tree of joins): a join of large sparse sets copies their containers,
@@ -202,12 +222,16 @@ pub fn write_snapshot(dir: &Path, covers: u64, state: &Objects) -> io::Result<()
     let tmp = dir.join(SNAPSHOT_TMP);
     {
         let mut f = io::BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-        serde_json::to_writer(&mut f, &SnapshotRef { version: 1, covers, state })?;
+        crate::snapshot::write(&mut f, covers, state)?;
         let f = f.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
     }
     fs::rename(&tmp, dir.join(SNAPSHOT))?;
     File::open(dir)?.sync_all()?;
+    match fs::remove_file(dir.join(SNAPSHOT_JSON)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     for n in segments(dir)? {
         if n < covers {
             fs::remove_file(segment_path(dir, n))?;
@@ -228,13 +252,6 @@ pub fn save_peers(dir: &Path, peers: &[std::net::SocketAddr]) -> io::Result<()> 
     let tmp = dir.join("peers.json.tmp");
     fs::write(&tmp, serde_json::to_vec(peers)?)?;
     fs::rename(&tmp, dir.join(PEERS))
-}
-
-#[derive(Serialize)]
-struct SnapshotRef<'a> {
-    version: u32,
-    covers: u64,
-    state: &'a Objects,
 }
 
 enum Cmd {
@@ -444,7 +461,31 @@ mod tests {
     fn a_corrupt_snapshot_is_an_error_not_an_empty_replica() {
         let d = dir("corrupt");
         fs::create_dir_all(&d).unwrap();
-        fs::write(d.join(SNAPSHOT), b"{\"version\":1,\"covers\":0,\"state\":{\"sets\":{\"a b\":").unwrap();
+        fs::write(d.join(SNAPSHOT_JSON), b"{\"version\":1,\"covers\":0,\"state\":{\"sets\":{\"a b\":").unwrap();
         assert!(load(&d).is_err());
+        write_snapshot(&d, 0, &set("s", 1)).unwrap();
+        let mut bytes = fs::read(d.join(SNAPSHOT)).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        fs::write(d.join(SNAPSHOT), bytes).unwrap();
+        assert!(load(&d).unwrap_err().to_string().contains("checksum"));
+    }
+
+    #[test]
+    fn a_json_snapshot_of_an_earlier_version_is_read_then_replaced_by_a_binary_one() {
+        let d = dir("json");
+        fs::create_dir_all(&d).unwrap();
+        let old = Snapshot { version: 1, covers: 2, state: set("s", 5) };
+        fs::write(d.join(SNAPSHOT_JSON), serde_json::to_vec(&old).unwrap()).unwrap();
+        let log = Log::start(&d, 2, Fsync::Always, Arc::new(Metrics::new())).unwrap();
+        block(log.append(record(&set("s", 6)))).unwrap();
+        drop(log);
+        let mut want = set("s", 5);
+        want.join(&set("s", 6));
+        let back = load(&d).unwrap();
+        assert_eq!((back.state.clone(), back.records), (want.clone(), 1));
+        write_snapshot(&d, back.next_segment, &back.state).unwrap();
+        assert!(!d.join(SNAPSHOT_JSON).exists() && d.join(SNAPSHOT).exists());
+        assert_eq!(load(&d).unwrap().state, want);
     }
 }
