@@ -332,7 +332,7 @@ async fn snapshots(app: Arc<App>, dir: Option<PathBuf>, every: Duration, log_byt
 async fn snapshot(app: &Arc<App>, dir: &std::path::Path) -> anyhow::Result<u64> {
     let (state, covers, generation) = {
         let core = app.lock();
-        let covers = app.log.as_ref().map_or(0, Log::rotate);
+        let covers = app.log.as_ref().map_or(Ok(0), Log::rotate)?;
         (core.state().clone(), covers, core.generation())
     };
     let d = dir.to_path_buf();
