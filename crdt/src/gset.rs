@@ -46,9 +46,11 @@
 //! Engines must rotate seeds (see [`crate::DeltaCrdt`]); tests exercise real collisions with 4-bit fingerprints.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use roaring::{RoaringBitmap, RoaringTreemap};
 
+use crate::coding::CodedPrefix;
 use crate::fingerprint::{SetFingerprint, hash_run, key};
 use crate::traits::{DeltaCrdt, Lattice};
 
@@ -75,9 +77,22 @@ const TARGET_PER_CHUNK: u64 = 32;
 /// assert!(a.delta_since(&b.digest()).is_empty());      // equal replicas: nothing to send
 /// assert_eq!(a.iter().collect::<Vec<_>>(), vec![1, 70_000]);
 /// ```
-#[derive(Clone, Default, PartialEq)]
+///
+/// Besides the elements, a replica keeps its length (roaring's `len()` walks every inner bitmap) and, once it
+/// has taken part in a [`crate::Reconcile`] round, its coded prefix ([`crate::coding`]), updated by every insert
+/// and join from then on (about 15 cells per new element), so that no round rebuilds it. Deltas, which never
+/// reconcile, never allocate one.
+#[derive(Clone, Default)]
 pub struct GSet {
     pub(crate) set: RoaringTreemap,
+    len: u64,
+    prefix: OnceLock<Box<CodedPrefix>>,
+}
+
+impl PartialEq for GSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.set == other.set
+    }
 }
 
 /// The digest of a [`GSet`]: one fingerprint per non-empty chunk of `2^shift` values (format in the module docs).
@@ -222,9 +237,31 @@ impl GSet {
     pub fn from_treemap(set: RoaringTreemap) -> Self {
         if set.bitmaps().any(|(_, b)| b.is_empty()) {
             let kept = set.bitmaps().filter(|(_, b)| !b.is_empty()).map(|(k, b)| (k, b.clone()));
-            return GSet { set: RoaringTreemap::from_bitmaps(kept) };
+            return GSet::wrap(RoaringTreemap::from_bitmaps(kept));
         }
-        GSet { set }
+        GSet::wrap(set)
+    }
+
+    /// A set of these elements (no empty inner bitmap).
+    fn wrap(set: RoaringTreemap) -> GSet {
+        GSet { len: set.len(), set, prefix: OnceLock::new() }
+    }
+
+    /// The coded prefix, built from the elements on first use and kept up to date from then on.
+    pub(crate) fn prefix(&self) -> &CodedPrefix {
+        self.prefix.get_or_init(|| Box::new(CodedPrefix::from_keys(self.set.iter())))
+    }
+
+    /// Inserts `x` without building a delta; returns whether it was new.
+    fn add(&mut self, x: u64) -> bool {
+        if !self.set.insert(x) {
+            return false;
+        }
+        self.len += 1;
+        if let Some(p) = self.prefix.get_mut() {
+            p.add(x);
+        }
+        true
     }
 
     /// The underlying treemap (read-only: the set only grows through [`GSet::insert`] and joins).
@@ -235,8 +272,8 @@ impl GSet {
     /// Inserts `x`; returns the delta: `{x}` if it was new, empty otherwise.
     pub fn insert(&mut self, x: u64) -> GSet {
         let mut delta = GSet::new();
-        if self.set.insert(x) {
-            delta.set.insert(x);
+        if self.add(x) {
+            delta.add(x);
         }
         delta
     }
@@ -246,14 +283,14 @@ impl GSet {
         self.set.contains(x)
     }
 
-    /// The number of elements.
+    /// The number of elements (O(1)).
     pub fn len(&self) -> u64 {
-        self.set.len()
+        self.len
     }
 
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
+        self.len == 0
     }
 
     /// The elements in ascending order.
@@ -390,10 +427,24 @@ impl GSet {
             prev = Some(x);
             count += 1;
         }
-        if count != self.set.len() {
-            return Err(format!("len {} but {count} elements iterated", self.set.len()));
+        if count != self.set.len() || count != self.len {
+            return Err(format!("len {} (kept: {}) but {count} elements iterated", self.set.len(), self.len));
+        }
+        if let Some(p) = self.prefix.get() {
+            let fresh = CodedPrefix::from_keys(self.set.iter());
+            if **p != fresh {
+                return Err(format!("gset: the coded prefix does not match the {count} elements"));
+            }
         }
         Ok(())
+    }
+
+    /// A copy without `x` (tests only: the set only grows).
+    #[cfg(test)]
+    pub(crate) fn without(&self, x: u64) -> GSet {
+        let mut set = self.set.clone();
+        set.remove(x);
+        GSet::from_treemap(set)
     }
 }
 
@@ -402,8 +453,8 @@ impl fmt::Debug for GSet {
         const SHOWN: usize = 16;
         let mut list = f.debug_set();
         list.entries(self.set.iter().take(SHOWN));
-        if self.set.len() > SHOWN as u64 {
-            list.entry(&format_args!("… {} elements in all", self.set.len()));
+        if self.len > SHOWN as u64 {
+            list.entry(&format_args!("… {} elements in all", self.len));
         }
         list.finish()
     }
@@ -411,11 +462,12 @@ impl fmt::Debug for GSet {
 
 impl FromIterator<u64> for GSet {
     fn from_iter<I: IntoIterator<Item = u64>>(iter: I) -> Self {
-        GSet { set: iter.into_iter().collect() }
+        GSet::wrap(iter.into_iter().collect())
     }
 }
 
-/// Above this many elements in `other`, [`GSet::join`] merges container lists instead of inserting in place.
+/// [`GSet::join`] inserts `other` element by element (O(d log n) for d elements) while it has at most this many
+/// elements, or at most 1/64 of ours; above, it merges container lists (O(containers)).
 const IN_PLACE_JOIN_MAX: u64 = 64;
 
 impl Lattice for GSet {
@@ -425,10 +477,14 @@ impl Lattice for GSet {
     /// contained (then nothing is rebuilt) and otherwise merge the sorted container lists (linear; our containers
     /// are copied once). benches/README.md ("Sparse join") compares this with every union roaring 0.12 offers.
     fn join(&mut self, other: &Self) -> bool {
-        let before = self.set.len();
-        if other.set.len() <= IN_PLACE_JOIN_MAX {
-            self.set |= &other.set;
-        } else if other.set.is_subset(&self.set) {
+        if other.len <= IN_PLACE_JOIN_MAX.max(self.len / 64) {
+            let mut changed = false;
+            for x in other.set.iter() {
+                changed |= self.add(x);
+            }
+            return changed;
+        }
+        if other.set.is_subset(&self.set) {
             // Nothing new: no container is rebuilt. Roaring's test stops at the first container that differs.
             return false;
         } else {
@@ -450,9 +506,16 @@ impl Lattice for GSet {
                 };
                 merged.push(next);
             }
+            if let Some(p) = self.prefix.get_mut() {
+                for x in (&other.set - &self.set).iter() {
+                    p.add(x);
+                }
+            }
             self.set = RoaringTreemap::from_bitmaps(merged);
         }
-        self.set.len() != before
+        let before = self.len;
+        self.len = self.set.len();
+        self.len != before
     }
 }
 
@@ -493,7 +556,7 @@ impl DeltaCrdt for GSet {
         if differing.is_empty() {
             return GSet::new();
         }
-        GSet { set: self.elements_in_chunks(&differing, digest.shift) }
+        GSet::wrap(self.elements_in_chunks(&differing, digest.shift))
     }
 
     fn apply_delta(&mut self, delta: &GSet) -> bool {
@@ -544,8 +607,7 @@ mod tests {
     #[test]
     fn delta_since_sends_only_differing_chunks() {
         let a: GSet = (0..200_000u64).collect();
-        let mut b: GSet = (0..200_000u64).collect();
-        b.set.remove(70_000);
+        let b: GSet = (0..200_000u64).collect::<GSet>().without(70_000);
         let delta = a.delta_since(&b.digest_seeded(9));
         assert_eq!(delta.set, (65_536..131_072u64).collect::<RoaringTreemap>());
         assert!(a.delta_since(&a.digest_seeded(3)).is_empty());
@@ -670,7 +732,7 @@ mod tests {
     #[test]
     fn validate_rejects_empty_inner_bitmaps_and_from_treemap_drops_them() {
         let raw = RoaringTreemap::from_bitmaps([(0, RoaringBitmap::new()), (1, [5u32].into_iter().collect())]);
-        assert!(GSet { set: raw.clone() }.validate().is_err());
+        assert!(GSet::wrap(raw.clone()).validate().is_err());
         let s = GSet::from_treemap(raw);
         s.validate().unwrap();
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![(1 << 32) | 5]);
@@ -707,8 +769,7 @@ mod tests {
         let d = sparse.digest();
         assert!(d.chunks().len() as u64 <= 10_000 / 32, "{}", d.chunks().len());
         assert_eq!(d.shift(), 26);
-        let mut fewer = sparse.clone();
-        fewer.set.remove(5 << 20);
+        let fewer = sparse.without(5 << 20);
         let delta = sparse.delta_since(&fewer.digest_seeded(4));
         assert_eq!(delta.iter().collect::<Vec<_>>(), (0..64u64).map(|i| i << 20).collect::<Vec<_>>());
     }
@@ -720,8 +781,7 @@ mod tests {
         for shift in [16, 20, 31, 32, 33, 48, 63, 64] {
             assert_eq!(a.delta_since(&b.digest_with(7, 64, shift)), a, "shift {shift}");
             assert!(a.delta_since(&a.digest_with(7, 64, shift)).is_empty());
-            let mut c = a.clone();
-            c.set.remove(1 << 32);
+            let c = a.without(1 << 32);
             let delta = a.delta_since(&c.digest_with(7, 64, shift));
             assert!(delta.contains(1 << 32), "shift {shift}");
             assert!(!delta.contains(u64::MAX) || shift == 64);

@@ -26,16 +26,20 @@
 //! passes the type's hidden `validate()` (the invariant check the tests call). `tests/decoding.rs` feeds random
 //! JSON, mutated encodings and mutated roaring payloads to every deserializer to hold them to that.
 
+pub mod coding;
 pub mod error;
 mod fingerprint;
 pub mod gcounter;
 pub mod gset;
 mod gset_codec;
+pub mod gset_repair;
 pub mod jsonset;
 pub mod ordgset;
 pub mod pncounter;
+pub mod reconcile;
 pub mod split;
 pub mod traits;
+pub mod wire;
 
 pub use error::{CounterOverflow, ReadOverflow};
 pub use fingerprint::StableHash;
@@ -45,5 +49,7 @@ pub use gset_codec::GSetEncoding;
 pub use jsonset::{CanonicalJson, JsonSet, JsonSetDigest};
 pub use ordgset::{OrdElement, OrdGSet, OrdGSetDigest};
 pub use pncounter::PNCounter;
+pub use reconcile::{Reconcile, Step};
 pub use split::{Split, json_len};
 pub use traits::{DeltaCrdt, Lattice};
+pub use wire::WireError;

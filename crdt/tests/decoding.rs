@@ -6,7 +6,11 @@ use std::fmt::Debug;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use osmosis_crdt::{DeltaCrdt, GCounter, GSet, GSetDigest, JsonSet, JsonSetDigest, OrdGSet, OrdGSetDigest, PNCounter};
+use osmosis_crdt::gset_repair::GSetRepair;
+use osmosis_crdt::reconcile::KeySummary;
+use osmosis_crdt::{
+    DeltaCrdt, GCounter, GSet, GSetDigest, JsonSet, JsonSetDigest, OrdGSet, OrdGSetDigest, PNCounter, Reconcile,
+};
 use proptest::prelude::*;
 use roaring::{RoaringBitmap, RoaringTreemap};
 use serde::Serialize;
@@ -52,6 +56,30 @@ fn use_set<T: DeltaCrdt<Delta = T> + Clone>(decoded: &T, sample: &T, check: impl
     check(&back).unwrap();
 }
 
+/// A peer's summary opens a round whose every message fits the budget.
+fn answer_summary(sample: &GSet, summary: &KeySummary) {
+    for budget in [100, 60_000] {
+        if let Some((_, msgs)) = sample.open(summary, budget) {
+            for m in msgs {
+                assert!(serde_json::to_string(&m).unwrap().len() <= budget.max(200));
+            }
+        }
+    }
+}
+
+/// A peer's repair message, taken by a fresh session and by one that has already sent cells: an error or a valid
+/// replica, never a panic.
+fn take_repair(sample: &GSet, repair: &GSetRepair) {
+    let mut replica = sample.clone();
+    let _ = replica.step(&mut Default::default(), repair, 2000);
+    replica.validate().unwrap();
+    let other: GSet = (0..50u64).collect();
+    if let Some((mut session, _)) = replica.clone().open(&other.summary(), 2000) {
+        let _ = replica.step(&mut session, repair, 2000);
+        replica.validate().unwrap();
+    }
+}
+
 /// Feeds one text to every deserializer a peer can reach. Returns how many accepted it.
 fn feed(text: &str) -> usize {
     let gset = sample_gset();
@@ -68,6 +96,8 @@ fn feed(text: &str) -> usize {
         decode::<JsonSet>(text, JsonSet::validate, |s| use_set(s, &jset, JsonSet::validate)),
         decode::<JsonSetDigest>(text, JsonSetDigest::validate, |d| jset.delta_since(d).validate().unwrap()),
         decode::<GCounter>(text, GCounter::validate, |c| use_set(c, counter.increments(), GCounter::validate)),
+        decode::<KeySummary>(text, |_| Ok(()), |s| answer_summary(&gset, s)),
+        decode::<GSetRepair>(text, |_| Ok(()), |r| take_repair(&gset, r)),
         decode::<PNCounter>(text, PNCounter::validate, |c| {
             use_set(c, &counter, PNCounter::validate);
             let _ = c.read_i64();
@@ -126,7 +156,7 @@ fn valid_text() -> impl Strategy<Value = String> {
         (0u64..70_000, 1u64..70_000).prop_map(|(a, n)| serde_json::to_string(&(a..a + n).collect::<GSet>()).unwrap()),
         (elements.clone(), any::<u64>())
             .prop_map(|(v, seed)| serde_json::to_string(&v.into_iter().collect::<GSet>().digest_seeded(seed)).unwrap()),
-        (elements, any::<u64>()).prop_map(|(v, seed)| {
+        (elements.clone(), any::<u64>()).prop_map(|(v, seed)| {
             let mut s = JsonSet::new();
             for x in v {
                 s.insert(&json!(x));
@@ -137,6 +167,21 @@ fn valid_text() -> impl Strategy<Value = String> {
                 serde_json::to_string(&s).unwrap(),
                 serde_json::to_string(&s.digest_seeded(seed)).unwrap()
             )
+        }),
+        (elements.clone(), elements).prop_map(|(x, y)| {
+            // A round's messages: the summary and every repair message, one per line.
+            let (mut a, mut b): (GSet, GSet) = (x.into_iter().collect(), y.into_iter().collect());
+            let mut lines = vec![serde_json::to_string(&a.summary()).unwrap()];
+            if let Some((mut session, msgs)) = b.open(&a.summary(), 300) {
+                for m in msgs {
+                    lines.push(serde_json::to_string(&m).unwrap());
+                    for back in a.step(&mut Default::default(), &m, 300).unwrap().send {
+                        lines.push(serde_json::to_string(&back).unwrap());
+                        let _ = b.step(&mut session, &back, 300);
+                    }
+                }
+            }
+            lines.join("\n")
         }),
         prop::collection::vec(("n[1-4]", any::<i64>()), 0..6).prop_map(|ops| {
             let mut c = PNCounter::<String>::new();

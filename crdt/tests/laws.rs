@@ -1,13 +1,18 @@
-//! Lattice, delta and convergence laws for every CRDT type, through the one shared checker in `support`.
+//! Lattice, delta, convergence and reconciliation laws for every CRDT type, through the one shared checker in
+//! `support`. The reconciliation law runs over random sizes, element distributions and differences (one-sided and
+//! symmetric), small byte budgets that split messages, and forged summaries that make the responder's first batch
+//! too small (forced decode failures).
 
 mod support;
 
 use std::collections::BTreeMap;
 
+use osmosis_crdt::coding::SetHash;
+use osmosis_crdt::reconcile::KeySummary;
 use osmosis_crdt::{DeltaCrdt, GCounter, GSet, JsonSet, JsonSetDigest, Lattice, OrdGSet, PNCounter};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use support::{collision_repair, convergence, delta_laws, join_laws, merge_order, replica_count};
+use support::{collision_repair, convergence, delta_laws, join_laws, merge_order, repair_law, replica_count};
 
 fn element() -> impl Strategy<Value = u64> {
     prop_oneof![
@@ -198,4 +203,75 @@ fn an_ordgset_fingerprint_collision_is_repaired_by_a_later_seed() {
     assert!(a.delta_since(&b.digest_with(seed, 4, 0)).is_empty());
     let rounds_short = support::collision_repair(&a, &b, |s, r| s.digest_with(seed + r, 4, 0)).unwrap();
     assert!(rounds_short >= 1);
+}
+
+/// Elements of one distribution: sequential from an offset, random below 2^32, random over u64.
+fn distribution() -> impl Strategy<Value = (u8, u64)> {
+    (0u8..3, any::<u64>())
+}
+
+fn nth_element(kind: u8, seed: u64, i: u64) -> u64 {
+    let x = seed.wrapping_add(i).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (i << 17);
+    match kind {
+        0 => (seed >> 20).wrapping_add(i),
+        1 => x >> 32,
+        _ => x,
+    }
+}
+
+/// Two replicas: `shared` common elements, then `only_a` and `only_b` elements of their own.
+fn replicas() -> impl Strategy<Value = (GSet, GSet)> {
+    (distribution(), 0u64..3000, 0u64..400, 0u64..400).prop_map(|((kind, seed), shared, only_a, only_b)| {
+        let base: GSet = (0..shared).map(|i| nth_element(kind, seed, i)).collect();
+        let (mut a, mut b) = (base.clone(), base);
+        for i in 0..only_a {
+            a.insert(nth_element(kind, seed, shared + i));
+        }
+        for i in 0..only_b {
+            b.insert(nth_element(kind, seed, shared + only_a + i));
+        }
+        (a, b)
+    })
+}
+
+/// The initiator claims the responder's count and sketch: the responder sizes for two differences.
+fn forged(a: &KeySummary, b: &KeySummary) -> KeySummary {
+    KeySummary { set: SetHash { len: b.set.len, hash: a.set.hash }, tow: b.tow }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn one_gset_repair_exchange_leaves_both_replicas_at_the_join(
+        (a, b) in replicas(), budget in prop_oneof![Just(60_000usize), 300usize..4000], forge in any::<bool>(),
+    ) {
+        let cost = repair_law(&a, &b, budget, |x, y| if forge { forged(x, y) } else { *x })?;
+        if a == b {
+            prop_assert_eq!(cost.messages, 1, "agreeing replicas: one summary, answered by silence");
+        }
+    }
+
+    #[test]
+    fn a_gset_repair_with_an_empty_side_sends_the_state_once((a, _) in replicas(), empty_first in any::<bool>()) {
+        let empty = GSet::new();
+        let (x, y) = if empty_first { (&empty, &a) } else { (&a, &empty) };
+        repair_law(x, y, 60_000, |s, _| *s)?;
+    }
+}
+
+#[test]
+fn a_repair_of_one_missing_random_u64_costs_a_few_dozen_bytes_in_two_messages() {
+    let a: GSet = (0..100_000u64).map(|i| nth_element(2, 7, i)).collect();
+    let mut b = a.clone();
+    let missing = nth_element(2, 7, 1_000_000);
+    b.insert(missing);
+    let cost = repair_law(&a, &b, 60_000, |s, _| *s).unwrap();
+    assert_eq!(cost.messages, 2, "summary, then one cell that decodes: the initiator lacked the element");
+    assert!(cost.bytes <= 104, "{cost:?}");
+    let mut joined = a.clone();
+    joined.join(&b);
+    let cost = repair_law(&b, &a, 60_000, |s, _| *s).unwrap();
+    assert_eq!(cost.messages, 3, "summary, one cell, then the element the responder lacks");
+    assert!(cost.bytes <= 104, "{cost:?}");
 }

@@ -62,8 +62,9 @@ trait Capped: osmosis_antientropy::Replica {
     const UNIT: &'static str;
     /// The size, without materialising anything (O(containers) for a set, O(1) for a counter).
     fn size(&self) -> u64;
-    /// The size this replica would have after joining `delta`, exactly, without joining (O(containers) plus the
-    /// delta's non-integer values for a set, the delta's entries for a counter). Exact, not `size + delta.size`:
+    /// The size this replica would have after joining `delta`, exactly, without joining (O(d log n) for a set's
+    /// delta of d ≤ 4096 integers, O(containers) above, plus the delta's non-integer values; the delta's entries
+    /// for a counter). Exact, not `size + delta.size`:
     /// a round's delta resends whole chunks the replica mostly holds, and must not be refused for it.
     fn merged_size(&self, delta: &Self) -> u64;
 }
@@ -75,7 +76,14 @@ impl Capped for JsonSet {
         self.len()
     }
     fn merged_size(&self, delta: &Self) -> u64 {
-        let ints = self.ints().as_treemap().union_len(delta.ints().as_treemap());
+        let (mine, theirs) = (self.ints(), delta.ints());
+        // A small delta (a push, a repair) is looked up element by element: O(d log n). roaring's `union_len`
+        // walks every container of both sides, O(n) per message for scattered elements.
+        let ints = if theirs.len() <= 4096 {
+            mine.len() + theirs.iter().filter(|&x| !mine.contains(x)).count() as u64
+        } else {
+            mine.as_treemap().union_len(theirs.as_treemap())
+        };
         let new_other = delta.other().iter().filter(|v| !self.other().contains(v)).count() as u64;
         ints.saturating_add(self.other().len() as u64).saturating_add(new_other)
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Debug;
 
-use osmosis_crdt::{DeltaCrdt, GCounter, GSet, JsonSet, OrdElement, OrdGSet, PNCounter};
+use osmosis_crdt::{DeltaCrdt, GCounter, GSet, JsonSet, OrdElement, OrdGSet, PNCounter, Reconcile};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde::Serialize;
@@ -193,4 +193,66 @@ pub(crate) fn replica_count() -> impl Strategy<Value = usize> {
 /// Merge orders over up to 7 replicas, with repeats.
 pub(crate) fn merge_order() -> impl Strategy<Value = Vec<usize>> {
     prop::collection::vec(0usize..7, 0..20)
+}
+
+/// What one repair exchange cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RoundCost {
+    /// Messages, the summary included (0 when nothing was sent at all).
+    pub(crate) messages: usize,
+    /// JSON bytes of the summary and of every repair message (the CRDT payload, see benches/README.md).
+    pub(crate) bytes: usize,
+}
+
+fn through_json<M: Serialize + DeserializeOwned>(
+    msg: &M,
+    cost: &mut RoundCost,
+    budget: usize,
+) -> Result<M, TestCaseError> {
+    let text = serde_json::to_string(msg).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert!(text.len() <= budget, "a {}-byte message over the {budget}-byte budget", text.len());
+    cost.messages += 1;
+    cost.bytes += text.len();
+    serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))
+}
+
+/// The reconciliation law: one exchange — `a`'s summary (rewritten by `forge`, which tests use to make the
+/// responder size its first batch wrongly and so force decode failures), `b`'s answer, and every message after it
+/// delivered through JSON, each within `budget` — leaves both replicas at `a ⊔ b`, valid, with both sides done.
+pub(crate) fn repair_law<T: Checked + Reconcile>(
+    a: &T,
+    b: &T,
+    budget: usize,
+    forge: impl Fn(&T::Summary, &T::Summary) -> T::Summary,
+) -> Result<RoundCost, TestCaseError> {
+    let target = joined(a, b);
+    let (mut a, mut b) = (a.clone(), b.clone());
+    let mut cost = RoundCost::default();
+    let summary = through_json(&forge(&a.summary(), &b.summary()), &mut cost, 64)?;
+    prop_assert!(cost.bytes <= 64, "summary of {} bytes", cost.bytes);
+    let Some((mut b_session, first)) = b.open(&summary, budget) else {
+        prop_assert_eq!(&a, &b, "only equal replicas agree");
+        return Ok(RoundCost { messages: 1, bytes: cost.bytes });
+    };
+    let mut a_session = T::Session::default();
+    let mut queue: std::collections::VecDeque<(bool, T::Repair)> = first.into_iter().map(|m| (true, m)).collect();
+    let (mut a_done, mut b_done) = (false, false);
+    while let Some((to_a, msg)) = queue.pop_front() {
+        prop_assert!(cost.messages < 10_000, "the exchange does not end");
+        let msg = through_json(&msg, &mut cost, budget)?;
+        let (replica, session) = if to_a { (&mut a, &mut a_session) } else { (&mut b, &mut b_session) };
+        let step = replica.step(session, &msg, budget).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        if to_a {
+            a_done |= step.done;
+        } else {
+            b_done |= step.done;
+        }
+        queue.extend(step.send.into_iter().map(|m| (!to_a, m)));
+    }
+    prop_assert!(a_done || b_done, "neither side finished");
+    valid(&a)?;
+    valid(&b)?;
+    prop_assert_eq!(&a, &target, "the initiator reaches a ⊔ b");
+    prop_assert_eq!(&b, &target, "the responder reaches a ⊔ b");
+    Ok(cost)
 }
