@@ -60,7 +60,11 @@ def restart(ops, target, n, known, reads):
     if not gaps:
         return
     _, back = max(gaps)
-    before = {v for v, t in known.items() if t < back}
+    ever_read = set().union(*(s for _, _, s in reads)) if reads else set()
+    lost = {v for v, t in known.items() if t < back and v not in ever_read}
+    if lost:
+        print(f"acknowledged before n{target} came back and read by no node, ever (lost): {sorted(lost)[:10]}")
+    before = {v for v, t in known.items() if t < back} - lost
     mine = [(t, s) for t, who, s in reads if who == target and t >= back]
     caught = next((t for t, s in mine if before <= s and all(before <= s2 for t2, s2 in mine if t2 >= t)), None)
     if caught is None:

@@ -281,3 +281,34 @@ fn a_crashed_relays_children_climb_to_the_root() {
     assert_eq!(sim.engines[35].upstream(), Some(&0), "a child of the crashed relay climbed to the root");
     assert_eq!(sim.engines[45].upstream(), Some(&4), "other subtrees kept their relays");
 }
+
+/// The hub crashes right after taking an update of its own: its backup push has already left, so the update
+/// reaches every other node once they route around the hub.
+#[test]
+fn an_update_the_hub_took_just_before_it_crashed_is_not_lost() {
+    let n = 25;
+    let mut sim: Sim<GSet> = Sim::new(n, &Config::default(), Faults::reliable(ms(100)), 9);
+    sim.run_until(ms(1_000));
+    sim.update(0, |s| s.insert(7));
+    sim.run_until(ms(1_010)); // well within the hub's relay window: its batch for the leaves has not left
+    sim.crash(0);
+    for k in 1..40u64 {
+        sim.run_until(ms(1_010 + k * 50));
+        let writer = 1 + (k as usize) % (n - 1); // the leaves keep writing, so they notice the hub is gone
+        sim.update(writer, |s| s.insert(1_000 + k));
+    }
+    sim.run_until(ms(6_000));
+    let behind: Vec<usize> = (1..n).filter(|&i| !sim.engines[i].state().contains(7)).collect();
+    assert!(behind.is_empty(), "the hub's update is missing on {behind:?}");
+    let no_backup = Config { backup: false, ..Config::default() };
+    let mut sim: Sim<GSet> = Sim::new(n, &no_backup, Faults::reliable(ms(100)), 9);
+    sim.run_until(ms(1_000));
+    sim.update(0, |s| s.insert(7));
+    sim.run_until(ms(1_010));
+    sim.crash(0);
+    sim.run_until(ms(6_000));
+    assert!(
+        (1..n).all(|i| !sim.engines[i].state().contains(7)),
+        "without the backup push the update dies with the hub"
+    );
+}

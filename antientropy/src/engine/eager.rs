@@ -211,6 +211,28 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         }
     }
 
+    /// With [`crate::Config::backup`]: a local update that is waiting for a window goes now to one peer — the
+    /// parent, or the first child — in that peer's batch, so that no acknowledged update lives only here for
+    /// longer than it takes to write a message (a crash loses what is only in memory).
+    pub(super) fn back_up(&mut self, now: Duration) {
+        if !self.config.backup {
+            return;
+        }
+        match self.parent() {
+            Some(_) if self.up_due.is_some() => self.flush_up(now),
+            Some(_) => {}
+            None => {
+                let adopted: Vec<usize> = self.adopted.keys().filter_map(|id| self.members.position(id)).collect();
+                let first = self.plan.targets(Source::Local, adopted.into_iter()).first().copied();
+                if let Some(first) =
+                    first.filter(|&f| self.links.get(self.members.id(f)).is_some_and(|l| l.pending.is_some()))
+                {
+                    self.flush_link(now, first, false);
+                }
+            }
+        }
+    }
+
     /// How long batches for targets other than the parent wait: the relay window for a node that relays (twice
     /// that for one with a parent, which flushes when its parent's push arrives, so the window is only a
     /// fallback), the local window for one that does not.
@@ -271,7 +293,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
 
     /// Sends the batch waiting for the member at `pos` (an acknowledgement alone if nothing else waits for it but
     /// one is owed), cut to the byte budget; `up` if it is this node's parent.
-    fn flush_link(&mut self, now: Duration, pos: usize, up: bool) {
+    pub(super) fn flush_link(&mut self, now: Duration, pos: usize, up: bool) {
         let suspects = self.reports(now, pos);
         let link = self.link(pos);
         let delta = link.pending.take();

@@ -324,6 +324,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             return false;
         }
         self.after_change(now, Source::Local, &delta);
+        self.back_up(now);
         true
     }
 
