@@ -122,7 +122,7 @@ fn check_sets(
     let mut sim: Sim<GSet> = Sim::new(n, config, network, seed);
     let mut written = BTreeSet::new(); // every element a live engine accepted
     let mut at_risk: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); n]; // accepted by i, not yet known elsewhere
-    let mut may_be_lost = BTreeSet::new(); // held by a crashing engine alone
+    let mut may_be_lost = BTreeSet::new(); // held only by an engine when it crashed: may be lost, never expected
     for (t, step) in steps(n, updates, schedule) {
         sim.run_until(ms(t));
         match step {
