@@ -405,6 +405,16 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         self.open_rounds(&[peer]);
     }
 
+    /// Whether the link with the member at `pos` is proven to work both ways: nothing pushed to it awaits an
+    /// acknowledgement, no push number from it is missing, and it was heard from within the round interval.
+    pub(super) fn upstream_link_proven(&self, now: Duration, pos: usize) -> bool {
+        self.members.heard_within(pos, now, self.interval)
+            && self
+                .links
+                .get(self.members.id(pos))
+                .is_some_and(|l| l.unacked.is_empty() && l.inbound.gap_since.is_none() && l.inbound.highest.is_some())
+    }
+
     /// The link with the member at `pos`, created on first use.
     pub(super) fn link(&mut self, pos: usize) -> &mut Link<C> {
         let id = self.members.id(pos);
