@@ -40,7 +40,8 @@ pub(super) struct Link<C> {
     next_seq: u64,
     /// What this node knows about the peer's pushes to it.
     inbound: Inbound,
-    /// Pushes sent to the peer as to this node's parent and not acknowledged yet: (number, when sent).
+    /// Pushes sent to the peer as to this node's parent and not acknowledged yet: (number, when the
+    /// acknowledgement is overdue).
     pub(super) unacked: VecDeque<(u64, Duration)>,
     /// The join of their deltas (handed to the next parent if this one is suspected).
     pub(super) backlog: Option<C>,
@@ -154,6 +155,11 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             self.flush_down(now);
         }
         if push.urgent {
+            // A hand-off from a node that just chose this one as its parent: it waits for the acknowledgement only
+            // `ack_slack`, so the acknowledgement leaves now.
+            if push.up {
+                self.flush_link(now, from, false);
+            }
             self.hurry_down(now);
         }
         if arrival == Arrival::RoundNow {
@@ -324,7 +330,9 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             if C::delta_is_empty(&part) {
                 self.stats.empty_pushes += 1;
             } else if up {
-                link.unacked.push_back((seq, now));
+                let wait = if urgent { self.config.ack_slack } else { self.ack_timeout() };
+                let link = self.link(pos);
+                link.unacked.push_back((seq, now.saturating_add(wait)));
                 link.backlog.get_or_insert_with(C::default).join(&part);
             }
             let suspects = suspects.take().unwrap_or_default();
