@@ -48,6 +48,9 @@ pub struct Stats {
     pub deltas: u64,
     /// Rounds started by the round timer.
     pub rounds: u64,
+    /// Timed rounds skipped while news flowed because the link with the upstream node was proven both ways: every
+    /// push to it acknowledged, its pushes here numbered without a gap, heard from within the interval.
+    pub skipped_rounds: u64,
     /// Rounds started because a push from a peer went missing, a suspected peer was heard from again, this node's
     /// parent changed, or this node was alone and was given members.
     pub gap_rounds: u64,
@@ -343,6 +346,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             return false;
         }
         self.after_change(now, Source::Local, &delta);
+        self.back_up(now);
         true
     }
 
