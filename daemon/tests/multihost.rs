@@ -34,18 +34,48 @@ fn one_lab_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     ONE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn lab(name: &str) -> Lab {
+/// A lab and its directory (keys, data directories, logs): dropping it stops the lab (daemons, namespaces), then
+/// deletes the directory — also when the test failed.
+struct TestLab {
+    lab: Lab,
+    _dir: RemoveDir,
+}
+
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for TestLab {
+    type Target = Lab;
+    fn deref(&self) -> &Lab {
+        &self.lab
+    }
+}
+
+impl std::ops::DerefMut for TestLab {
+    fn deref_mut(&mut self) -> &mut Lab {
+        &mut self.lab
+    }
+}
+
+fn lab(name: &str) -> TestLab {
     let _ = hosts::cleanup_stale();
     let dir = std::env::temp_dir().join(format!("osmosis-multihost-{name}-{}", std::process::id()));
-    Lab::start(LabConfig {
+    let lab = Lab::start(LabConfig {
         hosts: HOSTS,
         mode: Mode::Netns,
         bin: PathBuf::from(env!("CARGO_BIN_EXE_osmosisd")),
         daemon_args: vec!["--fsync".into(), "always".into()],
-        dir,
+        dir: dir.clone(),
         base_port: 0,
     })
-    .expect("the lab starts")
+    .expect("the lab starts");
+    // Fields drop in order: the lab first, then its directory.
+    TestLab { lab, _dir: RemoveDir(dir) }
 }
 
 /// Runs `workload` for 10 s at rate 100 with Maelstrom's 10 s recovery, and asserts valid and nothing lost.
