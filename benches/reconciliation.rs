@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use osmosis::crdt::{GSet, Reconcile};
+use osmosis_sync::crdt::{GSet, Reconcile};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -4,7 +4,7 @@
 //! # Cells
 //! A *cell* (coded symbol) summarises a subset of the keys: `sum` is the XOR of the keys, `tag` packs the XOR of
 //! their 24-bit checksums (low 24 bits) and their count modulo 256 (high 8 bits). Key `x` belongs to cell `i` when
-//! `i` is in its *index sequence* ([`Indices`]): 0 first, then gaps drawn from a PRNG seeded by `mix64(x ^ MAP)`,
+//! `i` is in its *index sequence* (`Indices`): 0 first, then gaps drawn from a PRNG seeded by `mix64(x ^ MAP)`,
 //! such that cell `i` holds each key with probability about `1 / (1 + i/2)`. So the first `m` cells hold each key
 //! about `2·ln(m/2)` times (15 for the 4096 cells of a [`CodedPrefix`]), the first cell holds every key, and a
 //! prefix of any length is a valid code: *rateless*.
@@ -13,7 +13,7 @@
 //! The cell-wise difference of two replicas' prefixes (XOR the sums and checksums, subtract the counts) is the
 //! coding of their symmetric difference: keys held by both cancel. A difference cell holding exactly one key has
 //! count ±1 (+1: the peer holds it, −1: we do), a sum equal to the key, a checksum equal to the key's checksum,
-//! and its index in the key's sequence. [`Decoder`] repeatedly takes such a *pure* cell, records the key and
+//! and its index in the key's sequence. The decoder (`peel`) repeatedly takes such a *pure* cell, records the key and
 //! removes it from every other cell it belongs to; it has decoded everything when every cell is zero. About 1.35
 //! to 2 cells per difference suffice (measured in benches/README.md).
 //!
@@ -32,7 +32,7 @@
 use crate::fingerprint::mix64;
 
 /// Cells in the prefix every replica keeps up to date. At about 1.4 cells per difference, a prefix decodes up to
-/// ~2 800 differences without walking the set; beyond it, cells are computed from the elements ([`cells_from`]).
+/// ~2 800 differences without walking the set; beyond it, cells are computed from the elements (`cells_from`).
 pub const PREFIX_CELLS: usize = 4096;
 /// Bytes of one cell on the wire: the 8-byte sum and the 4-byte tag, little-endian.
 pub const CELL_BYTES: usize = 12;

@@ -53,3 +53,8 @@ pub use reconcile::{Reconcile, Step};
 pub use split::{Split, json_len};
 pub use traits::{DeltaCrdt, Lattice};
 pub use wire::WireError;
+
+/// The README's code blocks, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

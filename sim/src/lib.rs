@@ -51,6 +51,8 @@ impl SimFactory for OsmosisFactory {
     fn spawn(&self, args: &[String]) -> Result<Box<dyn SimNode>, String> {
         let argv = std::iter::once("osmosis".to_owned()).chain(args.iter().cloned());
         let settings = osmosis_node::cli::settings_from_args(argv).map_err(|e| e.to_string().trim().to_owned())?;
+        // A fresh incarnation per spawn, as the binary takes one per process: a restarted node's unique ids differ.
+        let settings = osmosis_node::handler::Settings { incarnation: osmosis_node::cli::incarnation(), ..settings };
         Ok(Box::new(OsmosisNode(Node::new(settings).map_err(|e| e.to_string())?)))
     }
 }
