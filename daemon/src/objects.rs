@@ -121,6 +121,19 @@ impl Objects {
         Ok(Objects { sets, counters })
     }
 
+    /// These objects without their sets' integers, and the integers by set name.
+    pub fn take_ints(self) -> (Objects, Vec<(String, Vec<u64>)>) {
+        let mut ints = Vec::new();
+        let mut sets = BTreeMap::new();
+        for (name, set) in self.sets {
+            if !set.other().is_empty() {
+                sets.insert(name.clone(), JsonSet::from_parts(GSet::new(), set.other().clone()));
+            }
+            ints.push((name, set.ints().iter().collect()));
+        }
+        (Objects { sets, counters: self.counters }, ints)
+    }
+
     /// A set by name (`None`: never written, i.e. empty).
     pub fn set(&self, name: &str) -> Option<&JsonSet> {
         self.sets.get(name)

@@ -199,10 +199,34 @@ fn read_snapshot(dir: &Path) -> io::Result<(Objects, u64)> {
     }
 }
 
-/// The join of `deltas`, pairwise (a balanced tree of joins): a join of large sparse sets copies their containers,
-/// so joining a hundred records one after another into a growing replica is quadratic — 33 s for a million
-/// sparse integers in 100 records, measured — while pairs cost O(total × log records).
-fn join_all(mut deltas: Vec<Objects>) -> Objects {
+/// The join of `deltas`: every set's integers gathered, sorted and built into one treemap (a join of large sparse
+/// sets copies their containers, so joining a hundred records one after another into a growing replica is
+/// quadratic — 33 s for a million sparse integers in 100 records, measured — and even pairwise each level of the
+/// tree copies them all again); what remains (other values, counters: small) is joined pairwise.
+fn join_all(deltas: Vec<Objects>) -> Objects {
+    let mut ints: std::collections::BTreeMap<String, Vec<u64>> = std::collections::BTreeMap::new();
+    let mut rest = Vec::with_capacity(deltas.len());
+    for delta in deltas {
+        let (without, found) = delta.take_ints();
+        for (name, xs) in found {
+            ints.entry(name).or_default().extend(xs);
+        }
+        rest.push(without);
+    }
+    let mut out = join_pairwise(rest);
+    for (name, mut xs) in ints {
+        xs.sort_unstable();
+        xs.dedup();
+        let set = roaring::RoaringTreemap::from_sorted_iter(xs.iter().copied())
+            .unwrap_or_else(|_| xs.iter().copied().collect());
+        let set = osmosis_crdt::JsonSet::from_parts(osmosis_crdt::GSet::from_treemap(set), Default::default());
+        out.join(&Objects::with_set(&name, set));
+    }
+    out
+}
+
+/// The join of `deltas`, pairwise (a balanced tree of joins: O(total × log records)).
+fn join_pairwise(mut deltas: Vec<Objects>) -> Objects {
     while deltas.len() > 1 {
         let mut next = Vec::with_capacity(deltas.len().div_ceil(2));
         let mut it = deltas.into_iter();
@@ -524,6 +548,47 @@ mod tests {
         state.join(&set("t", 9));
         assert_eq!(back.state, state);
         assert!(segments(&d).unwrap().iter().all(|n| *n >= covers), "covered segments are deleted");
+    }
+
+    #[test]
+    fn under_interval_writes_are_on_file_at_once_and_fsynced_by_the_timer() {
+        let d = dir("interval");
+        let loaded = load(&d).unwrap();
+        let metrics = Arc::new(Metrics::new());
+        let log = Log::start(&d, loaded.next_segment, Fsync::Interval(Duration::from_millis(20)), metrics.clone());
+        let log = log.unwrap();
+        block(log.append(record(&set("s", 1)))).unwrap();
+        assert_eq!(load(&d).unwrap().state, set("s", 1), "on file when acknowledged");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while metrics.log_fsyncs.get() == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(metrics.log_fsyncs.get(), 1, "one fsync for the one write, none while nothing changed");
+        let next = log.rotate().unwrap();
+        block(log.append(record(&set("s", 2)))).unwrap();
+        assert!(segment_path(&d, next).metadata().unwrap().len() > 0, "records after a rotation go to the new segment");
+    }
+
+    #[test]
+    fn joining_all_records_at_once_equals_joining_them_one_by_one() {
+        let mut deltas = Vec::new();
+        for i in 0..40u64 {
+            let mut d = set(if i % 3 == 0 { "a" } else { "b" }, i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 1000);
+            d.join(&set("a", i % 7));
+            let mut s = osmosis_crdt::JsonSet::new();
+            s.insert(&json!(format!("v{}", i % 5)));
+            d.join(&Objects::with_set("b", s));
+            let mut c = crate::objects::Counter::new();
+            c.add(format!("n{}", i % 3), i as i64 - 20).unwrap();
+            d.join(&Objects::with_counter("c", c));
+            deltas.push(d);
+        }
+        let mut one_by_one = Objects::new();
+        for d in &deltas {
+            one_by_one.join(d);
+        }
+        assert_eq!(join_all(deltas), one_by_one);
+        assert_eq!(join_all(Vec::new()), Objects::new());
     }
 
     #[test]
