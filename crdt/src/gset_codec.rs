@@ -55,7 +55,7 @@ impl GSet {
     /// The length in bytes of the JSON array form (`[1,2]` is 5).
     pub fn json_array_len(&self) -> usize {
         let digits: usize = self.set.iter().map(decimal_len).sum();
-        2 + digits + (self.set.len() as usize).saturating_sub(1)
+        2 + digits + (self.len() as usize).saturating_sub(1)
     }
 
     /// The run-optimized treemap and the length of its base64 string form in JSON (quotes included). The set
@@ -100,7 +100,7 @@ impl GSet {
     /// The array form's length if it is shorter than `roaring`; skips the O(n) digit count when even the
     /// shortest possible array (`2·len + 1` bytes: one digit and one comma per element) is not shorter.
     fn array_len_if_shorter(&self, roaring: usize) -> Option<usize> {
-        let lower_bound = 2 * self.set.len() as usize + 1;
+        let lower_bound = 2 * self.len() as usize + 1;
         if lower_bound >= roaring {
             return None;
         }
@@ -127,7 +127,7 @@ impl Serialize for GSet {
         if self.array_len_if_shorter(roaring).is_none() {
             return serializer.serialize_str(&roaring_base64(&opt));
         }
-        let mut seq = serializer.serialize_seq(Some(self.set.len() as usize))?;
+        let mut seq = serializer.serialize_seq(Some(self.len() as usize))?;
         for x in self.set.iter() {
             seq.serialize_element(&x)?;
         }

@@ -148,9 +148,10 @@ impl<T: OrdElement> Split for OrdGSet<T> {
 impl Split for JsonSet {
     /// A set of integers only is cut as its [`GSet`] is (one pass for scattered integers); others by halves.
     fn split_to(self, budget: usize) -> Vec<Self> {
-        if !self.other().is_empty() || self.json_len() <= budget {
+        if !self.other().is_empty() {
             return split_by_halves(self, budget);
         }
+        // The integers' own cut returns them whole when they fit: no measuring here first.
         // The envelope around the integers: `{"ints":` and `,"other":[]}`.
         let envelope = JsonSet::new().json_len() - GSet::new().json_len();
         let (ints, _) = self.into_halves();
