@@ -120,23 +120,29 @@ impl<'de> Deserialize<'de> for CanonicalJson {
 /// assert_eq!(a.to_values(), vec![json!(3), json!("three"), json!({"k": [1, 2]})]);
 /// assert!(!a.join(&b));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "JsonSetWire", into = "JsonSetWire")]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(try_from = "JsonSetWire")]
 pub struct JsonSet {
     ints: GSet,
     other: OrdGSet<CanonicalJson>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct JsonSetWire {
     ints: GSet,
     other: Vec<CanonicalJson>,
 }
 
-impl From<JsonSet> for JsonSetWire {
-    fn from(s: JsonSet) -> Self {
-        JsonSetWire { ints: s.ints, other: s.other.iter().cloned().collect() }
+impl Serialize for JsonSet {
+    /// As `{"ints": …, "other": […]}`, borrowing both halves (serde's `into` would copy the whole set first).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            ints: &'a GSet,
+            other: Vec<&'a CanonicalJson>,
+        }
+        Wire { ints: &self.ints, other: self.other.iter().collect() }.serialize(serializer)
     }
 }
 
@@ -243,6 +249,11 @@ impl JsonSet {
     /// The half holding every other value.
     pub fn other(&self) -> &OrdGSet<CanonicalJson> {
         &self.other
+    }
+
+    /// Both halves, taken apart without copying (for [`crate::Split`]).
+    pub(crate) fn into_halves(self) -> (GSet, OrdGSet<CanonicalJson>) {
+        (self.ints, self.other)
     }
 
     /// Checks: both halves valid; every other value canonical and not an unsigned integer.

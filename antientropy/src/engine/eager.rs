@@ -43,8 +43,10 @@ pub(super) struct Link<C> {
     /// Pushes sent to the peer as to this node's parent and not acknowledged yet: (number, when the
     /// acknowledgement is overdue).
     pub(super) unacked: VecDeque<(u64, Duration)>,
-    /// The join of their deltas (handed to the next parent if this one is suspected).
-    pub(super) backlog: Option<C>,
+    /// Their deltas (handed to the next parent if this one is suspected), kept apart: joining each push into one
+    /// set cost a leaf as much as its own replica's insert (an insert into a roaring bitmap shifts its containers),
+    /// and the join is only needed at a hand-off, which is rare.
+    pub(super) backlog: Vec<C>,
 }
 
 impl<C> Default for Link<C> {
@@ -56,7 +58,7 @@ impl<C> Default for Link<C> {
             next_seq: 0,
             inbound: Inbound::default(),
             unacked: VecDeque::new(),
-            backlog: None,
+            backlog: Vec::new(),
         }
     }
 }
@@ -68,7 +70,7 @@ impl<C> Link<C> {
             self.unacked.pop_front();
         }
         if self.unacked.is_empty() {
-            self.backlog = None;
+            self.backlog.clear();
         }
     }
 }
@@ -333,7 +335,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
                 let wait = if urgent { self.config.ack_slack } else { self.ack_timeout() };
                 let link = self.link(pos);
                 link.unacked.push_back((seq, now.saturating_add(wait)));
-                link.backlog.get_or_insert_with(C::default).join(&part);
+                link.backlog.push(part.clone());
             }
             let suspects = suspects.take().unwrap_or_default();
             let msg = Message::Push { seq, delta: part, ack: ack.take(), up, urgent, suspects };

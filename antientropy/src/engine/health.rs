@@ -193,7 +193,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         if let Some(old) = old {
             let link = self.link(old);
             link.unacked.clear();
-            for part in [link.backlog.take(), link.pending.take()].into_iter().flatten() {
+            for part in std::mem::take(&mut link.backlog).into_iter().chain(link.pending.take()) {
                 handoff.get_or_insert_with(C::default).join(&part);
             }
         }
