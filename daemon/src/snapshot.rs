@@ -83,7 +83,7 @@ pub fn write(out: impl Write, covers: u64, state: &Objects) -> io::Result<()> {
     w.inner.flush()
 }
 
-/// Reads a snapshot written by [`write`]: the segment it covers up to, and the replica.
+/// Reads a snapshot written by [`write()`]: the segment it covers up to, and the replica.
 pub fn read(bytes: &[u8]) -> io::Result<(u64, Objects)> {
     read_with(bytes, decode_treemap)
 }
