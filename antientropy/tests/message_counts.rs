@@ -204,3 +204,43 @@ fn timed_rounds_are_skipped_while_news_flows_over_proven_links_and_return_when_i
     assert!(digests(&s, ms(20_000), ms(40_000)) > 0, "rounds return once the writes stop");
     assert_eq!(kinds(&s, ms(20_000), ms(40_000)).1, 0, "the rounds find agreement: no reply, no delta");
 }
+
+#[test]
+fn a_local_update_counts_as_sent_once_its_first_push_has_left_and_not_before() {
+    let config = Config { overlay: Overlay::Star, relay_window: ms(100), backup: false, ..Config::default() };
+    let mut s: Sim<GSet> = Sim::new(5, &config, Faults::reliable(ms(10)), 7);
+    // A leaf pushes its own update at once (local window 0): sent as soon as it is taken.
+    s.update(3, |s| s.insert(1));
+    assert_eq!((s.engines[3].local_updates(), s.engines[3].sent_local()), (1, 1));
+    // The hub batches its own: two updates wait for its relay window, then leave together.
+    s.run_until(ms(500));
+    s.update(0, |s| s.insert(2));
+    s.run_until(ms(550));
+    s.update(0, |s| s.insert(3));
+    assert_eq!((s.engines[0].local_updates(), s.engines[0].sent_local()), (2, 0));
+    s.run_until(ms(599));
+    assert_eq!(s.engines[0].sent_local(), 0, "the window opened at 500 ms closes at 600 ms");
+    s.run_until(ms(600));
+    assert_eq!(s.engines[0].sent_local(), 2);
+    // An update that changes nothing is no local update; one with no peer to go to is sent at once.
+    s.update(0, |s| s.insert(3));
+    assert_eq!((s.engines[0].local_updates(), s.engines[0].sent_local()), (2, 2));
+    let mut alone: Sim<GSet> = Sim::new(1, &config, Faults::reliable(ms(10)), 7);
+    alone.update(0, |s| s.insert(1));
+    assert_eq!((alone.engines[0].local_updates(), alone.engines[0].sent_local()), (1, 1));
+    // With backup pushes the hub's update leaves at once, to one leaf.
+    let mut s: Sim<GSet> = Sim::new(5, &Config { backup: true, ..config }, Faults::reliable(ms(10)), 7);
+    s.update(0, |s| s.insert(2));
+    assert_eq!(s.engines[0].sent_local(), 1);
+}
+
+#[test]
+fn an_update_waiting_only_for_a_member_that_left_counts_as_sent() {
+    let config = Config { overlay: Overlay::Star, relay_window: ms(100), backup: false, ..Config::default() };
+    let mut s: Sim<GSet> = Sim::new(2, &config, Faults::reliable(ms(10)), 7);
+    s.update(0, |s| s.insert(1));
+    assert_eq!(s.engines[0].sent_local(), 0);
+    let now = s.now;
+    s.engines[0].remove_member(now, &1);
+    assert_eq!(s.engines[0].sent_local(), 1, "nobody is left to send it to");
+}

@@ -32,6 +32,8 @@ pub(super) struct Push<C> {
 pub(super) struct Link<C> {
     /// The batch waiting for this peer.
     pub(super) pending: Option<C>,
+    /// The numbers of the local updates in that batch (see `Engine::sent_local`).
+    pub(super) locals: Vec<u64>,
     /// The peer pushed to this node as to its parent since the last push to it: the next push must acknowledge.
     ack_owed: bool,
     /// The next push to this peer carries what an old parent did not acknowledge (a hand-off).
@@ -53,6 +55,7 @@ impl<C> Default for Link<C> {
     fn default() -> Self {
         Link {
             pending: None,
+            locals: Vec::new(),
             ack_owed: false,
             urgent: false,
             next_seq: 0,
@@ -175,22 +178,23 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         if !self.state.apply_delta(delta) {
             return false;
         }
-        self.after_change(now, from, delta);
+        self.after_change(now, from, delta, &[]);
         true
     }
 
-    /// Bookkeeping after `delta` (from `from`) changed the replica: news resets the round timer, and the delta is
-    /// queued for the overlay targets of `from`.
-    pub(super) fn after_change(&mut self, now: Duration, from: Source, delta: &C) {
+    /// Bookkeeping after `delta` (from `from`, holding the local updates numbered `locals`) changed the replica:
+    /// news resets the round timer, and the delta is queued for the overlay targets of `from`.
+    pub(super) fn after_change(&mut self, now: Duration, from: Source, delta: &C, locals: &[u64]) {
         if from != Source::Local {
             self.last_news = now;
         }
         self.interval = self.config.round_min;
-        self.queue(now, from, delta);
+        self.queue(now, from, delta, locals);
     }
 
-    /// Queues `delta` for the overlay targets of deltas from `from`, and flushes what is due at once.
-    pub(super) fn queue(&mut self, now: Duration, from: Source, delta: &C) {
+    /// Queues `delta` (holding the local updates numbered `locals`) for the overlay targets of deltas from `from`,
+    /// and flushes what is due at once.
+    pub(super) fn queue(&mut self, now: Duration, from: Source, delta: &C, locals: &[u64]) {
         let adopted: Vec<usize> = self.adopted.keys().filter_map(|id| self.members.position(id)).collect();
         let upstream = self.parent();
         let mut targets = self.plan.targets(from, adopted.into_iter().chain(upstream));
@@ -201,7 +205,12 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             targets.push(shadow);
         }
         for &target in &targets {
-            self.link(target).pending.get_or_insert_with(C::default).join(delta);
+            let link = self.link(target);
+            link.pending.get_or_insert_with(C::default).join(delta);
+            link.locals.extend_from_slice(locals);
+        }
+        if !targets.is_empty() {
+            self.unsent.extend(locals);
         }
         let shadow = self.shadow(now);
         if targets.iter().any(|&t| Some(t) == upstream || Some(t) == shadow) {
@@ -294,7 +303,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             if let Some(pos) = self.members.position(&id) {
                 self.flush_link(now, pos, false);
             } else {
-                self.links.remove(&id); // a member that left
+                self.drop_link(&id); // a member that left
             }
         }
     }
@@ -308,6 +317,10 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         if delta.is_none() && !link.ack_owed {
             return;
         }
+        for n in std::mem::take(&mut link.locals) {
+            self.unsent.remove(&n);
+        }
+        let link = self.link(pos);
         let ack = if std::mem::take(&mut link.ack_owed) { link.inbound.highest } else { None };
         let urgent = std::mem::take(&mut link.urgent);
         let delta = delta.unwrap_or_default();
@@ -423,6 +436,17 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
                 .links
                 .get(self.members.id(pos))
                 .is_some_and(|l| l.unacked.is_empty() && l.inbound.gap_since.is_none() && l.inbound.highest.is_some())
+    }
+
+    /// Forgets the link with `id` (a member that left): the local updates that waited only for it have nowhere to go.
+    pub(super) fn drop_link(&mut self, id: &I) {
+        if let Some(link) = self.links.remove(id) {
+            for n in link.locals {
+                if !self.links.values().any(|l| l.locals.contains(&n)) {
+                    self.unsent.remove(&n);
+                }
+            }
+        }
     }
 
     /// The link with the member at `pos`, created on first use.

@@ -10,7 +10,7 @@ mod health;
 mod rounds;
 mod timer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use osmosis_crdt::{DeltaCrdt, Split};
@@ -108,6 +108,10 @@ pub struct Engine<C: Replica, I: NodeId = String> {
     last_news: Duration,
     last_round: Option<Duration>,
     interval: Duration,
+    /// Local updates taken so far (those that changed the replica): the number of the latest.
+    local_updates: u64,
+    /// The numbers of local updates waiting in some batch and sent in none yet.
+    unsent: BTreeSet<u64>,
     outbox: Vec<(I, Message<C, I>)>,
     stats: Stats,
 }
@@ -147,6 +151,8 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             started: now,
             last_news: now,
             last_round: None,
+            local_updates: 0,
+            unsent: BTreeSet::new(),
             outbox: Vec::new(),
             stats: Stats::default(),
         })
@@ -224,6 +230,21 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         Ok(self.after_update(now, delta))
     }
 
+    /// How many local updates that changed the replica the engine has taken ([`Engine::update`],
+    /// [`Engine::try_update`]): the number of the latest, counted from 1.
+    pub fn local_updates(&self) -> u64 {
+        self.local_updates
+    }
+
+    /// The local updates that have left this node: every one numbered up to the result (see
+    /// [`Engine::local_updates`]) has gone out in at least one push, or had no peer to go to. A caller that
+    /// acknowledges an update to its client only once it has left (the Maelstrom node does) loses no acknowledged
+    /// update when this node alone crashes and restarts empty: some other node received it, unless the network
+    /// lost that push as well (ALGORITHM.md §4, "Crashes").
+    pub fn sent_local(&self) -> u64 {
+        self.unsent.first().map_or(self.local_updates, |&n| n - 1)
+    }
+
     /// Handles a message from `from`. Messages from nodes outside the cluster, or from this node, are ignored.
     pub fn on_message(&mut self, now: Duration, from: &I, msg: Message<C, I>) {
         let Some(peer) = self.members.position(from).filter(|&p| p != self.members.me()) else {
@@ -296,7 +317,10 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             }
             None => {}
         }
-        self.links.retain(|id, _| self.members.position(id).is_some());
+        let gone: Vec<I> = self.links.keys().filter(|id| self.members.position(id).is_none()).cloned().collect();
+        for id in gone {
+            self.drop_link(&id);
+        }
     }
 
     /// Adds a member (a failure detector saw it join). Nothing happens if it is one already.
@@ -345,7 +369,8 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         if C::delta_is_empty(&delta) {
             return false;
         }
-        self.after_change(now, Source::Local, &delta);
+        self.local_updates += 1;
+        self.after_change(now, Source::Local, &delta, &[self.local_updates]);
         self.back_up(now);
         true
     }
