@@ -103,9 +103,11 @@ struct Args {
     backup: Option<bool>,
     /// When a client's update (broadcast, add) is answered: `sent`, once it has left this node in a push to a peer
     /// (a node that batches its own updates holds the answer until its batch leaves), so that a crash of this node
-    /// loses no answered update; or `applied`, as soon as this node holds it.
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Acks::Sent)]
-    acks: Acks,
+    /// loses no answered update; `confirmed`, once a peer has acknowledged it, so that not even a lost push or a
+    /// dead receiver loses it; or `applied`, as soon as this node holds it. Default: `sent` for broadcast and
+    /// g-set, `applied` for the counters (whose nodes batch their own adds for 1.5 s).
+    #[arg(long, value_enum, value_name = "WHEN")]
+    acks: Option<Acks>,
     /// Base seed of the engine's randomness (each node XORs in a hash of its id).
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
@@ -141,6 +143,18 @@ pub fn default_config(workload: Workload) -> Config {
         Workload::Broadcast | Workload::GSet | Workload::Echo | Workload::UniqueIds => {
             Config { backup: false, ..Config::default() }
         }
+    }
+}
+
+/// When a client's update is answered by default: once it has left this node for broadcast and g-set (a star leaf
+/// answers at once, the hub when its batch leaves); at once for the counters. A counter's node batches its own adds
+/// for its 1.5 s local window, and Maelstrom's one client per node would then wait for each add's window: in the
+/// 25-node g-counter scenario with partitions, `sent` halved the operations (3006 to 1432 in 30 s, seed 2) and
+/// doubled the messages per operation (0.57 to 1.01).
+pub fn default_acks(workload: Workload) -> Acks {
+    match workload {
+        Workload::GCounter | Workload::PnCounter => Acks::Applied,
+        Workload::Broadcast | Workload::GSet | Workload::Echo | Workload::UniqueIds => Acks::Sent,
     }
 }
 
@@ -240,7 +254,8 @@ where
     }
     check_config(&config)
         .map_err(|e| command.error(clap::error::ErrorKind::ValueValidation, format!("bad config: {e}")))?;
-    Ok(Settings { workload: args.workload, config, seed: args.seed, incarnation: 0, acks: args.acks })
+    let acks = args.acks.unwrap_or(default_acks(args.workload));
+    Ok(Settings { workload: args.workload, config, seed: args.seed, incarnation: 0, acks })
 }
 
 /// A [`Settings::incarnation`] for a process starting now: microseconds since the Unix epoch, and strictly greater

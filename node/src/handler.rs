@@ -146,6 +146,11 @@ pub enum Acks {
     /// to a window; a node that pushes its own updates at once (a star's leaf) answers at once.
     #[default]
     Sent,
+    /// Once a peer has acknowledged a push that carried the update (the engine's [`Config::confirm`]): a leaf
+    /// waits for its parent's next batch (about two trips plus a relay window), the hub for the next push up of any
+    /// child that has its batch. A crash of this node then loses no answered update even if the network lost the
+    /// push or its receiver was down at the time.
+    Confirmed,
     /// As soon as the local replica holds the update: a crash of this node within its batching window loses it.
     Applied,
 }
@@ -161,13 +166,14 @@ enum Replica {
 }
 
 impl Replica {
-    /// The engine's (local updates taken, local updates sent), if it has one.
+    /// The engine's (local updates taken, local updates that may be answered), if it has one: sent, or confirmed
+    /// with [`Config::confirm`] ([`Engine::confirmed_local`] is [`Engine::sent_local`] without it).
     fn local_updates(&self) -> Option<(u64, u64)> {
         match self {
             Replica::Stateless => None,
-            Replica::Set(e) => Some((e.local_updates(), e.sent_local())),
-            Replica::GCounter(e) => Some((e.local_updates(), e.sent_local())),
-            Replica::PNCounter(e) => Some((e.local_updates(), e.sent_local())),
+            Replica::Set(e) => Some((e.local_updates(), e.confirmed_local())),
+            Replica::GCounter(e) => Some((e.local_updates(), e.confirmed_local())),
+            Replica::PNCounter(e) => Some((e.local_updates(), e.confirmed_local())),
         }
     }
 }
@@ -272,7 +278,7 @@ impl Node {
                 None => self.serve(now, &msg),
             };
             let wait = match &served {
-                Ok(Reply::BroadcastOk | Reply::AddOk) if self.settings.acks == Acks::Sent => {
+                Ok(Reply::BroadcastOk | Reply::AddOk) if self.settings.acks != Acks::Applied => {
                     self.replica.local_updates().map(|(taken, _)| taken)
                 }
                 _ => None,
@@ -396,7 +402,8 @@ impl Node {
 
     fn init(&mut self, now: Duration, Init { node_id: me, node_ids: nodes }: Init) -> Result<(), RequestError> {
         let seed = self.settings.seed ^ fnv1a(me.as_bytes());
-        let config = self.settings.config.clone();
+        let mut config = self.settings.config.clone();
+        config.confirm |= self.settings.acks == Acks::Confirmed;
         let engine_error =
             |e: EngineError| RequestError::new(ErrorCode::Crash, format!("cannot start the engine: {e}"));
         let members = || nodes.iter().cloned();
@@ -467,7 +474,7 @@ impl Node {
             Replica::GCounter(e) => outbox_lines(&id.me, e, &mut self.output),
             Replica::PNCounter(e) => outbox_lines(&id.me, e, &mut self.output),
         }
-        let sent = self.replica.local_updates().map_or(u64::MAX, |(_, sent)| sent);
+        let sent = self.replica.local_updates().map_or(u64::MAX, |(_, left)| left);
         while self.held.front().is_some_and(|&(n, _)| n <= sent) {
             let (_, line) = self.held.pop_front().expect("checked above");
             self.output.push(line);

@@ -510,3 +510,24 @@ fn a_restarted_counter_counts_under_an_entry_of_its_own_incarnation_so_its_old_a
         );
     }
 }
+
+#[test]
+fn with_confirmed_answers_a_leaf_answers_once_the_hub_has_acknowledged_its_push() {
+    let settings = Settings {
+        workload: Workload::Broadcast,
+        config: default_config(Workload::Broadcast),
+        seed: 1,
+        incarnation: 0,
+        acks: Acks::Confirmed,
+    };
+    let mut leaf = Node::new(settings).unwrap();
+    let init = json!({"src": "c0", "dest": "n2", "body": {"type": "init", "node_id": "n2", "node_ids": ["n1", "n2"], "msg_id": 1}});
+    feed(&mut leaf, T0, &init.to_string());
+    let line = json!({"src": "c2", "dest": "n2", "body": {"type": "broadcast", "message": 5, "msg_id": 7}});
+    let out = feed(&mut leaf, T0, &line.to_string());
+    assert_eq!(kinds(&out), [("n1".to_owned(), "ae_push".to_owned())], "pushed, not answered");
+    let ack = json!({"src": "n1", "dest": "n2", "body": {"type": "ae_push", "seq": 0, "delta": {"ints": [], "other": []}, "ack": 0}});
+    let out = feed(&mut leaf, Duration::from_millis(300), &ack.to_string());
+    assert_eq!(kinds(&out), [("c2".to_owned(), "broadcast_ok".to_owned())]);
+    assert_eq!(out[0]["body"]["in_reply_to"], 7);
+}

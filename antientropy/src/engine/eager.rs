@@ -34,6 +34,8 @@ pub(super) struct Link<C> {
     pub(super) pending: Option<C>,
     /// The numbers of the local updates in that batch (see `Engine::sent_local`).
     pub(super) locals: Vec<u64>,
+    /// With `Config::confirm`: pushes to this peer that carried local updates, until it acknowledges them.
+    pub(super) confirm: VecDeque<super::confirm::Carried>,
     /// The peer pushed to this node as to its parent since the last push to it: the next push must acknowledge.
     ack_owed: bool,
     /// The next push to this peer carries what an old parent did not acknowledge (a hand-off).
@@ -56,6 +58,7 @@ impl<C> Default for Link<C> {
         Link {
             pending: None,
             locals: Vec::new(),
+            confirm: VecDeque::new(),
             ack_owed: false,
             urgent: false,
             next_seq: 0,
@@ -67,6 +70,11 @@ impl<C> Default for Link<C> {
 }
 
 impl<C> Link<C> {
+    /// The number of the last push sent to the peer.
+    pub(super) fn next_seq_sent(&self) -> u64 {
+        self.next_seq.saturating_sub(1)
+    }
+
     /// The peer has received every push to it up to `ack` (numbers at most `ack` are no longer unacknowledged).
     fn acknowledge(&mut self, ack: u64) {
         while self.unacked.front().is_some_and(|&(seq, _)| seq <= ack) {
@@ -89,6 +97,8 @@ struct Inbound {
     highest: Option<u64>,
     /// Since when a number below the highest received is missing.
     gap_since: Option<Duration>,
+    /// The highest number acknowledged back to the sender on a push up (with `Config::confirm`).
+    acked: Option<u64>,
 }
 
 /// What a push's number says about the link.
@@ -147,6 +157,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         let arrival = self.link(from).inbound.note(push.seq, now);
         if let Some(ack) = push.ack {
             self.link(from).acknowledge(ack);
+            self.confirmed(from, ack);
             if Some(from) == self.parent() {
                 self.shadow = None; // the new parent answers: no more copies to the old one
             }
@@ -164,6 +175,10 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             // `ack_slack`, so the acknowledgement leaves now.
             if push.up {
                 self.flush_link(now, from, false);
+            } else if Some(from) == self.parent() {
+                // The parent asks for an acknowledgement of its pushes (`Config::confirm`): none came up lately.
+                self.link(from).ack_owed = true;
+                self.flush_link(now, from, true);
             }
             self.hurry_down(now);
         }
@@ -211,6 +226,9 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         }
         if !targets.is_empty() {
             self.unsent.extend(locals);
+            if self.config.confirm {
+                self.unconfirmed.extend(locals);
+            }
         }
         let shadow = self.shadow(now);
         if targets.iter().any(|&t| Some(t) == upstream || Some(t) == shadow) {
@@ -312,17 +330,22 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// one is owed), cut to the byte budget; `up` if it is this node's parent.
     pub(super) fn flush_link(&mut self, now: Duration, pos: usize, up: bool) {
         let suspects = self.reports(now, pos);
+        let confirm = self.config.confirm;
         let link = self.link(pos);
         let delta = link.pending.take();
-        if delta.is_none() && !link.ack_owed {
+        if delta.is_none() && !link.ack_owed && !link.urgent {
             return;
         }
-        for n in std::mem::take(&mut link.locals) {
-            self.unsent.remove(&n);
+        let locals = std::mem::take(&mut link.locals);
+        let ack_back = confirm && up && link.inbound.highest > link.inbound.acked;
+        let ack = if std::mem::take(&mut link.ack_owed) || ack_back { link.inbound.highest } else { None };
+        if up && ack.is_some() {
+            link.inbound.acked = ack;
         }
-        let link = self.link(pos);
-        let ack = if std::mem::take(&mut link.ack_owed) { link.inbound.highest } else { None };
         let urgent = std::mem::take(&mut link.urgent);
+        for n in &locals {
+            self.unsent.remove(n);
+        }
         let delta = delta.unwrap_or_default();
         let header = Message::<C, I>::Push {
             seq: u64::MAX,
@@ -353,6 +376,9 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             let suspects = suspects.take().unwrap_or_default();
             let msg = Message::Push { seq, delta: part, ack: ack.take(), up, urgent, suspects };
             self.send(pos, msg);
+        }
+        if confirm && !locals.is_empty() {
+            self.carried(now, pos, locals);
         }
     }
 
@@ -446,6 +472,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
                     self.unsent.remove(&n);
                 }
             }
+            self.forget_carried(link.confirm);
         }
     }
 

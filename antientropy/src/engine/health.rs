@@ -195,6 +195,8 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             let link = self.link(old);
             link.unacked.clear();
             locals = std::mem::take(&mut link.locals);
+            // What the old parent never acknowledged is carried again, and confirmed by the new one.
+            locals.extend(std::mem::take(&mut link.confirm).into_iter().flat_map(|c| c.locals));
             for part in std::mem::take(&mut link.backlog).into_iter().chain(link.pending.take()) {
                 handoff.get_or_insert_with(C::default).join(&part);
             }

@@ -5,6 +5,7 @@
 //! [`rounds`] (what a push-pull round's messages carry and how each is answered), [`timer`] (when timed rounds run
 //! and whom they ask). This file holds the state they share and the public inputs and outputs.
 
+mod confirm;
 mod eager;
 mod health;
 mod rounds;
@@ -112,6 +113,8 @@ pub struct Engine<C: Replica, I: NodeId = String> {
     local_updates: u64,
     /// The numbers of local updates waiting in some batch and sent in none yet.
     unsent: BTreeSet<u64>,
+    /// With [`Config::confirm`]: the numbers of local updates no peer has acknowledged yet.
+    unconfirmed: BTreeSet<u64>,
     outbox: Vec<(I, Message<C, I>)>,
     stats: Stats,
 }
@@ -153,6 +156,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             last_round: None,
             local_updates: 0,
             unsent: BTreeSet::new(),
+            unconfirmed: BTreeSet::new(),
             outbox: Vec::new(),
             stats: Stats::default(),
         })
@@ -245,6 +249,19 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         self.unsent.first().map_or(self.local_updates, |&n| n - 1)
     }
 
+    /// With [`Config::confirm`], the local updates some peer has acknowledged: every one numbered up to the
+    /// result (see [`Engine::local_updates`]) went out in a push that its receiver acknowledged, or had no peer to
+    /// go to. A caller that acknowledges an update to its client only then loses no acknowledged update when this
+    /// node crashes, even if the network lost the push or its receiver was down (the update then goes to another
+    /// peer: a new parent, or another child, first). Without `confirm`, the same as [`Engine::sent_local`].
+    pub fn confirmed_local(&self) -> u64 {
+        if !self.config.confirm {
+            return self.sent_local();
+        }
+        let first = [self.unsent.first(), self.unconfirmed.first()].into_iter().flatten().min();
+        first.map_or(self.local_updates, |&n| n - 1)
+    }
+
     /// Handles a message from `from`. Messages from nodes outside the cluster, or from this node, are ignored.
     pub fn on_message(&mut self, now: Duration, from: &I, msg: Message<C, I>) {
         let Some(peer) = self.members.position(from).filter(|&p| p != self.members.me()) else {
@@ -277,6 +294,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             self.flush_down(now);
         }
         self.expire_gaps(now);
+        self.ask_confirmation(now);
         if self.round_due().is_some_and(|t| t <= now) {
             self.timed_round(now);
         }
@@ -285,10 +303,17 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// When [`Engine::on_tick`] has work next (a batch, a gap, an acknowledgement, a suspicion's end or a round),
     /// if ever.
     pub fn next_deadline(&self) -> Option<Duration> {
-        [self.next_gap_deadline(), self.up_due, self.down_due, self.round_due(), self.next_health_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.next_gap_deadline(),
+            self.up_due,
+            self.down_due,
+            self.round_due(),
+            self.next_health_deadline(),
+            self.next_confirmation_ask(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Takes the messages produced so far, in the order they were produced.
