@@ -246,19 +246,37 @@ impl GSet {
         out
     }
 
-    fn key_step(&mut self, step: KeyStep, budget: usize) -> Step<GSetRepair> {
+    fn key_step(&mut self, step: KeyStep, budget: usize) -> Step<GSetRepair, GSet> {
+        let nothing = |send, done| Step { send, done, delta: GSet::new() };
         match step {
-            KeyStep::Wait => Step { send: vec![], done: false },
-            KeyStep::Cells(batches) => Step { send: batches.into_iter().map(GSetRepair::Cells).collect(), done: false },
-            KeyStep::State => Step { send: self.state_messages(budget), done: true },
+            KeyStep::Wait => nothing(vec![], false),
+            KeyStep::Cells(batches) => nothing(batches.into_iter().map(GSetRepair::Cells).collect(), false),
+            KeyStep::State => nothing(self.state_messages(budget), true),
             KeyStep::Decoded(d) => {
-                for x in d.theirs {
-                    self.insert(x);
-                }
+                let delta: GSet = d.theirs.into_iter().collect();
+                self.join(&delta);
                 let mine: RoaringTreemap = d.mine.into_iter().collect();
-                Step { send: parts(&mine, budget).into_iter().map(GSetRepair::Elements).collect(), done: true }
+                let send = parts(&mine, budget).into_iter().map(GSetRepair::Elements).collect();
+                Step { send, done: true, delta }
             }
         }
+    }
+
+    /// What `part` would add to this set: looked up element by element (O(d log n)) for a part much smaller than
+    /// the set, by roaring's difference otherwise.
+    pub(crate) fn news(&self, part: &GSet) -> GSet {
+        if part.len() <= (self.len() / 64).max(64) {
+            part.iter().filter(|&x| !self.contains(x)).collect()
+        } else {
+            GSet::from_treemap(part.as_treemap() - self.as_treemap())
+        }
+    }
+
+    /// Joins `part`; returns what it added.
+    fn absorb(&mut self, part: &GSet) -> GSet {
+        let new = self.news(part);
+        self.join(&new);
+        new
     }
 }
 
@@ -285,25 +303,25 @@ impl Reconcile for GSet {
         session: &mut GSetSession,
         msg: &GSetRepair,
         budget: usize,
-    ) -> Result<Step<GSetRepair>, WireError> {
+    ) -> Result<Step<GSetRepair, GSet>, WireError> {
         match msg {
             GSetRepair::Cells(batch) => {
                 let step = session.keys.on_cells(self, batch, budget)?;
                 Ok(self.key_step(step, budget))
             }
             GSetRepair::Elements(part) => {
-                self.join(&part.set);
-                Ok(Step { send: vec![], done: part.last })
+                let delta = self.absorb(&part.set);
+                Ok(Step { send: vec![], done: part.last, delta })
             }
             GSetRepair::State(part) => {
-                self.join(&part.set);
+                let delta = self.absorb(&part.set);
                 session.received.join(&part.set);
                 if !part.last {
-                    return Ok(Step { send: vec![], done: false });
+                    return Ok(Step { send: vec![], done: false, delta });
                 }
                 let lacking = self.as_treemap() - session.received.as_treemap();
                 let send = parts(&lacking, budget).into_iter().map(GSetRepair::Elements).collect();
-                Ok(Step { send, done: true })
+                Ok(Step { send, done: true, delta })
             }
         }
     }

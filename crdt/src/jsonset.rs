@@ -176,6 +176,11 @@ impl JsonSet {
         Self::default()
     }
 
+    /// The set with these halves (for [`crate::Split`]; both halves are valid sets, so the result is).
+    pub(crate) fn from_halves(ints: GSet, other: OrdGSet<CanonicalJson>) -> Self {
+        JsonSet { ints, other }
+    }
+
     /// Inserts `value`; returns the delta (`{value}` if it was new, empty otherwise).
     pub fn insert(&mut self, value: &Value) -> JsonSet {
         match value.as_u64() {

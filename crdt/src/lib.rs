@@ -19,7 +19,7 @@
 //! platforms and builds.
 //!
 //! Modules: [`traits`] (the contracts), [`gset`] + `gset_codec` (roaring set and its adaptive wire encoding),
-//! [`ordgset`], [`jsonset`], [`gcounter`], [`pncounter`], [`error`], `fingerprint` (stable hashing).
+//! [`ordgset`], [`jsonset`], [`gcounter`], [`pncounter`], [`split`] (cutting a delta to a byte budget), [`error`], `fingerprint` (stable hashing).
 //!
 //! Every type and every digest/delta implements serde. Decoding treats its input as a peer's, i.e. untrusted:
 //! malformed data is an error, never a panic; no allocation is sized from a length field; and whatever decodes
@@ -37,6 +37,8 @@ pub mod jsonset;
 pub mod ordgset;
 pub mod pncounter;
 pub mod reconcile;
+pub mod split;
+pub mod state_repair;
 pub mod traits;
 pub mod wire;
 
@@ -49,5 +51,7 @@ pub use jsonset::{CanonicalJson, JsonSet, JsonSetDigest};
 pub use ordgset::{OrdElement, OrdGSet, OrdGSetDigest};
 pub use pncounter::PNCounter;
 pub use reconcile::{Reconcile, Step};
+pub use split::{Split, json_len};
+pub use state_repair::ReconcileByState;
 pub use traits::{DeltaCrdt, Lattice};
 pub use wire::WireError;

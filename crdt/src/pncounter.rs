@@ -44,6 +44,11 @@ impl<K: ReplicaId> PNCounter<K> {
         Self::default()
     }
 
+    /// The counter with these halves (for [`crate::Split`]).
+    pub(crate) fn from_halves(p: GCounter<K>, n: GCounter<K>) -> Self {
+        PNCounter { p, n }
+    }
+
     /// Adds `by` (increments); returns the delta. Like [`GCounter::increment`]'s, the delta carries absolute
     /// entries: mutate the replica itself, not a fresh counter.
     ///

@@ -19,7 +19,12 @@
 //! Every message fits the byte budget given to [`Reconcile::open`] / [`Reconcile::step`]: a batch of cells, a
 //! delta or a state too large for one message is split over several, all sent at once; the receiver acts when
 //! the last one is in. Messages carry no session id: the caller (the anti-entropy engine) keeps one
-//! [`Reconcile::Session`] per peer and round and routes messages to it.
+//! [`Reconcile::Session`] per peer and round, routes messages to it and hands them over in the order they were
+//! sent, each once (the engine numbers them); a message lost on the way leaves the round unfinished, which the
+//! next round repairs. Each [`Step`] reports what it added to the replica ([`Step::delta`]), so that the caller
+//! can relay it as news.
+//!
+//! Types without a reconciliation of their own get one by state ([`crate::state_repair`]).
 
 use std::fmt::Debug;
 
@@ -35,11 +40,14 @@ pub const MAX_CELLS: usize = 1 << 20;
 
 /// What one step of a reconciliation produced.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Step<M> {
+pub struct Step<M, D> {
     /// Messages for the peer, in order.
     pub send: Vec<M>,
     /// Whether this side's part of the round is over (the session can be dropped).
     pub done: bool,
+    /// What the step added to the replica, as a delta (empty when it added nothing). The step has already joined
+    /// it; a caller that relays news (the anti-entropy engine pushes it along its overlay) sends this on.
+    pub delta: D,
 }
 
 /// A replica that two peers can reconcile in bytes proportional to their difference (the protocol is in the
@@ -52,6 +60,8 @@ pub struct Step<M> {
 /// - never send a message larger than the budget (apart from one indivisible item, such as a single JSON value
 ///   larger than the budget), never trust a peer's message: a malformed one is a [`WireError`] and changes
 ///   nothing;
+/// - report in [`Step::delta`] what each step added: the replica before the step joined with the delta is the
+///   replica after it (the delta may repeat what the replica held, but should not: it is relayed as news);
 /// - keep whatever the summaries need up to date as the replica changes, never rebuilding it per round.
 pub trait Reconcile: Lattice + Sized {
     /// The round's first message.
@@ -77,7 +87,7 @@ pub trait Reconcile: Lattice + Sized {
         session: &mut Self::Session,
         msg: &Self::Repair,
         budget: usize,
-    ) -> Result<Step<Self::Repair>, WireError>;
+    ) -> Result<Step<Self::Repair, Self>, WireError>;
 }
 
 /// The summary of one key space: count and set hash (equality), and a tug-of-war sketch (difference size).
@@ -343,9 +353,4 @@ fn first_batch(mine: &KeySummary, theirs: &KeySummary) -> usize {
     let d = net.max(if net == 0.0 { 2.0 } else { 1.0 });
     let k = cells_for(d);
     if theirs.set.len > mine.set.len { k.min((1.45 * d + 2.0) as usize) } else { k }
-}
-
-/// The length of a message's payload as JSON text, for budget checks and benches.
-pub fn json_len<T: Serialize>(value: &T) -> usize {
-    serde_json::to_string(value).map_or(0, |s| s.len())
 }

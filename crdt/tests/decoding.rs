@@ -8,6 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use osmosis_crdt::gset_repair::GSetRepair;
 use osmosis_crdt::reconcile::KeySummary;
+use osmosis_crdt::state_repair::{StateRepair, StateSummary};
 use osmosis_crdt::{
     DeltaCrdt, GCounter, GSet, GSetDigest, JsonSet, JsonSetDigest, OrdGSet, OrdGSetDigest, PNCounter, Reconcile,
 };
@@ -98,6 +99,25 @@ fn feed(text: &str) -> usize {
         decode::<GCounter>(text, GCounter::validate, |c| use_set(c, counter.increments(), GCounter::validate)),
         decode::<KeySummary>(text, |_| Ok(()), |s| answer_summary(&gset, s)),
         decode::<GSetRepair>(text, |_| Ok(()), |r| take_repair(&gset, r)),
+        decode::<StateSummary>(text, |_| Ok(()), |s| assert!(jset.open(s, 100).is_none_or(|(_, m)| !m.is_empty()))),
+        decode::<StateRepair<JsonSet>>(
+            text,
+            |r| r.part().validate(),
+            |r| {
+                let mut replica = jset.clone();
+                let _ = replica.step(&mut Default::default(), r, 300);
+                replica.validate().unwrap();
+            },
+        ),
+        decode::<StateRepair<PNCounter>>(
+            text,
+            |r| r.part().validate(),
+            |r| {
+                let mut replica = counter.clone();
+                let _ = replica.step(&mut Default::default(), r, 300);
+                replica.validate().unwrap();
+            },
+        ),
         decode::<PNCounter>(text, PNCounter::validate, |c| {
             use_set(c, &counter, PNCounter::validate);
             let _ = c.read_i64();
@@ -168,7 +188,7 @@ fn valid_text() -> impl Strategy<Value = String> {
                 serde_json::to_string(&s.digest_seeded(seed)).unwrap()
             )
         }),
-        (elements.clone(), elements).prop_map(|(x, y)| {
+        (elements.clone(), elements.clone()).prop_map(|(x, y)| {
             // A round's messages: the summary and every repair message, one per line.
             let (mut a, mut b): (GSet, GSet) = (x.into_iter().collect(), y.into_iter().collect());
             let mut lines = vec![serde_json::to_string(&a.summary()).unwrap()];
@@ -180,6 +200,19 @@ fn valid_text() -> impl Strategy<Value = String> {
                         let _ = b.step(&mut session, &back, 300);
                     }
                 }
+            }
+            lines.join("\n")
+        }),
+        elements.prop_map(|v| {
+            // A reconciliation by state: the summary and the state parts of a JsonSet.
+            let mut s = JsonSet::new();
+            for x in v {
+                s.insert(&json!(x));
+                s.insert(&json!(format!("s{}", x % 7)));
+            }
+            let mut lines = vec![serde_json::to_string(&s.summary()).unwrap()];
+            for m in s.open(&JsonSet::new().summary(), 200).map(|(_, m)| m).unwrap_or_default() {
+                lines.push(serde_json::to_string(&m).unwrap());
             }
             lines.join("\n")
         }),

@@ -1,0 +1,210 @@
+//! [`Split`]: cutting a state (a delta) into parts that each fit a byte budget.
+//!
+//! A delta-state CRDT's delta is a state, and a state is the join of any parts that cover it, so a delta too
+//! large for one message can travel as several smaller ones, in any order, each applied on its own. Budgets count
+//! bytes of the JSON encoding (serde_json), the encoding the osmosis node sends; other encodings are smaller or
+//! about the same for these types.
+//!
+//! A part is indivisible when it holds one element (one replica entry for counters); an element whose encoding
+//! alone exceeds the budget comes back as a part of its own, over the budget, and callers decide what to do with
+//! it (the node refuses such elements when a client adds them, so they never need splitting).
+
+use std::collections::BTreeMap;
+use std::io;
+
+use serde::Serialize;
+
+use crate::gcounter::{GCounter, ReplicaId};
+use crate::gset::GSet;
+use crate::jsonset::JsonSet;
+use crate::ordgset::{OrdElement, OrdGSet};
+use crate::pncounter::PNCounter;
+use crate::traits::Lattice;
+
+/// A state that can be cut into parts whose join is the whole (see the module docs).
+///
+/// # Contract (implementors must)
+/// - make [`Split::halve`] return two parts, each smaller (fewer elements or entries) than `self`, whose join
+///   equals `self`, or `None` exactly when `self` holds at most one indivisible element.
+pub trait Split: Lattice + Serialize + Sized {
+    /// Cuts `self` into two smaller parts whose join is `self`, or `None` if it is at most one element.
+    fn halve(&self) -> Option<(Self, Self)>;
+
+    /// The length of `self`'s JSON encoding, in bytes (without building the text).
+    fn json_len(&self) -> usize {
+        json_len(self)
+    }
+
+    /// Parts whose join is `self`, each encoded in at most `budget` bytes of JSON — except indivisible elements
+    /// larger than that, each returned as a part of its own. One part (`self`) when it fits.
+    fn split_to(self, budget: usize) -> Vec<Self> {
+        let mut parts = Vec::new();
+        let mut todo = vec![self];
+        while let Some(part) = todo.pop() {
+            if part.json_len() <= budget {
+                parts.push(part);
+                continue;
+            }
+            match part.halve() {
+                Some((a, b)) => {
+                    todo.push(b);
+                    todo.push(a);
+                }
+                None => parts.push(part),
+            }
+        }
+        parts
+    }
+}
+
+/// The length of any value's JSON encoding (0 if it cannot be encoded, which none of the osmosis types can fail).
+pub fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
+}
+
+/// An `io::Write` that only counts.
+struct Count(usize);
+
+impl io::Write for Count {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Split for GSet {
+    /// At the median element.
+    fn halve(&self) -> Option<(Self, Self)> {
+        let set = self.as_treemap();
+        let mid = set.select(set.len() / 2).filter(|_| set.len() > 1)?;
+        let (mut low, mut high) = (set.clone(), set.clone());
+        low.remove_range(mid..);
+        high.remove_range(..mid);
+        Some((GSet::from_treemap(low), GSet::from_treemap(high)))
+    }
+}
+
+impl<T: OrdElement> Split for OrdGSet<T> {
+    /// At the median element.
+    fn halve(&self) -> Option<(Self, Self)> {
+        let n = self.len();
+        (n > 1).then(|| (self.iter().take(n / 2).cloned().collect(), self.iter().skip(n / 2).cloned().collect()))
+    }
+}
+
+impl Split for JsonSet {
+    /// Integers and other values apart, then each half on its own.
+    fn halve(&self) -> Option<(Self, Self)> {
+        let (ints, other) = (self.ints(), self.other());
+        if !ints.is_empty() && !other.is_empty() {
+            return Some((
+                JsonSet::from_halves(ints.clone(), OrdGSet::new()),
+                JsonSet::from_halves(GSet::new(), other.clone()),
+            ));
+        }
+        if let Some((a, b)) = ints.halve() {
+            return Some((JsonSet::from_halves(a, OrdGSet::new()), JsonSet::from_halves(b, OrdGSet::new())));
+        }
+        let (a, b) = other.halve()?;
+        Some((JsonSet::from_halves(GSet::new(), a), JsonSet::from_halves(GSet::new(), b)))
+    }
+}
+
+impl<K: ReplicaId> Split for GCounter<K> {
+    /// At the median replica entry.
+    fn halve(&self) -> Option<(Self, Self)> {
+        let entries = self.entries();
+        let n = entries.len();
+        if n < 2 {
+            return None;
+        }
+        let part = |skip: usize, take: usize| {
+            let entries = entries.iter().skip(skip).take(take).map(|(k, &v)| (k.clone(), v));
+            GCounter::try_from(entries.collect::<BTreeMap<K, u64>>()).expect("a valid counter's entries are non-zero")
+        };
+        Some((part(0, n / 2), part(n / 2, n)))
+    }
+}
+
+impl<K: ReplicaId> Split for PNCounter<K> {
+    /// Increments and decrements apart, then each half on its own.
+    fn halve(&self) -> Option<(Self, Self)> {
+        let (p, n) = (self.increments(), self.decrements());
+        if !p.is_empty() && !n.is_empty() {
+            return Some((
+                PNCounter::from_halves(p.clone(), GCounter::new()),
+                PNCounter::from_halves(GCounter::new(), n.clone()),
+            ));
+        }
+        if let Some((a, b)) = p.halve() {
+            return Some((PNCounter::from_halves(a, GCounter::new()), PNCounter::from_halves(b, GCounter::new())));
+        }
+        let (a, b) = n.halve()?;
+        Some((PNCounter::from_halves(GCounter::new(), a), PNCounter::from_halves(GCounter::new(), b)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn joined<T: Split + Default + Clone>(parts: &[T]) -> T {
+        let mut all = T::default();
+        for p in parts {
+            all.join(p);
+        }
+        all
+    }
+
+    #[test]
+    fn a_sparse_set_is_cut_into_parts_that_fit_and_join_back() {
+        let set: GSet = (0..50_000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+        assert!(set.json_len() > 500_000);
+        let parts = set.clone().split_to(60_000);
+        assert!(parts.len() >= 9, "{} parts", parts.len());
+        assert!(parts.iter().all(|p| p.json_len() <= 60_000));
+        assert_eq!(joined(&parts), set);
+    }
+
+    #[test]
+    fn a_value_that_fits_is_one_part() {
+        let mut s = JsonSet::new();
+        s.insert(&json!(42));
+        assert_eq!(s.clone().split_to(100), vec![s]);
+    }
+
+    #[test]
+    fn an_element_larger_than_the_budget_comes_back_alone() {
+        let mut s = JsonSet::new();
+        s.insert(&json!("x".repeat(5_000)));
+        s.insert(&json!(42));
+        s.insert(&json!("y"));
+        let parts = s.clone().split_to(1_000);
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts.iter().filter(|p| p.json_len() > 1_000).count(), 1);
+        assert_eq!(joined(&parts), s);
+    }
+
+    #[test]
+    fn json_len_is_the_length_of_the_text() {
+        let mut c = PNCounter::<String>::new();
+        c.add("n1".into(), 5).unwrap();
+        c.add("n2".into(), -3).unwrap();
+        assert_eq!(c.json_len(), serde_json::to_string(&c).unwrap().len());
+        let parts = c.clone().split_to(20);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(joined(&parts), c);
+        let g: GCounter<u8> = serde_json::from_str(r#"{"1":1,"2":2,"3":3}"#).unwrap();
+        assert_eq!(joined(&g.clone().split_to(8)), g);
+    }
+}
