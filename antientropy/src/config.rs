@@ -77,6 +77,9 @@ pub struct Config {
     /// A gap in a peer's push sequence that lasts this long (a lost or very late push) starts a round with that
     /// peer at once.
     pub gap_timeout: Duration,
+    /// The most bytes of JSON one message may take: larger deltas are cut into several messages. The default
+    /// fits a UDP datagram.
+    pub max_message_bytes: usize,
 }
 
 impl Default for Config {
@@ -89,6 +92,7 @@ impl Default for Config {
             round_max: Duration::from_secs(8),
             fanout: 1,
             gap_timeout: Duration::from_secs(1),
+            max_message_bytes: 60_000,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! # osmosis-antientropy
 //!
 //! A sans-IO push-pull anti-entropy engine for delta-state CRDTs ([`osmosis_crdt::DeltaCrdt`]). Fresh deltas
-//! travel at once (or after a short batching window) along an eager [`Overlay`]; push-pull rounds of digests and
-//! deltas repair whatever the eager path lost. Merges are idempotent, so there are no retry queues and no acks: a
+//! travel at once (or after a short batching window) along an eager [`Overlay`]; push-pull rounds of
+//! reconciliation (the CRDT's [`osmosis_crdt::Reconcile`]) repair whatever the eager path lost. Merges are idempotent, so there are no retry queues and no acks: a
 //! lost, duplicated or reordered message is repaired by a later round. The protocol, its convergence argument and
 //! its costs are written down in `antientropy/ALGORITHM.md`.
 //!
@@ -42,7 +42,7 @@ mod overlay;
 pub mod sim;
 
 pub use config::{Config, Overlay};
-pub use engine::{Engine, Stats};
+pub use engine::{Engine, Replica, Stats};
 pub use error::{ConfigError, EngineError, OverlayParseError};
 pub use id::NodeId;
 pub use message::Message;

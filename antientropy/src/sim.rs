@@ -6,11 +6,11 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use osmosis_crdt::DeltaCrdt;
+use osmosis_crdt::{DeltaCrdt, Reconcile};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::{Config, Engine, Message};
+use crate::{Config, Engine, Message, Replica};
 
 /// How the simulated network treats a message.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,7 +49,7 @@ type Delivery<C> = (Reverse<(Duration, u64)>, usize, usize, Message<C>);
 
 /// Engines `0..n`, each named by its index, and the messages between them.
 #[derive(Debug)]
-pub struct Sim<C: DeltaCrdt<Delta = C> + Default + Clone> {
+pub struct Sim<C: Replica> {
     /// The engines, by index (engine `i`'s id is `i`).
     pub engines: Vec<Engine<C, usize>>,
     /// Every message sent so far.
@@ -68,26 +68,26 @@ pub struct Sim<C: DeltaCrdt<Delta = C> + Default + Clone> {
 
 /// Heap entry ordered by delivery time, then send order.
 #[derive(Debug)]
-struct OrdDelivery<C: DeltaCrdt>(Delivery<C>);
+struct OrdDelivery<C: DeltaCrdt + Reconcile>(Delivery<C>);
 
-impl<C: DeltaCrdt> PartialEq for OrdDelivery<C> {
+impl<C: DeltaCrdt + Reconcile> PartialEq for OrdDelivery<C> {
     fn eq(&self, other: &Self) -> bool {
         self.0.0 == other.0.0
     }
 }
-impl<C: DeltaCrdt> Eq for OrdDelivery<C> {}
-impl<C: DeltaCrdt> PartialOrd for OrdDelivery<C> {
+impl<C: DeltaCrdt + Reconcile> Eq for OrdDelivery<C> {}
+impl<C: DeltaCrdt + Reconcile> PartialOrd for OrdDelivery<C> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<C: DeltaCrdt> Ord for OrdDelivery<C> {
+impl<C: DeltaCrdt + Reconcile> Ord for OrdDelivery<C> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.0.cmp(&other.0.0)
     }
 }
 
-impl<C: DeltaCrdt<Delta = C> + Default + Clone> Sim<C> {
+impl<C: Replica> Sim<C> {
     /// `n` engines with `config`, engine `i` seeded with `seed + i`, on a network with `faults`.
     pub fn new(n: usize, config: &Config, faults: Faults, seed: u64) -> Sim<C> {
         let engines = (0..n)

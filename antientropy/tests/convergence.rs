@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use osmosis_antientropy::sim::{Faults, Sim};
-use osmosis_antientropy::{Config, Overlay};
-use osmosis_crdt::{DeltaCrdt, GCounter, GSet, JsonSet, PNCounter};
+use osmosis_antientropy::{Config, Overlay, Replica};
+use osmosis_crdt::{GCounter, GSet, JsonSet, PNCounter};
 use proptest::prelude::*;
 use serde_json::json;
 
@@ -43,8 +43,8 @@ fn updates() -> impl Strategy<Value = Vec<(usize, u64, i64)>> {
 
 /// Runs `updates` (made into deltas by `make`) through `n` engines on a faulty network for 10 s, then on a
 /// reliable one; checks that all engines reach `expected(updates)`-equivalent states within 120 s of the heal and
-/// then send nothing but agreeing digests.
-fn check<C: DeltaCrdt<Delta = C> + Default + Clone + PartialEq + std::fmt::Debug>(
+/// then send nothing but agreeing summaries.
+fn check<C: Replica + PartialEq + std::fmt::Debug>(
     n: usize,
     config: &Config,
     faults: Faults,
@@ -79,7 +79,7 @@ fn check<C: DeltaCrdt<Delta = C> + Default + Clone + PartialEq + std::fmt::Debug
     prop_assert_eq!(sim.engines[0].state(), &all, "the converged state is the join of every update");
     let quiet_from = settle;
     sim.run_until(settle + Duration::from_secs(40));
-    let chatter: Vec<_> = sim.sent_between(quiet_from, sim.now).filter(|s| s.kind != "ae_digest").collect();
+    let chatter: Vec<_> = sim.sent_between(quiet_from, sim.now).filter(|s| s.kind != "ae_summary").collect();
     prop_assert!(chatter.is_empty(), "agreeing engines sent {:?}", chatter);
     let digests = sim.sent_between(quiet_from, sim.now).count();
     // Backed-off rounds: at most one per round_max per engine, plus one for the boundary; each round goes to

@@ -1,5 +1,5 @@
 //! Exact message counts on a reliable network: what one update costs on each overlay, and that agreeing
-//! engines answer digests with silence.
+//! engines answer summaries with silence.
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ fn sim(n: usize, overlay: Overlay) -> Sim<GSet> {
 
 fn kinds(sim: &Sim<GSet>, from: Duration, to: Duration) -> (usize, usize) {
     let pushes = sim.sent_between(from, to).filter(|s| s.kind == "ae_push").count();
-    let other = sim.sent_between(from, to).filter(|s| s.kind != "ae_push" && s.kind != "ae_digest").count();
+    let other = sim.sent_between(from, to).filter(|s| s.kind != "ae_push" && s.kind != "ae_summary").count();
     (pushes, other)
 }
 

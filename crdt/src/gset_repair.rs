@@ -251,7 +251,8 @@ impl GSet {
         match step {
             KeyStep::Wait => nothing(vec![], false),
             KeyStep::Cells(batches) => nothing(batches.into_iter().map(GSetRepair::Cells).collect(), false),
-            KeyStep::State => nothing(self.state_messages(budget), true),
+            // The peer answers the state with what this side lacks: not done yet.
+            KeyStep::State => nothing(self.state_messages(budget), false),
             KeyStep::Decoded(d) => {
                 let delta: GSet = d.theirs.into_iter().collect();
                 self.join(&delta);

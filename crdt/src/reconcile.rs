@@ -43,7 +43,8 @@ pub const MAX_CELLS: usize = 1 << 20;
 pub struct Step<M, D> {
     /// Messages for the peer, in order.
     pub send: Vec<M>,
-    /// Whether this side's part of the round is over (the session can be dropped).
+    /// Whether this side's part of the round is over: no later message of the round is addressed to it, and the
+    /// session can be dropped.
     pub done: bool,
     /// What the step added to the replica, as a delta (empty when it added nothing). The step has already joined
     /// it; a caller that relays news (the anti-entropy engine pushes it along its overlay) sends this on.

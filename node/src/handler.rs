@@ -30,7 +30,8 @@
 use std::time::Duration;
 
 use osmosis_antientropy::{Config, ConfigError, Engine, EngineError, Message};
-use osmosis_crdt::{DeltaCrdt, GCounter, JsonSet, PNCounter};
+use osmosis_crdt::state_repair::StateRepair;
+use osmosis_crdt::{GCounter, JsonSet, PNCounter, Reconcile};
 use serde_json::Value;
 
 use crate::protocol::{
@@ -50,7 +51,7 @@ pub const MAX_SET_ELEMENTS: u64 = 1 << 22;
 pub const MAX_COUNTER_ENTRIES: u64 = 1 << 16;
 
 /// A replica whose size is capped (see the module docs): the size counts what a `read` or a digest walks.
-trait Capped: DeltaCrdt<Delta = Self> + Default + Clone {
+trait Capped: osmosis_antientropy::Replica {
     /// The largest [`Capped::size`] allowed.
     const CAP: u64;
     /// What [`Capped::size`] counts, for logs.
@@ -62,10 +63,17 @@ trait Capped: DeltaCrdt<Delta = Self> + Default + Clone {
     /// for a counter). Exact, not `size + delta.size`:
     /// a round's delta resends whole chunks the replica mostly holds, and must not be refused for it.
     fn merged_size(&self, delta: &Self) -> u64;
+    /// The state a round's message carries, whose [`Capped::merged_size`] bounds what the message can add.
+    /// Each type reconciles by state for now ([`StateRepair`]); a type that gets a reconciliation of its own must
+    /// say here how much one of its messages can add.
+    fn carried(repair: &<Self as Reconcile>::Repair) -> &Self;
 }
 
 impl Capped for JsonSet {
     const CAP: u64 = MAX_SET_ELEMENTS;
+    fn carried(repair: &StateRepair<JsonSet>) -> &JsonSet {
+        repair.part()
+    }
     const UNIT: &'static str = "elements";
     fn size(&self) -> u64 {
         self.len()
@@ -86,6 +94,9 @@ impl Capped for JsonSet {
 
 impl Capped for GCounter<String> {
     const CAP: u64 = MAX_COUNTER_ENTRIES;
+    fn carried(repair: &StateRepair<Self>) -> &Self {
+        repair.part()
+    }
     const UNIT: &'static str = "replica entries";
     fn size(&self) -> u64 {
         self.entries().len() as u64
@@ -98,6 +109,9 @@ impl Capped for GCounter<String> {
 
 impl Capped for PNCounter<String> {
     const CAP: u64 = MAX_COUNTER_ENTRIES;
+    fn carried(repair: &StateRepair<Self>) -> &Self {
+        repair.part()
+    }
     const UNIT: &'static str = "replica entries";
     fn size(&self) -> u64 {
         self.increments().size() + self.decrements().size()
@@ -198,7 +212,8 @@ impl Node {
             tracing::warn!("dropping a {} message addressed to {:?}, not to this node", excerpt(&msg.kind), msg.dest);
             return;
         }
-        if Message::<JsonSet>::is_engine_type(&msg.kind) {
+        // Every `ae_*` type is the engine's, known or not: a peer of another version is never answered.
+        if msg.kind.starts_with("ae_") {
             self.on_engine_message(now, msg);
         } else if msg.in_reply_to.is_some() {
             tracing::warn!("dropping a reply ({}) from {:?}: this node sends no requests", excerpt(&msg.kind), msg.src);
@@ -423,9 +438,9 @@ fn deliver<C: Capped>(engine: &mut Engine<C>, now: Duration, from: &String, body
         }
     };
     let delta = match &msg {
-        Message::Push { delta, .. } | Message::Delta { delta } => Some(delta),
-        Message::Reply { delta, .. } => delta.as_ref(),
-        Message::Digest { .. } => None,
+        Message::Push { delta, .. } => Some(delta),
+        Message::Reply { repair, .. } | Message::Repair { repair, .. } => Some(C::carried(repair)),
+        Message::Summary { .. } => None,
     };
     if let Some(delta) = delta {
         let (have, merged) = (engine.state().size(), engine.state().merged_size(delta));

@@ -4,9 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use osmosis_crdt::DeltaCrdt;
-
-use super::Engine;
+use super::{Engine, Replica};
 use crate::id::NodeId;
 use crate::message::Message;
 use crate::overlay::Source;
@@ -80,13 +78,13 @@ impl Inbound {
     }
 }
 
-impl<C: DeltaCrdt<Delta = C> + Default + Clone, I: NodeId> Engine<C, I> {
+impl<C: Replica, I: NodeId> Engine<C, I> {
     /// A push from peer `from`: merged (and relayed as news), and its number checked for gaps.
     pub(super) fn on_push(&mut self, now: Duration, from: usize, seq: u64, delta: C) {
         let give_up = self.link(from).inbound.note(seq, now);
         self.merge(now, Source::Peer(from), &delta);
         if give_up {
-            self.gap_round(from);
+            self.gap_round(now, from);
         }
     }
 
@@ -146,7 +144,7 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone, I: NodeId> Engine<C, I> {
             .collect();
         for peer in expired {
             if let Some(peer) = self.peer_index(&peer) {
-                self.gap_round(peer);
+                self.gap_round(now, peer);
             }
         }
     }
@@ -158,10 +156,10 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone, I: NodeId> Engine<C, I> {
     }
 
     /// A round with `peer` because its pushes have a gap (which the round repairs, so the gap is forgotten).
-    fn gap_round(&mut self, peer: usize) {
+    fn gap_round(&mut self, now: Duration, peer: usize) {
         self.link(peer).inbound.resolve();
         self.stats.gap_rounds += 1;
-        self.open_rounds(&[peer]);
+        self.open_rounds(now, &[peer]);
     }
 
     /// The link with peer number `peer`, created on first use.

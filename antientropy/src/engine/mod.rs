@@ -11,7 +11,7 @@ mod timer;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use osmosis_crdt::DeltaCrdt;
+use osmosis_crdt::{DeltaCrdt, Reconcile};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -22,24 +22,39 @@ use crate::message::Message;
 use crate::overlay::{Plan, Source};
 
 use eager::Link;
+use rounds::Rounds;
+
+/// What a replica must offer the engine: a delta-state CRDT whose deltas are states, with an empty default, that
+/// two peers can reconcile ([`Reconcile`]). Every osmosis CRDT is one.
+pub trait Replica: DeltaCrdt<Delta = Self> + Reconcile + Default + Clone {}
+impl<C: DeltaCrdt<Delta = C> + Reconcile + Default + Clone> Replica for C {}
 
 /// What an engine has done so far (each field counts messages or events).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// `ae_push` messages sent.
     pub pushes: u64,
-    /// `ae_digest` messages sent (one per round and peer).
-    pub digests: u64,
-    /// `ae_reply` messages sent.
+    /// `ae_summary` messages sent (one per round and peer).
+    pub summaries: u64,
+    /// `ae_reply` messages sent (this node's messages in rounds that peers opened).
     pub replies: u64,
-    /// `ae_delta` messages sent.
-    pub deltas: u64,
+    /// `ae_repair` messages sent (this node's messages, after the summary, in rounds it opened).
+    pub repairs: u64,
     /// Rounds started by the round timer.
     pub rounds: u64,
     /// Rounds started because a push from a peer went missing.
     pub gap_rounds: u64,
-    /// Digests received that matched this replica (answered with silence).
+    /// Summaries received that matched this replica (answered with silence).
     pub agreements: u64,
+    /// Round messages dropped because they fit no live session: duplicates, late ones, ones of rounds that
+    /// expired or were never opened.
+    pub stale: u64,
+    /// Round messages the CRDT refused as malformed (each ends its session).
+    pub rejected: u64,
+    /// Rounds this node opened that expired without an answer (agreement, or a lost message).
+    pub silent_rounds: u64,
+    /// Rounds this node opened that were answered, then expired before this side was done (a lost message).
+    pub stalled_rounds: u64,
     /// Messages ignored because they came from a node outside the cluster (or from this node).
     pub foreign: u64,
 }
@@ -53,7 +68,7 @@ pub struct Stats {
 /// any order, any number of times. Time is a `Duration` since any fixed origin, passed in and never read;
 /// randomness comes from the seed.
 #[derive(Debug)]
-pub struct Engine<C: DeltaCrdt<Delta = C> + Default + Clone, I: NodeId = String> {
+pub struct Engine<C: Replica, I: NodeId = String> {
     me: I,
     /// The other members, sorted by id, without duplicates; the overlay and the round timer name peers by their
     /// index here.
@@ -75,9 +90,10 @@ pub struct Engine<C: DeltaCrdt<Delta = C> + Default + Clone, I: NodeId = String>
     interval: Duration,
     outbox: Vec<(I, Message<C>)>,
     stats: Stats,
+    rounds: Rounds<C, I>,
 }
 
-impl<C: DeltaCrdt<Delta = C> + Default + Clone, I: NodeId> Engine<C, I> {
+impl<C: Replica, I: NodeId> Engine<C, I> {
     /// An empty replica named `me` in a cluster of `members` (with or without `me`; duplicates ignored), created
     /// at `now`, drawing its randomness from `seed`.
     ///
@@ -114,6 +130,7 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone, I: NodeId> Engine<C, I> {
             last_round: None,
             outbox: Vec::new(),
             stats: Stats::default(),
+            rounds: Rounds::default(),
         })
     }
 
@@ -174,6 +191,7 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone, I: NodeId> Engine<C, I> {
             self.flush();
         }
         self.expire_gaps(now);
+        self.expire_rounds(now);
         if self.round_due().is_some_and(|t| t <= now) {
             self.timed_round(now);
         }
@@ -213,9 +231,9 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone, I: NodeId> Engine<C, I> {
     fn emit(&mut self, to: I, msg: Message<C>) {
         match &msg {
             Message::Push { .. } => self.stats.pushes += 1,
-            Message::Digest { .. } => self.stats.digests += 1,
+            Message::Summary { .. } => self.stats.summaries += 1,
             Message::Reply { .. } => self.stats.replies += 1,
-            Message::Delta { .. } => self.stats.deltas += 1,
+            Message::Repair { .. } => self.stats.repairs += 1,
         }
         self.outbox.push((to, msg));
     }
@@ -229,7 +247,7 @@ mod tests {
 
     const T0: Duration = Duration::ZERO;
 
-    fn pair<C: DeltaCrdt<Delta = C> + Default + Clone>() -> (Engine<C, u8>, Engine<C, u8>) {
+    fn pair<C: Replica>() -> (Engine<C, u8>, Engine<C, u8>) {
         let config = Config { local_window: Duration::ZERO, ..Config::default() };
         (Engine::new(0, [0, 1], config.clone(), 1, T0).unwrap(), Engine::new(1, [0, 1], config, 2, T0).unwrap())
     }

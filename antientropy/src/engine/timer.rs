@@ -2,13 +2,12 @@
 
 use std::time::Duration;
 
-use osmosis_crdt::DeltaCrdt;
 use rand::seq::IndexedRandom;
 
-use super::Engine;
+use super::{Engine, Replica};
 use crate::id::NodeId;
 
-impl<C: DeltaCrdt<Delta = C> + Default + Clone, I: NodeId> Engine<C, I> {
+impl<C: Replica, I: NodeId> Engine<C, I> {
     /// When the timed round is due: `interval` after the later of the last news from a peer and the last round (the
     /// wait doubles with every round while nothing changes, and is back to `round_min` after any change), but never
     /// later than `round_max` after the last round. A node whose own updates keep coming but which hears no news
@@ -35,7 +34,7 @@ impl<C: DeltaCrdt<Delta = C> + Default + Clone, I: NodeId> Engine<C, I> {
         let others: Vec<usize> = (0..self.peers.len()).filter(|&p| Some(p) != upstream).collect();
         let random = others.choose_multiple(&mut self.rng, fanout).copied();
         let partners: Vec<usize> = upstream.into_iter().chain(random).collect();
-        self.open_rounds(&partners);
+        self.open_rounds(now, &partners);
         self.last_round = Some(now);
         self.interval = self.interval.saturating_mul(2).min(self.config.round_max);
     }
