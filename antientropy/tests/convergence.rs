@@ -1,13 +1,17 @@
 //! Engines converge whatever the network does while it misbehaves — loss, duplication, reordering — once
-//! delivery resumes; and once they agree they fall quiet. Checked for every osmosis CRDT and every overlay.
+//! delivery resumes; and once they agree they fall quiet. Checked for every osmosis CRDT and every overlay, and
+//! for a set whose reconciliation is made to fail its first decodes.
 
 use std::time::Duration;
 
 use osmosis_antientropy::sim::{Faults, Sim};
 use osmosis_antientropy::{Config, Overlay, Replica};
 use osmosis_crdt::{GCounter, GSet, JsonSet, PNCounter};
+
+mod support;
 use proptest::prelude::*;
 use serde_json::json;
+use support::Understated;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -93,6 +97,10 @@ fn set_delta(s: &mut GSet, _: usize, v: i64) -> GSet {
     s.insert(v.unsigned_abs())
 }
 
+fn understated_delta(s: &mut Understated, _: usize, v: i64) -> Understated {
+    Understated(s.0.insert(v.unsigned_abs().wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+}
+
 fn json_delta(s: &mut JsonSet, _: usize, v: i64) -> JsonSet {
     // Negative values become strings: both halves of the set travel.
     let value = if v < 0 { json!(format!("s{v}")) } else { json!(v) };
@@ -115,6 +123,13 @@ proptest! {
         n in 2usize..=7, config in config(), faults in faults(), updates in updates(), seed in any::<u64>()
     ) {
         check(n, &config, faults, &updates, seed, set_delta)?;
+    }
+
+    #[test]
+    fn sets_converge_when_first_decodes_fail(
+        n in 2usize..=7, config in config(), faults in faults(), updates in updates(), seed in any::<u64>()
+    ) {
+        check(n, &config, faults, &updates, seed, understated_delta)?;
     }
 
     #[test]
