@@ -18,6 +18,10 @@
 //! written down in [`gset`] and [`ordgset`]. All hashing is a fixed integer function (SplitMix64), stable across
 //! platforms and builds.
 //!
+//! Two replicas reconcile through [`Reconcile`] (a summary of at most 64 bytes, then repair messages within a byte
+//! budget): [`GSet`]'s costs what the replicas differ by ([`reconcile`], [`coding`], [`gset_repair`]); the other
+//! types reconcile by state for now ([`state_repair`]).
+//!
 //! Modules: [`traits`] (the contracts), [`gset`] + `gset_codec` (roaring set and its adaptive wire encoding),
 //! [`ordgset`], [`jsonset`], [`gcounter`], [`pncounter`], [`split`] (cutting a delta to a byte budget), [`error`], `fingerprint` (stable hashing).
 //!

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use osmosis_crdt::gset_repair::GSetRepair;
 use osmosis_crdt::reconcile::KeySummary;
-use osmosis_crdt::state_repair::{StateRepair, StateSummary};
+use osmosis_crdt::state_repair::{ReconcileByState, StateRepair, StateSummary};
 use osmosis_crdt::{
     DeltaCrdt, GCounter, GSet, GSetDigest, JsonSet, JsonSetDigest, OrdGSet, OrdGSetDigest, PNCounter, Reconcile,
 };
@@ -81,6 +81,13 @@ fn take_repair(sample: &GSet, repair: &GSetRepair) {
     }
 }
 
+/// A peer's message of a reconciliation by state, taken by a fresh session: a valid replica (or an error).
+fn take_state<C: ReconcileByState>(sample: &C, repair: &StateRepair<C>, validate: impl Fn(&C) -> Result<(), String>) {
+    let mut replica = sample.clone();
+    let _ = replica.step(&mut Default::default(), repair, 300);
+    validate(&replica).unwrap();
+}
+
 /// Feeds one text to every deserializer a peer can reach. Returns how many accepted it.
 fn feed(text: &str) -> usize {
     let gset = sample_gset();
@@ -100,22 +107,12 @@ fn feed(text: &str) -> usize {
         decode::<KeySummary>(text, |_| Ok(()), |s| answer_summary(&gset, s)),
         decode::<GSetRepair>(text, |_| Ok(()), |r| take_repair(&gset, r)),
         decode::<StateSummary>(text, |_| Ok(()), |s| assert!(jset.open(s, 100).is_none_or(|(_, m)| !m.is_empty()))),
-        decode::<StateRepair<JsonSet>>(
-            text,
-            |r| r.part().validate(),
-            |r| {
-                let mut replica = jset.clone();
-                let _ = replica.step(&mut Default::default(), r, 300);
-                replica.validate().unwrap();
-            },
-        ),
+        decode::<StateRepair<JsonSet>>(text, |r| r.part().validate(), |r| take_state(&jset, r, JsonSet::validate)),
         decode::<StateRepair<PNCounter>>(
             text,
             |r| r.part().validate(),
             |r| {
-                let mut replica = counter.clone();
-                let _ = replica.step(&mut Default::default(), r, 300);
-                replica.validate().unwrap();
+                take_state(&counter, r, PNCounter::validate);
             },
         ),
         decode::<PNCounter>(text, PNCounter::validate, |c| {
