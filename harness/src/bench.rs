@@ -25,7 +25,8 @@
 //!
 //! ## The table
 //!
-//! `scenario`, `workload`, `nodes`, `nemesis` (`none` or `partition`), `valid` (`true`/`false`/`unknown`/`crash`:
+//! `scenario`, `workload`, `nodes`, `nemesis` (`none`, or the faults: `partition`, `kill`, `loss 0.05`,
+//! `cut:n0:5-15`, …), `valid` (`true`/`false`/`unknown`/`crash`:
 //! the worst of the runs, with `(k/N)` when not every run agrees, and a crash's first line), `lost` (set-full
 //! `:lost-count`), `msgs/op` (`:net :servers :msgs-per-op`), `stable p50/p95/max ms` (set-full
 //! `:stable-latencies` at 0.5, 0.95 and 1), `ops` (client invocations), `wall s` (the run and its analysis).
@@ -285,7 +286,7 @@ pub struct Row {
     pub workload: String,
     /// Number of nodes.
     pub nodes: usize,
-    /// `none` or `partition`.
+    /// `none`, or the faults ([`crate::nemesis::FaultPlan::describe`]).
     pub nemesis: String,
     /// Every run's figures, in seed order.
     pub runs: Vec<Figures>,
@@ -299,7 +300,7 @@ impl Row {
             scenario: scenario.name.clone(),
             workload: c.workload.name().to_owned(),
             nodes: c.nodes.len(),
-            nemesis: if c.nemesis_interval_s.is_some() { "partition" } else { "none" }.to_owned(),
+            nemesis: c.faults.describe(),
             runs: Vec::new(),
         }
     }

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::checker::AvailabilityReq;
 use crate::latency::{Latency, LatencyDist};
+use crate::nemesis::{FaultKind, FaultPlan, TargetedFault};
 use crate::topology::TopologyKind;
 use crate::workload::Workload;
 
@@ -97,12 +98,25 @@ pub struct TestArgs {
     /// Broadcast topology: grid, line, total, tree, tree2, tree3, tree4.
     #[arg(long, default_value = "grid", value_name = "T")]
     pub topology: String,
-    /// Faults to inject (comma list); only `partition` exists.
+    /// Faults to inject (comma list): partition (Maelstrom's); kill, pause, loss, duplicate are osmosis
+    /// extensions: kill a random node and restart it later with an empty state, pause one (SIGSTOP) and resume it,
+    /// lose or duplicate server messages with --loss / --duplicate.
     #[arg(long, value_name = "FAULTS")]
     pub nemesis: Option<String>,
-    /// Mean seconds between nemesis operations.
+    /// Mean seconds between nemesis operations (each of partition, kill, pause has its own schedule).
     #[arg(long, default_value = "10", value_name = "SECONDS")]
     pub nemesis_interval: String,
+    /// (osmosis extension) Probability that a server message is lost, with --nemesis loss [default: 0.05].
+    #[arg(long, value_name = "P")]
+    pub loss: Option<String>,
+    /// (osmosis extension) Probability that a server message is delivered twice, with --nemesis duplicate
+    /// [default: 0.05].
+    #[arg(long, value_name = "P")]
+    pub duplicate: Option<String>,
+    /// (osmosis extension) A fault on a named node between two history times, KIND:NODE:FROM-TO in seconds, KIND
+    /// cut (off from every other node), kill (restarted empty at TO) or pause; repeatable, e.g. cut:n0:5-15.
+    #[arg(long = "fault", value_name = "KIND:NODE:FROM-TO")]
+    pub targeted: Vec<String>,
     /// Echo each node's stderr lines into the harness log.
     #[arg(long)]
     pub log_stderr: bool,
@@ -150,8 +164,8 @@ pub struct TestConfig {
     pub latency: Latency,
     /// Broadcast topology.
     pub topology: TopologyKind,
-    /// Mean seconds between nemesis operations, when `--nemesis partition` is on.
-    pub nemesis_interval_s: Option<f64>,
+    /// Every fault of the run: `--nemesis`, `--nemesis-interval`, `--loss`, `--duplicate`, `--fault`.
+    pub faults: FaultPlan,
     /// `--availability`.
     pub availability: Option<AvailabilityReq>,
     /// `--log-stderr`.
@@ -262,10 +276,7 @@ impl TestArgs {
             _ => None,
         };
         let topology = p.take(named::<TopologyKind>("--topology", &self.topology));
-        let partition = p.take(self.faults()).unwrap_or(false);
-        let interval_range = format!("a number of seconds from 0.000001 to {MAX_SECONDS}");
-        let interval =
-            p.take(number("--nemesis-interval", &self.nemesis_interval, 1e-6..=MAX_SECONDS as f64, &interval_range));
+        let faults = self.faults(&mut p, &nodes);
         let availability = match self.availability.as_deref() {
             None => None,
             Some("total") => Some(AvailabilityReq::Total),
@@ -276,7 +287,7 @@ impl TestArgs {
         let test_count = p.take(whole("--test-count", &self.test_count, 1..=u32::MAX, "a positive whole number"));
         let recovery_range = format!("a number of seconds from 0 to {MAX_SECONDS}");
         let recovery_s = p.take(number("--recovery", &self.recovery, 0.0..=MAX_SECONDS as f64, &recovery_range));
-        match (workload, bin, time_limit_s, rate, concurrency, latency, topology, interval, test_count, recovery_s) {
+        match (workload, bin, time_limit_s, rate, concurrency, latency, topology, faults, test_count, recovery_s) {
             (
                 Some(workload),
                 Some(bin),
@@ -285,7 +296,7 @@ impl TestArgs {
                 Some(concurrency),
                 Some(latency),
                 Some(topology),
-                Some(interval),
+                Some(faults),
                 Some(test_count),
                 Some(recovery_s),
             ) if p.0.is_empty() => Ok(TestConfig {
@@ -298,7 +309,7 @@ impl TestArgs {
                 concurrency,
                 latency,
                 topology,
-                nemesis_interval_s: partition.then_some(interval),
+                faults,
                 availability,
                 log_stderr: self.log_stderr,
                 log_net_send: self.log_net_send,
@@ -366,16 +377,46 @@ impl TestArgs {
         names
     }
 
-    /// `--nemesis`: is `partition` on?
-    fn faults(&self) -> Result<bool, String> {
-        let mut partition = false;
-        for fault in self.nemesis.iter().flat_map(|f| f.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
-            if fault != "partition" {
-                return Err(format!("--nemesis {fault}: unknown fault; the only one is partition"));
+    /// `--nemesis`, `--nemesis-interval`, `--loss`, `--duplicate` and `--fault` as one plan.
+    fn faults(&self, p: &mut Problems, nodes: &[String]) -> Option<FaultPlan> {
+        let interval_range = format!("a number of seconds from 0.000001 to {MAX_SECONDS}");
+        let interval_s =
+            p.take(number("--nemesis-interval", &self.nemesis_interval, 1e-6..=MAX_SECONDS as f64, &interval_range));
+        let names: Vec<&str> =
+            self.nemesis.iter().flat_map(|f| f.split(',')).map(str::trim).filter(|s| !s.is_empty()).collect();
+        let mut probability = |flag: &str, raw: &Option<String>| match raw {
+            Some(raw) if !names.contains(&&flag[2..]) => {
+                p.0.push(format!("{flag} {raw}: needs --nemesis {}", &flag[2..]));
+                None
             }
-            partition = true;
+            Some(raw) => p.take(number(flag, raw, 0.0..=1.0, "a probability in [0, 1]")),
+            None => Some(0.05),
+        };
+        let (loss, duplicate) = (probability("--loss", &self.loss), probability("--duplicate", &self.duplicate));
+        let mut plan = FaultPlan { interval_s: interval_s?, ..FaultPlan::default() };
+        for &fault in &names {
+            match fault {
+                "partition" => plan.kinds.push(FaultKind::Partition),
+                "kill" => plan.kinds.push(FaultKind::Kill),
+                "pause" => plan.kinds.push(FaultKind::Pause),
+                "loss" => plan.loss = loss?,
+                "duplicate" => plan.duplicate = duplicate?,
+                _ => p.0.push(format!(
+                    "--nemesis {fault}: unknown fault; Maelstrom's is partition, the osmosis extensions kill, pause, \
+                     loss and duplicate"
+                )),
+            }
         }
-        Ok(partition)
+        plan.kinds.sort_unstable();
+        plan.kinds.dedup();
+        for raw in self.targeted.iter().flat_map(|f| f.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
+            let t = p.take(raw.parse::<TargetedFault>().map_err(|e| format!("--fault {e}")))?;
+            if !nodes.contains(&t.node) {
+                p.0.push(format!("--fault {raw}: no node {:?} in this test", t.node));
+            }
+            plan.targeted.push(t);
+        }
+        Some(plan)
     }
 }
 
@@ -441,7 +482,7 @@ mod tests {
         assert_eq!(c.rate, 5.0);
         assert_eq!(c.latency, Latency { mean_ms: 0, dist: LatencyDist::Constant });
         assert_eq!(c.topology, TopologyKind::Grid);
-        assert_eq!(c.nemesis_interval_s, None);
+        assert!(c.faults.is_empty());
         assert_eq!(c.recovery_s, 10.0);
         assert_eq!(c.seed, 9);
     }
@@ -456,7 +497,7 @@ mod tests {
 
     #[test]
     fn every_bad_flag_is_reported() {
-        let e = args(&["-w", "lin-kv", "--time-limit", "1.5", "--rate", "-1", "--nemesis", "kill"]).unwrap_err();
+        let e = args(&["-w", "lin-kv", "--time-limit", "1.5", "--rate", "-1", "--nemesis", "burn"]).unwrap_err();
         assert_eq!(e.0.len(), 4, "{e}");
         assert!(e.0[0].contains("lin-kv"));
         let e = args(&["-w", "echo", "--latency", "0", "--latency-dist", "uniform"]).unwrap_err();
@@ -466,7 +507,7 @@ mod tests {
     #[test]
     fn intervals_may_be_ratios_and_node_lists_may_come_from_a_file() {
         let c = args(&["-w", "echo", "--nemesis", "partition", "--nemesis-interval", "1/2"]).unwrap();
-        assert_eq!(c.nemesis_interval_s, Some(0.5));
+        assert_eq!((c.faults.kinds.as_slice(), c.faults.interval_s), (&[FaultKind::Partition][..], 0.5));
         assert!(args(&["-w", "echo", "--nemesis-interval", "1/0"]).is_err());
         let file = std::env::temp_dir().join(format!("osmosis-nodes-{}", std::process::id()));
         std::fs::write(&file, "a\nb\n\n d \n").unwrap();

@@ -25,9 +25,12 @@
 //!   on, once its next op falls past the cutoff, a moment when every client thread is busy ends the main phase.
 //! * **nemesis** (§8): `start-partition` at the first call, then `stop`/`start` alternately, gaps uniform in
 //!   `[0, 2·interval)`; each start draws its grudge with [`crate::nemesis::random_grudge`]. Nemesis ops are
-//!   instantaneous here (the driver applies them when it receives the action).
-//! * **after main**, for workloads with final reads: barrier (every client thread idle), heal (only with the
-//!   nemesis on), the log line, `recovery` of sleep, then one final read per client thread, all at the same time
+//!   instantaneous here (the driver applies them when it receives the action). The extensions of
+//!   [`crate::nemesis`] add a `kill` and a `pause` flip-flop (a random node, then the same node back; each waits
+//!   one gap before its first op), and the targeted faults at their given times; `any` offers the soonest of
+//!   them all. With only `partition`, the schedule and its random draws are exactly Maelstrom's.
+//! * **after main**, for workloads with final reads: barrier (every client thread idle), heal (only with a
+//!   nemesis; it ends every fault), the log line, `recovery` of sleep, then one final read per client thread, all at the same time
 //!   in random order; `Done` once they completed. Echo and unique-ids end when main's in-flight ops completed.
 //! * **processes** (§5.1): thread `t` starts as process `t`; an `Info` completion bumps it by `C`.
 //!
@@ -42,7 +45,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use crate::history::{F, Nanos, OpType};
-use crate::nemesis::{Grudge, GrudgeKind, random_grudge};
+use crate::nemesis::{FaultKind, Grudge, GrudgeKind, TargetedFault, random_grudge};
 use crate::workload::Workload;
 
 /// What the scheduler needs to know about the run.
@@ -58,8 +61,8 @@ pub struct SchedulerConfig {
     pub rate: f64,
     /// `--time-limit` in nanoseconds.
     pub time_limit: Nanos,
-    /// `--nemesis-interval` in nanoseconds, when `--nemesis partition` is on.
-    pub nemesis_interval: Option<Nanos>,
+    /// The nemesis, when any fault is on.
+    pub nemesis: Option<NemesisConfig>,
     /// Recovery sleep before final reads (Maelstrom: 10 s).
     pub recovery: Nanos,
 }
@@ -78,13 +81,31 @@ impl SchedulerConfig {
         if self.rate.is_nan() || self.rate < 0.0 {
             return Err(format!("--rate must be a non-negative number, got {}", self.rate));
         }
-        if self.nemesis_interval == Some(0) {
+        if self.nemesis.as_ref().is_some_and(|n| n.interval == 0 && !n.kinds.is_empty()) {
             return Err("--nemesis-interval must be positive".into());
         }
         if self.nodes.is_empty() {
             return Err("the test needs at least one node".into());
         }
         Ok(())
+    }
+}
+
+/// What the nemesis schedules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NemesisConfig {
+    /// `--nemesis-interval` in nanoseconds: the mean gap of every flip-flop.
+    pub interval: Nanos,
+    /// The faults scheduled at random, each on its own flip-flop.
+    pub kinds: Vec<FaultKind>,
+    /// Faults on named nodes at given history times.
+    pub targeted: Vec<TargetedFault>,
+}
+
+impl NemesisConfig {
+    /// Maelstrom's partition nemesis.
+    pub fn partitions(interval: Nanos) -> Self {
+        NemesisConfig { interval, kinds: vec![FaultKind::Partition], targeted: Vec::new() }
     }
 }
 
@@ -103,9 +124,22 @@ pub struct Invocation {
 #[derive(Debug, Clone, PartialEq)]
 pub enum NemesisOp {
     /// `start-partition` with the grudge it imposes.
-    Start(GrudgeKind, Grudge),
-    /// `stop-partition`: heal.
-    Stop,
+    StartPartition(GrudgeKind, Grudge),
+    /// `stop-partition`: heal the random partition.
+    StopPartition,
+    /// Kill this node (extension).
+    Kill(String),
+    /// Restart this node, killed by the same flip-flop (extension).
+    Start(String),
+    /// Pause this node (extension).
+    Pause(String),
+    /// Resume this node, paused by the same flip-flop (extension).
+    Resume(String),
+    /// A targeted fault begins (`true`) or ends (extension).
+    Targeted(TargetedFault, bool),
+    /// The end of the main phase: every fault ends before the recovery sleep (spec §8's final `stop-partition`,
+    /// and the extensions' ends).
+    Heal,
 }
 
 /// What the driver should do next.
@@ -153,7 +187,7 @@ pub struct Scheduler {
     ops: OpStream,
     /// The client stagger; `None` when the main phase has no client ops (rate 0, no threads).
     clients: Option<Stagger>,
-    /// The nemesis stagger and flip-flop; `None` without `--nemesis partition`.
+    /// The nemesis's flip-flops and targeted faults; `None` without a nemesis.
     nemesis: Option<NemesisSchedule>,
     phase: Phase,
     ops_invoked: u64,
@@ -173,11 +207,45 @@ impl Stagger {
     }
 }
 
+/// One fault kind's flip-flop: its stagger, and the node its fault holds while in force.
+#[derive(Debug)]
+struct FlipFlop {
+    kind: FaultKind,
+    stagger: Stagger,
+    /// In force now (for kill and pause: on this node)?
+    holding: Option<String>,
+}
+
 #[derive(Debug)]
 struct NemesisSchedule {
-    stagger: Stagger,
-    /// flip-flop position: is the next op a start?
-    start_next: bool,
+    flip_flops: Vec<FlipFlop>,
+    /// Targeted faults' starts and ends, by time: `(at, fault, begins)`.
+    targeted: VecDeque<(Nanos, TargetedFault, bool)>,
+}
+
+impl NemesisSchedule {
+    fn new(config: &NemesisConfig) -> Self {
+        // A zero interval would fire every flip-flop endlessly at one instant: no random faults then.
+        let kinds = if config.interval == 0 { &[][..] } else { &config.kinds[..] };
+        let flip_flops = kinds
+            .iter()
+            .map(|&kind| FlipFlop {
+                kind,
+                stagger: Stagger { span: config.interval.saturating_mul(2), next: 0 },
+                holding: None,
+            })
+            .collect();
+        let mut targeted: Vec<(Nanos, TargetedFault, bool)> =
+            config.targeted.iter().flat_map(|t| [(t.from, t.clone(), true), (t.to, t.clone(), false)]).collect();
+        targeted.sort_by_key(|(at, _, begins)| (*at, *begins));
+        NemesisSchedule { flip_flops, targeted: targeted.into() }
+    }
+
+    /// The soonest op: `(time, Some(flip-flop index))` or `(time, None)` for the next targeted event.
+    fn next(&self) -> Option<(Nanos, Option<usize>)> {
+        let flips = self.flip_flops.iter().enumerate().map(|(i, f)| (f.stagger.next, Some(i)));
+        flips.chain(self.targeted.front().map(|(at, _, _)| (*at, None))).min_by_key(|(t, i)| (*t, i.is_none()))
+    }
 }
 
 /// Client threads, their processes, and Jepsen's rotating thread pointer.
@@ -367,10 +435,7 @@ impl Scheduler {
         // Jepsen: (long (secs->nanos (* 2 (/ rate)))) — NaN and non-positive rates give no client ops.
         let clients = (config.rate > 0.0 && config.concurrency > 0)
             .then(|| Stagger { span: (2e9 / config.rate) as Nanos, next: 0 });
-        let nemesis = config
-            .nemesis_interval
-            .filter(|&i| i > 0)
-            .map(|i| NemesisSchedule { stagger: Stagger { span: i.saturating_mul(2), next: 0 }, start_next: true });
+        let nemesis = config.nemesis.as_ref().map(NemesisSchedule::new);
         Scheduler { config, rng, threads, ops, clients, nemesis, phase: Phase::Idle, ops_invoked: 0 }
     }
 
@@ -391,7 +456,13 @@ impl Scheduler {
                         s.next = now;
                     }
                     if let Some(n) = &mut self.nemesis {
-                        n.stagger.next = now;
+                        // Maelstrom's partition starts at once; the extensions wait for their first gap.
+                        for f in &mut n.flip_flops {
+                            f.stagger.next = now;
+                            if f.kind != FaultKind::Partition {
+                                f.stagger.advance(now, &mut self.rng);
+                            }
+                        }
                     }
                     let sleep_until = if self.clients.is_none() { cutoff } else { now };
                     self.phase = Phase::Main { cutoff, sleep_until };
@@ -413,9 +484,9 @@ impl Scheduler {
                     }
                     self.phase = Phase::Log { at: now };
                     if self.nemesis.is_some() {
-                        // spec §8: one stop-partition before the recovery sleep.
+                        // spec §8: one stop-partition before the recovery sleep (and every other fault ends).
                         self.threads.bump_pointer();
-                        return Action::Nemesis { at: now, op: NemesisOp::Stop };
+                        return Action::Nemesis { at: now, op: NemesisOp::Heal };
                     }
                 }
                 &mut Phase::Log { at } => {
@@ -535,7 +606,7 @@ impl Scheduler {
             Some(_) if self.threads.free == 0 => Side::Pending,
             Some(s) => Side::At(s.next.max(self.threads.free_since)),
         };
-        let nemesis = self.nemesis.as_ref().map(|n| n.stagger.next);
+        let nemesis = self.nemesis.as_ref().and_then(|n| n.next()).map(|(t, _)| t);
         let offer = match (client, nemesis) {
             (Side::At(c), Some(n)) if c == n => Offer::Tie(c),
             (Side::At(c), Some(n)) if n < c => Offer::Nemesis(n),
@@ -580,14 +651,33 @@ impl Scheduler {
         let Some(n) = &mut self.nemesis else {
             return Action::Wait { until: None };
         };
-        let op = if n.start_next {
-            let (kind, grudge) = random_grudge(&self.config.nodes, &mut self.rng);
-            NemesisOp::Start(kind, grudge)
-        } else {
-            NemesisOp::Stop
+        let op = match n.next() {
+            Some((_, Some(i))) => {
+                let f = &mut n.flip_flops[i];
+                let op = match (f.kind, f.holding.take()) {
+                    (FaultKind::Partition, None) => {
+                        f.holding = Some(String::new());
+                        let (kind, grudge) = random_grudge(&self.config.nodes, &mut self.rng);
+                        NemesisOp::StartPartition(kind, grudge)
+                    }
+                    (FaultKind::Partition, Some(_)) => NemesisOp::StopPartition,
+                    (kind, None) => {
+                        let node = self.config.nodes[self.rng.random_range(0..self.config.nodes.len())].clone();
+                        f.holding = Some(node.clone());
+                        if kind == FaultKind::Kill { NemesisOp::Kill(node) } else { NemesisOp::Pause(node) }
+                    }
+                    (FaultKind::Kill, Some(node)) => NemesisOp::Start(node),
+                    (FaultKind::Pause, Some(node)) => NemesisOp::Resume(node),
+                };
+                f.stagger.advance(at, &mut self.rng);
+                op
+            }
+            Some((_, None)) => match n.targeted.pop_front() {
+                Some((_, fault, begins)) => NemesisOp::Targeted(fault, begins),
+                None => return Action::Wait { until: None },
+            },
+            None => return Action::Wait { until: None },
         };
-        n.start_next = !n.start_next;
-        n.stagger.advance(at, &mut self.rng);
         self.threads.bump_pointer();
         Action::Nemesis { at, op }
     }

@@ -26,8 +26,8 @@
 //! - [`topology`], [`latency`]: topologies (spec §3.6) and latency distributions (spec §4.2).
 //! - [`rpc`]: request bodies, closed reply schemas, error codes, ok/fail/info (spec §3.4, §5.3).
 //! - [`service`]: the built-in `lin-kv`, `seq-kv`, `lww-kv`, `lin-tso` services (spec §3.5).
-//! - [`checker`]: the checkers and the results map (spec §9, §10); [`results`] writes and prints them,
-//!   [`plot`] draws latency plots.
+//! - [`checker`]: the checkers and the results map (spec §9, §10), with the ideal-latency checker (an osmosis
+//!   extension, [`checker::ideal`]); [`results`] writes and prints them, [`plot`] draws the plots.
 //! - [`history`], [`workload`], [`diagnostic`]: shared vocabulary.
 
 pub mod bench;
@@ -71,6 +71,9 @@ pub fn run_and_check(config: &cli::TestConfig) -> Result<CheckedRun, run::RunErr
         CheckConfig { workload: config.workload, availability: config.availability, cluster: Some(cluster) };
     let mut results = check(&check_config, &rec.history, &rec.net, &rec.diagnostics);
     results.insert_extra("harness", harness_edn(config, &rec.harness));
+    if !config.faults.is_empty() {
+        results.insert_extra("faults", faults_edn(&config.faults, &rec));
+    }
     results::write_results(&rec.dir, &results)?;
     if let Err(e) = plot::write_plots(&rec.dir, &rec.history, &results) {
         tracing::warn!("plots were not written: {e}");
@@ -79,8 +82,8 @@ pub fn run_and_check(config: &cli::TestConfig) -> Result<CheckedRun, run::RunErr
 }
 
 /// Runs one test and scores it, as `osmosis-harness test` does: [`run_and_check`], then prints the results, the
-/// verdict, the run directory and the one-line summary ([`results::summary_line`]) on stdout, and returns Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is
-/// an error: no analysis.
+/// verdict, the run directory and the one-line summary ([`results::summary_line`]) on stdout, and returns
+/// Maelstrom's exit code for the verdict (spec §1.3). A crash (spec §2 step 7) is an error: no analysis.
 pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
     let CheckedRun { results, dir, .. } = run_and_check(config)?;
     let mut out = std::io::stdout().lock();
@@ -89,6 +92,34 @@ pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
     writeln!(out, "Run stored in {}", dir.display())?;
     writeln!(out, "{}", results::summary_line(&results))?;
     Ok(results::exit_code(results.valid()))
+}
+
+/// `:faults` in the results (an osmosis extension, present when any fault is on): the plan, with the message
+/// faults' probabilities and how many messages they hit, and every fault with its history times.
+fn faults_edn(plan: &nemesis::FaultPlan, rec: &run::Recording) -> Edn {
+    let events = nemesis::intervals(&rec.history)
+        .into_iter()
+        .map(|i| {
+            Edn::kw_map([
+                ("fault", Edn::kw(i.fault)),
+                ("what", Edn::str(i.what)),
+                ("from", Edn::Int(i128::from(i.from))),
+                ("to", i.to.map_or(Edn::Nil, |t| Edn::Int(i128::from(t)))),
+            ])
+        })
+        .collect();
+    let (lost, duplicated) = rec.message_faults;
+    Edn::kw_map([
+        ("nemesis", Edn::str(plan.describe())),
+        ("extensions?", Edn::Bool(plan.has_extensions())),
+        ("interval", Edn::Float(plan.interval_s)),
+        ("loss", Edn::Float(plan.loss)),
+        ("duplicate", Edn::Float(plan.duplicate)),
+        ("lost-messages", Edn::Int(i128::from(lost))),
+        ("duplicated-messages", Edn::Int(i128::from(duplicated))),
+        ("targeted", Edn::Vector(plan.targeted.iter().map(|t| Edn::str(t.to_string())).collect())),
+        ("events", Edn::Vector(events)),
+    ])
 }
 
 /// `:harness` in the results: the seed, and how well the harness kept up.

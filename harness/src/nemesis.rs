@@ -1,8 +1,28 @@
-//! The partition nemesis's grudges (spec §8), as Jepsen's `jepsen.nemesis` and `jepsen.nemesis.combined` build them.
+//! The nemesis's vocabulary: the partition grudges of spec §8, as Jepsen's `jepsen.nemesis` and
+//! `jepsen.nemesis.combined` build them, and the faults beyond Maelstrom ([`FaultPlan`]).
 //!
 //! A grudge maps every test node to the set of nodes whose messages it drops. Like Jepsen's `complete-grudge`,
 //! `invert-grudge` and `majorities-ring-perfect`, every node of the test gets an entry, possibly with an empty set
 //! (this shows in the history as `[:isolated {n1 #{}, …}]`).
+//!
+//! # Faults beyond Maelstrom (osmosis extensions)
+//!
+//! Maelstrom's only fault is the partition. A [`FaultPlan`] adds, each marked as an extension wherever it shows:
+//!
+//! - `kill`: SIGKILL a random node, restart it later with an empty state (a new process that gets `init`, and
+//!   `topology` for broadcast, like at setup). Recorded as `:kill` / `:start` with the node names as value.
+//! - `pause`: SIGSTOP a random node, SIGCONT it later; while paused it takes no message off its queue (in virtual
+//!   time it neither receives nor ticks). Recorded as `:pause` / `:resume` with the node names.
+//! - `loss`, `duplicate`: every server↔server message is lost, or delivered twice, with a probability (see
+//!   [`crate::net::MessageFaults`]); in force from the start until the end-of-main heal. Not in the history: their
+//!   probabilities are in the results' `:faults` map.
+//! - targeted faults ([`TargetedFault`]): cut off, kill or pause a named node between two given times, so that a
+//!   test can hit the worst case on purpose. A cut-off is recorded as a partition whose grudge isolates the node.
+//!
+//! `partition`, `kill` and `pause` each run their own flip-flop (fault, then its end, alternating) with gaps drawn
+//! like the partition's: uniform in `[0, 2·interval)`. The partition starts at once, as in Maelstrom; kill and pause
+//! wait for their first gap. Before the recovery sleep (workloads with final reads) one heal ends every fault:
+//! partitions healed, paused nodes resumed, killed nodes restarted, message faults off.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -59,6 +79,215 @@ impl FromStr for GrudgeKind {
             format!("unknown partition spec {s:?}; expected one of one, minority-third, majority, majorities-ring")
         })
     }
+}
+
+/// A fault `--nemesis` schedules at random, each on its own flip-flop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// Maelstrom's partitions (spec §8).
+    Partition,
+    /// Kill a random node, restart it later with an empty state (extension).
+    Kill,
+    /// Pause a random node, resume it later (extension).
+    Pause,
+}
+
+impl FaultKind {
+    /// The name `--nemesis` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+        }
+    }
+}
+
+/// What a targeted fault does to its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TargetKind {
+    /// Cut the node off from every other node (a partition whose grudge isolates it).
+    Cut,
+    /// Kill the node; restart it (empty state) at the end.
+    Kill,
+    /// Pause the node; resume it at the end.
+    Pause,
+}
+
+impl TargetKind {
+    /// The name in `--fault KIND:NODE:FROM-TO`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Cut => "cut",
+            TargetKind::Kill => "kill",
+            TargetKind::Pause => "pause",
+        }
+    }
+}
+
+/// A fault on a named node between two history times (an osmosis extension): `KIND:NODE:FROM-TO`, seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetedFault {
+    /// What happens to the node.
+    pub kind: TargetKind,
+    /// The node.
+    pub node: String,
+    /// When it starts, nanoseconds of history time.
+    pub from: u64,
+    /// When it ends, nanoseconds of history time.
+    pub to: u64,
+}
+
+impl fmt::Display for TargetedFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = |ns: u64| ns as f64 / 1e9;
+        write!(f, "{}:{}:{}-{}", self.kind.name(), self.node, s(self.from), s(self.to))
+    }
+}
+
+impl FromStr for TargetedFault {
+    type Err = String;
+
+    /// Parses `cut:n3:5-15` (also `kill:…`, `pause:…`): the node is cut off (killed, paused) from 5 s to 15 s of
+    /// history time. Times are non-negative decimals, `FROM < TO`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = |why: &str| {
+            format!("{s:?}: {why}; expected KIND:NODE:FROM-TO, e.g. cut:n0:5-15 (KIND cut, kill or pause, seconds)")
+        };
+        let Some((kind, (node, times))) = s.split_once(':').and_then(|(k, rest)| Some((k, rest.rsplit_once(':')?)))
+        else {
+            return Err(bad("three parts needed"));
+        };
+        let kind = [TargetKind::Cut, TargetKind::Kill, TargetKind::Pause]
+            .into_iter()
+            .find(|k| k.name() == kind)
+            .ok_or_else(|| bad("unknown kind"))?;
+        let (from, to) = times.split_once('-').ok_or_else(|| bad("no FROM-TO"))?;
+        let secs = |t: &str| t.parse::<f64>().ok().filter(|x| x.is_finite() && (0.0..=3.0e7).contains(x));
+        let (Some(from), Some(to)) = (secs(from), secs(to)) else { return Err(bad("times must be seconds")) };
+        if from >= to || node.is_empty() {
+            return Err(bad("FROM must be before TO, and NODE a node"));
+        }
+        let ns = |x: f64| (x * 1e9).round() as u64;
+        Ok(TargetedFault { kind, node: node.to_owned(), from: ns(from), to: ns(to) })
+    }
+}
+
+/// Every fault of a run: Maelstrom's `--nemesis partition` and the osmosis extensions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultPlan {
+    /// The faults scheduled at random, in `partition, kill, pause` order, each at most once.
+    pub kinds: Vec<FaultKind>,
+    /// `--nemesis-interval`: mean seconds between one scheduled fault's start and its end, and between its end
+    /// and its next start.
+    pub interval_s: f64,
+    /// Probability that a server message is lost (0 = off).
+    pub loss: f64,
+    /// Probability that a server message is delivered twice (0 = off).
+    pub duplicate: f64,
+    /// Faults on named nodes at given times.
+    pub targeted: Vec<TargetedFault>,
+}
+
+impl FaultPlan {
+    /// No fault at all (Maelstrom without `--nemesis`).
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty() && self.targeted.is_empty() && self.loss == 0.0 && self.duplicate == 0.0
+    }
+
+    /// Can a partition be in force (random partitions, or a targeted cut)?
+    pub fn partitions(&self) -> bool {
+        self.kinds.contains(&FaultKind::Partition) || self.targeted.iter().any(|t| t.kind == TargetKind::Cut)
+    }
+
+    /// Does any fault go beyond Maelstrom's partitions?
+    pub fn has_extensions(&self) -> bool {
+        self.kinds.iter().any(|k| *k != FaultKind::Partition)
+            || !self.targeted.is_empty()
+            || self.loss > 0.0
+            || self.duplicate > 0.0
+    }
+
+    /// A short description: `none`, or the faults joined by `,` (e.g. `partition,kill,loss 0.05,cut:n0:5-15`).
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self.kinds.iter().map(|k| k.name().to_owned()).collect();
+        if self.loss > 0.0 {
+            parts.push(format!("loss {}", self.loss));
+        }
+        if self.duplicate > 0.0 {
+            parts.push(format!("duplicate {}", self.duplicate));
+        }
+        parts.extend(self.targeted.iter().map(ToString::to_string));
+        if parts.is_empty() { "none".to_owned() } else { parts.join(",") }
+    }
+}
+
+/// One fault while it was in force, read back from the history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultInterval {
+    /// `partition`, `kill` or `pause`.
+    pub fault: &'static str,
+    /// What: the partition's label (`majority`, `isolate n3`, …) or the node.
+    pub what: String,
+    /// From this history time (the completion of the op that started it)…
+    pub from: u64,
+    /// …to this one (the completion of the op that ended it), or `None` if still in force at the end.
+    pub to: Option<u64>,
+}
+
+/// Every fault of a history with its times: partitions from each `:start-partition` to the next
+/// `:stop-partition`, kills from `:kill` to the node's `:start`, pauses from `:pause` to its `:resume` (completions,
+/// their values naming the nodes changed). In start order.
+pub fn intervals(history: &crate::history::History) -> Vec<FaultInterval> {
+    use crate::history::{F, Process};
+    let mut out: Vec<FaultInterval> = Vec::new();
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array().map(|a| a.iter().filter_map(|n| n.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    };
+    // Nemesis operations are instantaneous: each invocation is followed at once by its completion (both :info).
+    let nemesis: Vec<&crate::history::Op> = history.ops.iter().filter(|op| op.process == Process::Nemesis).collect();
+    for pair in nemesis.chunks(2) {
+        let [invocation, op] = pair else { continue };
+        let invoke_value = &invocation.value;
+        let open = |out: &mut Vec<FaultInterval>, fault, what: String| {
+            out.push(FaultInterval { fault, what, from: op.time, to: None });
+        };
+        let close = |out: &mut Vec<FaultInterval>, fault: &str, what: Option<&str>| {
+            for i in out.iter_mut().filter(|i| i.fault == fault && i.to.is_none() && what.is_none_or(|w| i.what == w)) {
+                i.to = Some(op.time);
+            }
+        };
+        match op.f {
+            F::StartPartition => {
+                let label = invoke_value.as_str().unwrap_or("partition").to_owned();
+                open(&mut out, "partition", label);
+            }
+            F::StopPartition => close(&mut out, "partition", None),
+            F::Kill => names(&op.value).into_iter().for_each(|n| open(&mut out, "kill", n)),
+            F::Pause => names(&op.value).into_iter().for_each(|n| open(&mut out, "pause", n)),
+            F::Start => names(&op.value).iter().for_each(|n| close(&mut out, "kill", Some(n))),
+            F::Resume => names(&op.value).iter().for_each(|n| close(&mut out, "pause", Some(n))),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The grudge that cuts `node` off from every other node of `nodes` (both directions).
+pub fn isolate(node: &str, nodes: &[String]) -> Grudge {
+    let rest: Vec<String> = nodes.iter().filter(|n| *n != node).cloned().collect();
+    complete_grudge(&[vec![node.to_owned()], rest])
+}
+
+/// The union of grudges: every receiver drops what any of them makes it drop.
+pub fn union<'a>(grudges: impl IntoIterator<Item = &'a Grudge>) -> Grudge {
+    let mut out = Grudge::new();
+    for g in grudges {
+        for (dest, srcs) in g {
+            out.entry(dest.clone()).or_default().extend(srcs.iter().cloned());
+        }
+    }
+    out
 }
 
 /// Jepsen's `util/majority`: `floor(n/2) + 1`.
@@ -300,6 +529,46 @@ mod tests {
         }
         assert_eq!(counts.len(), 4);
         assert!(counts.values().all(|&c| (880..1120).contains(&c)), "{counts:?}");
+    }
+
+    #[test]
+    fn targeted_faults_parse_and_print_back() {
+        let t: TargetedFault = "cut:n3:5-15.5".parse().unwrap();
+        assert_eq!(
+            t,
+            TargetedFault { kind: TargetKind::Cut, node: "n3".into(), from: 5_000_000_000, to: 15_500_000_000 }
+        );
+        assert_eq!(t.to_string(), "cut:n3:5-15.5");
+        assert_eq!("kill:a:b:0-1".parse::<TargetedFault>().unwrap().node, "a:b", "NODE runs to the last colon");
+        for bad in ["cut:n3", "burn:n3:1-2", "cut:n3:2-1", "cut:n3:1-1", "cut::1-2", "pause:n1:x-2", "kill:n1:-1-2"] {
+            assert!(bad.parse::<TargetedFault>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_cut_isolates_one_node_both_ways_and_unions_add_up() {
+        let nodes = names(4);
+        let g = isolate("n2", &nodes);
+        basic_laws(&g, &nodes);
+        assert_eq!(component_sizes(&g, &nodes), [1, 3]);
+        assert_eq!(g["n2"].len(), 3);
+        let both = union([&g, &isolate("n4", &nodes)]);
+        assert_eq!(both["n1"], BTreeSet::from(["n2".to_owned(), "n4".to_owned()]));
+        assert_eq!(both["n2"].len(), 3);
+    }
+
+    #[test]
+    fn fault_plans_describe_themselves() {
+        assert_eq!(FaultPlan::default().describe(), "none");
+        let plan = FaultPlan {
+            kinds: vec![FaultKind::Partition, FaultKind::Kill],
+            interval_s: 10.0,
+            loss: 0.05,
+            duplicate: 0.0,
+            targeted: vec!["cut:n0:5-15".parse().unwrap()],
+        };
+        assert_eq!(plan.describe(), "partition,kill,loss 0.05,cut:n0:5-15");
+        assert!(plan.partitions() && plan.has_extensions() && !plan.is_empty());
     }
 
     #[test]

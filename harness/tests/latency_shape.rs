@@ -82,4 +82,12 @@ fn constant_latency_delays_every_server_message_by_l_and_direct_flooding_is_stab
     let max = latencies["1"].as_u64().expect("the largest stable latency");
     assert!(max <= L_MS * 3 / 2, "max stable latency {max} ms with L = {L_MS} ms");
     assert_eq!(results["workload"]["lost-count"], 0);
+
+    // The ideal (an osmosis extension): direct flooding is the ideal protocol, so nothing beats it, the ideal is
+    // within one L, and no read saw a value before one L could have brought it.
+    let ideal = &results["ideal"];
+    assert_eq!(ideal["latency-floor-ms"], L_MS);
+    assert_eq!(ideal["early-read-count"], 0, "{ideal}");
+    assert!(ideal["stable-latencies"]["1"].as_u64().unwrap() <= L_MS, "{ideal}");
+    assert!(ideal["excess"]["0"].as_i64().unwrap() >= 0, "{ideal}");
 }

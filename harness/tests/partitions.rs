@@ -66,4 +66,10 @@ fn partitions_alternate_drop_server_messages_and_heal_before_the_final_reads() {
     let (sent, received) = (net_count(&results, "servers", "send-count"), net_count(&results, "servers", "recv-count"));
     assert!(received < sent, "partitioned messages are dropped: sent {sent}, received {received}");
     assert_eq!(net_count(&results, "clients", "send-count"), net_count(&results, "clients", "recv-count"));
+
+    // The ideal (an osmosis extension) is a lower bound under the recorded partitions too: no read saw an element
+    // before the ideal network could have brought it, and no element became stable sooner than it could.
+    let ideal = &results["ideal"];
+    assert_eq!(ideal["early-read-count"], 0, "{ideal}");
+    assert!(ideal["excess"]["0"].as_i64().is_none_or(|e| e >= 0), "{ideal}");
 }

@@ -33,7 +33,7 @@ fn comments_and_blank_lines_are_skipped_and_lines_parse_like_test() {
     assert_eq!(s[0].config.seed, 1, "the bench's seed");
     assert_eq!((s[1].name.as_str(), s[1].line), ("counter_3", 6));
     assert_eq!(s[1].config.nodes, ["a", "b", "d"]);
-    assert!(s[1].config.nemesis_interval_s.is_some());
+    assert_eq!(s[1].config.faults.describe(), "partition");
     assert_eq!(s[1].config.seed, 9, "the line's own seed wins");
 }
 

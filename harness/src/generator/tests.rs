@@ -14,7 +14,7 @@ fn config(workload: Workload, concurrency: usize, rate: f64, time_limit: Nanos) 
         concurrency,
         rate,
         time_limit,
-        nemesis_interval: None,
+        nemesis: None,
         recovery: SchedulerConfig::RECOVERY,
     }
 }
@@ -190,7 +190,7 @@ fn g_counter_is_one_third_adds_with_deltas_from_zero_to_four() {
 #[test]
 fn echo_asks_to_echo_0_to_127_and_ends_without_heal_or_final_reads() {
     let mut cfg = config(Workload::Echo, 4, 500.0, 10 * S);
-    cfg.nemesis_interval = Some(S);
+    cfg.nemesis = Some(NemesisConfig::partitions(S));
     let run = simulate(cfg, 7, 0, ok_after(3 * MS));
     let mut seen = BTreeSet::new();
     for (_, _, _, op) in run.invokes() {
@@ -269,12 +269,12 @@ fn info_completions_bump_the_thread_process_by_the_concurrency() {
 #[test]
 fn final_reads_come_after_the_barrier_a_heal_the_log_and_the_recovery_sleep() {
     let mut cfg = config(Workload::Broadcast, 5, 20.0, 10 * S);
-    cfg.nemesis_interval = Some(2 * S);
+    cfg.nemesis = Some(NemesisConfig::partitions(2 * S));
     let mut sched = Scheduler::new(cfg.clone(), 13);
     assert_eq!(sched.phase(), "main");
     let _ = sched.next(0);
     let run = simulate(cfg, 13, 0, ok_after(400 * MS));
-    let heal = run.log.iter().rposition(|(_, a)| matches!(a, Action::Nemesis { op: NemesisOp::Stop, .. })).unwrap();
+    let heal = run.log.iter().rposition(|(_, a)| matches!(a, Action::Nemesis { op: NemesisOp::Heal, .. })).unwrap();
     let last_main_done = run.invokes().filter(|x| !x.3.final_read).map(|x| x.0 + 400 * MS).max().unwrap();
     let (t_heal, _) = run.log[heal];
     assert_eq!(t_heal, last_main_done, "heal as soon as the last main op completed");
@@ -303,7 +303,7 @@ fn without_a_nemesis_there_is_no_heal_before_the_final_reads() {
 #[test]
 fn phases_advance_main_heal_recovery_final_done() {
     let mut cfg = config(Workload::Broadcast, 1, 1.0, S);
-    cfg.nemesis_interval = Some(100 * S);
+    cfg.nemesis = Some(NemesisConfig::partitions(100 * S));
     let mut s = Scheduler::new(cfg, 15);
     let mut phases = vec![s.phase()];
     let mut now = 0;
@@ -327,15 +327,15 @@ fn phases_advance_main_heal_recovery_final_done() {
 #[test]
 fn nemesis_starts_at_the_first_call_then_stops_and_starts_alternately() {
     let mut cfg = config(Workload::PnCounter, 5, 10.0, 200 * S);
-    cfg.nemesis_interval = Some(S);
+    cfg.nemesis = Some(NemesisConfig::partitions(S));
     let run = simulate(cfg.clone(), 16, 5 * S, ok_after(MS));
     let ops = run.nemesis();
     assert_eq!(ops[0].0, 5 * S, "first start at the first call");
     let main = &ops[..ops.len() - 1];
     for (k, (at, op)) in main.iter().enumerate() {
-        assert_eq!(matches!(op, NemesisOp::Start(..)), k % 2 == 0, "op {k} is {op:?}");
+        assert_eq!(matches!(op, NemesisOp::StartPartition(..)), k % 2 == 0, "op {k} is {op:?}");
         assert!(*at < 205 * S);
-        if let NemesisOp::Start(_, grudge) = op {
+        if let NemesisOp::StartPartition(_, grudge) = op {
             assert!(grudge.keys().all(|n| cfg.nodes.contains(n)));
         }
     }
@@ -343,13 +343,13 @@ fn nemesis_starts_at_the_first_call_then_stops_and_starts_alternately() {
     assert!(gaps.iter().all(|&g| g < 2 * S));
     let mean = gaps.iter().sum::<Nanos>() as f64 / gaps.len() as f64;
     assert!((mean - 1e9).abs() < 0.15e9, "mean nemesis gap {mean}");
-    assert_eq!(ops.last().unwrap().1, &NemesisOp::Stop, "the final heal");
+    assert_eq!(ops.last().unwrap().1, &NemesisOp::Heal, "the final heal");
 }
 
 #[test]
 fn rate_zero_issues_no_main_ops_and_final_reads_follow_the_time_limit() {
     let mut cfg = config(Workload::Broadcast, 3, 0.0, 30 * S);
-    cfg.nemesis_interval = Some(5 * S);
+    cfg.nemesis = Some(NemesisConfig::partitions(5 * S));
     let run = simulate(cfg, 17, 2 * S, ok_after(MS));
     let invokes: Vec<_> = run.invokes().collect();
     assert_eq!(invokes.len(), 3);
@@ -370,13 +370,13 @@ fn rate_zero_without_final_reads_ends_at_the_time_limit() {
 fn main_ends_once_all_client_threads_are_busy_and_the_next_nemesis_op_is_past_the_cutoff() {
     // Jepsen's any(): a pending client side loses to any nemesis op, and time_limit ends the phase on it.
     let mut cfg = config(Workload::UniqueIds, 1, 10.0, 60 * S);
-    cfg.nemesis_interval = Some(1_000_000 * S);
+    cfg.nemesis = Some(NemesisConfig::partitions(1_000_000 * S));
     let run = simulate(cfg.clone(), 19, 0, ok_after(100 * MS));
     assert_eq!(run.nemesis().len(), 1, "the start at t = 0; the next one is far past the cutoff");
     assert_eq!(run.invokes().count(), 1, "the first op filled the only thread: main is over");
     assert_eq!(run.end, 100 * MS);
     // Without the nemesis the same run goes on for the whole time limit.
-    cfg.nemesis_interval = None;
+    cfg.nemesis = None;
     let run = simulate(cfg, 19, 0, ok_after(100 * MS));
     assert!(run.invokes().count() > 400);
 }
@@ -388,7 +388,7 @@ fn configs_are_validated_like_maelstroms_cli() {
     assert!(SchedulerConfig { concurrency: 0, ..good.clone() }.validate().is_err());
     assert!(SchedulerConfig { rate: -1.0, ..good.clone() }.validate().is_err());
     assert!(SchedulerConfig { rate: f64::NAN, ..good.clone() }.validate().is_err());
-    assert!(SchedulerConfig { nemesis_interval: Some(0), ..good.clone() }.validate().is_err());
+    assert!(SchedulerConfig { nemesis: Some(NemesisConfig::partitions(0)), ..good.clone() }.validate().is_err());
     assert!(SchedulerConfig { nodes: vec![], ..good }.validate().is_err());
 }
 
@@ -419,7 +419,7 @@ proptest! {
         durations in prop::collection::vec((0u64..300, 0u8..4), 1..20),
     ) {
         let mut cfg = config(workload, concurrency, rate, 5 * S);
-        cfg.nemesis_interval = nemesis.map(|s| s * S);
+        cfg.nemesis = nemesis.map(|s| NemesisConfig::partitions(s * S));
         let outcome = |durations: Vec<(u64, u8)>| {
             let mut k = 0;
             move |_: &Invocation, _: usize| {
@@ -438,4 +438,44 @@ proptest! {
             prop_assert_eq!(finals, 0);
         }
     }
+}
+
+#[test]
+fn kill_and_pause_flip_flops_take_a_node_and_give_the_same_node_back() {
+    let mut cfg = config(Workload::Broadcast, 5, 10.0, 100 * S);
+    cfg.nemesis = Some(NemesisConfig { interval: S, kinds: vec![FaultKind::Kill, FaultKind::Pause], targeted: vec![] });
+    let run = simulate(cfg, 4, 0, ok_after(MS));
+    let ops = run.nemesis();
+    assert!(ops[0].0 > 0, "the extensions wait for their first gap");
+    let (mut killed, mut paused) = (None::<String>, None::<String>);
+    for (_, op) in &ops[..ops.len() - 1] {
+        match op {
+            NemesisOp::Kill(n) => assert!(killed.replace(n.clone()).is_none(), "one kill at a time"),
+            NemesisOp::Start(n) => assert_eq!(killed.take().as_ref(), Some(n), "the killed node comes back"),
+            NemesisOp::Pause(n) => assert!(paused.replace(n.clone()).is_none()),
+            NemesisOp::Resume(n) => assert_eq!(paused.take().as_ref(), Some(n)),
+            other => panic!("only kill and pause are on: {other:?}"),
+        }
+    }
+    let count = |f: fn(&NemesisOp) -> bool| ops.iter().filter(|(_, op)| f(op)).count();
+    assert!(count(|op| matches!(op, NemesisOp::Kill(_))) > 20 && count(|op| matches!(op, NemesisOp::Pause(_))) > 20);
+    assert_eq!(ops.last().unwrap().1, &NemesisOp::Heal);
+}
+
+#[test]
+fn targeted_faults_begin_and_end_at_their_history_times() {
+    let mut cfg = config(Workload::GSet, 5, 10.0, 10 * S);
+    let cut: TargetedFault = "cut:n2:2-3.5".parse().unwrap();
+    let late: TargetedFault = "kill:n1:9-30".parse().unwrap();
+    cfg.nemesis = Some(NemesisConfig { interval: S, kinds: vec![], targeted: vec![cut.clone(), late.clone()] });
+    let run = simulate(cfg, 4, 0, ok_after(MS));
+    let ops = run.nemesis();
+    let want = [
+        (2 * S, NemesisOp::Targeted(cut.clone(), true)),
+        (3_500 * MS, NemesisOp::Targeted(cut, false)),
+        (9 * S, NemesisOp::Targeted(late, true)),
+    ];
+    let got: Vec<(Nanos, NemesisOp)> = ops.iter().map(|(t, op)| (*t, (*op).clone())).collect();
+    assert_eq!(got[..3], want, "the end past the time limit is left to the final heal");
+    assert_eq!(got[3].1, NemesisOp::Heal);
 }

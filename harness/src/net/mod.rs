@@ -33,7 +33,8 @@
 //! send time, the way Maelstrom's unused `p-loss` would: the send is counted, no delivery ever is) and, if not
 //! lost, delivered twice with probability `duplicate` (the copy has the same id and its own latency sample; both
 //! deliveries are counted as receptions). Client messages are never touched, as they are never partitioned. The
-//! draws come from their own seeded stream, so turning faults on does not change the latency samples.
+//! draws (and the copies' latencies) come from their own seeded stream, so turning faults on does not change the
+//! latency of any other message.
 //!
 //! Cost: `send` and `poll` are `O(log n)` (a per-receiver heap plus one global heap of in-flight deadlines).
 
@@ -95,6 +96,14 @@ impl LatencySource {
     fn sample(&mut self, src: Addr, dest: Addr) -> Nanos {
         match self {
             LatencySource::Model { latency, rng } => latency.sample_ms(rng).saturating_mul(1_000_000),
+            LatencySource::Custom(f) => f(src, dest),
+        }
+    }
+
+    /// A sample of the same distribution drawn from another stream (a duplicate's latency).
+    fn sample_with(&mut self, src: Addr, dest: Addr, rng: &mut ChaCha8Rng) -> Nanos {
+        match self {
+            LatencySource::Model { latency, .. } => latency.sample_ms(rng).saturating_mul(1_000_000),
             LatencySource::Custom(f) => f(src, dest),
         }
     }
@@ -500,6 +509,8 @@ impl<P: Clone, R> Network<P, R> {
             self.enqueue(now, src, dest, id, now, payload);
             return Ok(id);
         }
+        // The latency sample is drawn whatever the faults do, so faults never shift the latency stream.
+        let deadline = now.saturating_add(self.latency.sample(src, dest));
         let faults = self.faults;
         if faults.loss > 0.0 && self.fault_rng.random_bool(faults.loss.min(1.0)) {
             self.fault_counts.0 += 1;
@@ -507,10 +518,9 @@ impl<P: Clone, R> Network<P, R> {
         }
         if faults.duplicate > 0.0 && self.fault_rng.random_bool(faults.duplicate.min(1.0)) {
             self.fault_counts.1 += 1;
-            let deadline = now.saturating_add(self.latency.sample(src, dest));
-            self.enqueue(now, src, dest, id, deadline, payload.clone());
+            let copy = now.saturating_add(self.latency.sample_with(src, dest, &mut self.fault_rng));
+            self.enqueue(now, src, dest, id, copy, payload.clone());
         }
-        let deadline = now.saturating_add(self.latency.sample(src, dest));
         self.enqueue(now, src, dest, id, deadline, payload);
         Ok(id)
     }

@@ -272,6 +272,87 @@ fn the_sampler_sees_the_ends_of_each_server_message() {
     assert_eq!(*seen.lock().unwrap(), [(a, b), (b, a)]);
 }
 
+#[test]
+fn every_server_message_is_lost_at_probability_one_and_the_sends_still_count() {
+    let mut net = constant(1);
+    let [a, b, c] = ["n1", "n2", "c1"].map(|n| net.register(n, ()));
+    net.set_message_faults(MessageFaults { loss: 1.0, duplicate: 0.0 });
+    assert_eq!(net.send(0, a, b, 1), Ok(0));
+    assert_eq!(net.send(0, c, a, 2), Ok(1), "client messages are never lost");
+    assert_eq!(net.send(0, a, c, 3), Ok(2));
+    let got = run_until(&mut net, u64::MAX);
+    assert_eq!(got.iter().map(|(_, d)| d.payload).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!((net.stats().servers.send_count, net.stats().servers.recv_count), (1, 0));
+    assert_eq!(net.fault_counts(), (1, 0));
+}
+
+#[test]
+fn a_duplicated_message_arrives_twice_under_one_id() {
+    let mut net = constant(5);
+    let [a, b] = ["n1", "n2"].map(|n| net.register(n, ()));
+    net.set_message_faults(MessageFaults { loss: 0.0, duplicate: 1.0 });
+    net.send(0, a, b, 7).unwrap();
+    let got = run_until(&mut net, u64::MAX);
+    assert_eq!(got.iter().map(|(t, d)| (*t, d.id, d.payload)).collect::<Vec<_>>(), [(5 * MS, 0, 7), (5 * MS, 0, 7)]);
+    let s = net.stats().servers;
+    assert_eq!((s.send_count, s.recv_count, s.msg_count), (1, 2, 1));
+    assert_eq!(net.fault_counts(), (0, 1));
+}
+
+#[test]
+fn message_faults_leave_the_latency_of_the_other_messages_unchanged() {
+    let deadlines = |faults: MessageFaults| {
+        let mut net: Network<u32> = Network::new(Latency::new(100, LatencyDist::Exponential).unwrap(), 9);
+        let [a, b] = ["n1", "n2"].map(|n| net.register(n, ()));
+        net.set_message_faults(faults);
+        for k in 0..200 {
+            net.send(0, a, b, k).unwrap();
+        }
+        let mut first: BTreeMap<u32, Nanos> = BTreeMap::new();
+        for (_, d) in run_until(&mut net, u64::MAX) {
+            first.entry(d.payload).or_insert(d.deadline);
+        }
+        first
+    };
+    let clean = deadlines(MessageFaults::default());
+    let faulty = deadlines(MessageFaults { loss: 0.3, duplicate: 0.3 });
+    assert!(faulty.len() < 180, "some were lost: {}", faulty.len());
+    // A surviving message keeps its deadline; a copy has its own and may come first.
+    assert!(faulty.iter().all(|(k, d)| *d <= clean[k]));
+    let lossy = deadlines(MessageFaults { loss: 0.3, duplicate: 0.0 });
+    assert!(lossy.iter().all(|(k, d)| clean[k] == *d));
+}
+
+#[test]
+fn discarding_a_receivers_pending_messages_keeps_it_registered() {
+    let mut net = constant(10);
+    let [a, b] = ["n1", "n2"].map(|n| net.register(n, ()));
+    net.send(0, a, b, 1).unwrap();
+    net.send(0, a, b, 2).unwrap();
+    net.discard_pending(b);
+    assert_eq!((net.pending_for(b), net.next_deadline()), (0, None));
+    net.send(1, a, b, 3).unwrap();
+    assert_eq!(run_until(&mut net, u64::MAX).iter().map(|(_, d)| d.payload).collect::<Vec<_>>(), [3]);
+}
+
+#[test]
+fn the_network_keeps_each_participants_role_while_registered() {
+    let mut net: Network<u32, &str> = constant_with_roles();
+    let a = net.register("n1", "node");
+    let c = net.register("c1", "client");
+    assert_eq!(net.role(a), Some(&"node"));
+    *net.role_mut(c).unwrap() = "closing";
+    assert_eq!(net.unregister(c), Some("closing"), "unregistering hands the role back");
+    assert_eq!(net.role(c), None);
+    assert_eq!(net.unregister(c), None);
+    assert_eq!(net.register("c1", "again"), c);
+    assert_eq!(net.role(c), Some(&"again"));
+}
+
+fn constant_with_roles() -> Network<u32, &'static str> {
+    Network::new(Latency::new(1, LatencyDist::Constant).unwrap(), 1)
+}
+
 /// One scripted event: at `dt` after the previous one, `src` sends to `dest` (indices into the participants).
 #[derive(Debug, Clone)]
 struct Step {

@@ -46,6 +46,8 @@ pub struct Recording {
     pub diagnostics: Vec<Diagnostic>,
     /// Measurements of the harness itself.
     pub harness: HarnessStats,
+    /// Server messages lost and duplicated by the message faults: `(lost, duplicated)`.
+    pub message_faults: (u64, u64),
 }
 
 /// How well the harness kept up: the figures behind "the harness must never be what limits a run".
@@ -102,7 +104,14 @@ pub fn run(cfg: &TestConfig) -> Result<Recording, RunError> {
     if let (Some(a), Some(b), Some(c)) = (lags.quantile(0.5), lags.quantile(0.99), lags.quantile(1.0)) {
         harness.delivery_lag_us = Some([a, b, c]);
     }
-    Ok(Recording { net: finished.net, history: finished.history, diagnostics: finished.diagnostics, harness, dir })
+    Ok(Recording {
+        net: finished.net,
+        history: finished.history,
+        diagnostics: finished.diagnostics,
+        harness,
+        message_faults: finished.message_faults,
+        dir,
+    })
 }
 
 /// Writes the history as `history.jsonl`, `history.edn` and `history.txt`.

@@ -427,4 +427,53 @@ mod tests {
         let all = rt.block_on(reader).unwrap();
         assert_eq!(all, lines.concat(), "everything arrives, in order");
     }
+
+    /// The state letter of a process in `/proc/<pid>/stat` (`T` when stopped).
+    fn state(pid: u32) -> char {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        stat.rsplit(") ").next().unwrap().chars().next().unwrap()
+    }
+
+    #[test]
+    fn a_paused_process_is_stopped_until_resumed_and_a_long_stderr_line_is_logged_whole() {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let dir = std::env::temp_dir().join(format!("osmosis-process-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log_path = dir.join("n0.log");
+        let _ = std::fs::remove_file(&log_path);
+        // A line of 200 000 bytes on stderr (more than one read chunk), then a short one; then it waits on stdin.
+        let script = "head -c 200000 /dev/zero | tr '\\0' x >&2; echo >&2; echo after >&2; cat";
+        let args = vec!["-c".to_owned(), script.to_owned()];
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let spec = Spawn {
+            index: 0,
+            generation: 0,
+            name: "n0",
+            bin: Path::new("/bin/sh"),
+            args: &args,
+            log_path: log_path.clone(),
+            log_stderr: false,
+        };
+        let mut p = NodeProcess::spawn(rt.handle(), spec, tx).unwrap();
+        let pid = p.pid.unwrap();
+        let start = std::time::Instant::now();
+        while p.stderr_tail().len() < 2 && start.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let tail = p.stderr_tail();
+        assert_eq!(tail.len(), 2, "{tail:?}");
+        assert!(tail[0].ends_with("… (200000 bytes in all)"), "the tail keeps the head of a long line");
+        assert_eq!(tail[1], "after", "the log goes on after a long line");
+        let log = std::fs::read_to_string(&log_path).unwrap();
+        assert_eq!(log.len(), 200_000 + 1 + 6, "the long line is in the log whole");
+        p.signal_pause(true).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(state(pid), 'T', "SIGSTOP stops it");
+        p.signal_pause(false).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_ne!(state(pid), 'T', "SIGCONT lets it run");
+        p.kill();
+        assert_eq!(rt.block_on(p.wait_killed()), None, "killed, not exited on its own");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -25,6 +25,14 @@ pub(super) enum Purpose {
     Op { thread: usize, node: usize, process: u64, op: Invocation },
 }
 
+impl Purpose {
+    fn node(&self) -> usize {
+        match self {
+            Purpose::Init { node, .. } | Purpose::Topology { node, .. } | Purpose::Op { node, .. } => *node,
+        }
+    }
+}
+
 /// The one outstanding request of a client.
 #[derive(Debug)]
 pub(super) struct Pending {
@@ -61,6 +69,24 @@ impl Cluster<'_> {
     /// Closes a client: its name leaves the network, a late reply to it is an invalid destination.
     pub(super) fn close_client(&mut self, addr: Addr) {
         self.net.unregister(addr);
+    }
+
+    /// Closes every client waiting on a setup request to `node` (it was killed: its answer will never come).
+    pub(super) fn abandon_setup_requests(&mut self, node: usize) {
+        let waiting: Vec<Addr> = self
+            .timeouts
+            .iter()
+            .map(|Reverse((_, client, _))| *client)
+            .filter(|&c| match self.client(c).and_then(|s| s.pending.as_ref()) {
+                Some(p) => {
+                    matches!(p.purpose, Purpose::Init { .. } | Purpose::Topology { .. }) && p.purpose.node() == node
+                }
+                None => false,
+            })
+            .collect();
+        for client in waiting {
+            self.close_client(client);
+        }
     }
 
     fn client(&self, addr: Addr) -> Option<&ClientState> {
@@ -238,7 +264,7 @@ impl Cluster<'_> {
                 let client = self.open_client();
                 self.send_topology(now, node, client, false);
             }
-            _ => {}
+            _ => self.nodes[node].starting = false,
         }
     }
 
@@ -251,10 +277,11 @@ impl Cluster<'_> {
         if let Err(e) = rpc::check_topology_reply(&body) {
             return self.crash_with(Some(node), format!("node {name}: bad reply to topology: {e}"));
         }
-        if let Stage::Setup { left } = self.stage
-            && initial
-        {
-            self.stage = if left == 1 { Stage::Main } else { Stage::Setup { left: left - 1 } };
+        match self.stage {
+            Stage::Setup { left } if initial => {
+                self.stage = if left == 1 { Stage::Main } else { Stage::Setup { left: left - 1 } };
+            }
+            _ => self.nodes[node].starting = false,
         }
     }
 }

@@ -20,6 +20,7 @@ mod faults;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::sync::Arc;
@@ -30,14 +31,15 @@ use super::store::{EventKind, Journal};
 use super::wire::{NodeLine, delivery_line};
 use crate::cli::TestConfig;
 use crate::diagnostic::{Diagnostic, clip};
-use crate::generator::{Action, Scheduler, SchedulerConfig};
+use crate::generator::{Action, NemesisConfig, Scheduler, SchedulerConfig};
 use crate::history::{History, Nanos};
-use crate::net::{Addr, Delivery, NetStats, Network};
+use crate::net::{Addr, Delivery, MessageFaults, NetStats, Network};
 use crate::rpc::{INIT_TIMEOUT_MS, RPC_TIMEOUT_MS};
 use crate::service::{SERVICE_NAMES, Service};
 use crate::topology;
 use crate::workload::Workload;
 use clients::{ClientState, Purpose, ThreadState};
+use faults::FaultState;
 
 const MS: u64 = 1_000_000;
 const SEC: u64 = 1_000_000_000;
@@ -177,6 +179,10 @@ struct NodeSlot {
     status: NodeStatus,
     /// Its stdout is ignored from here on (spec §3.1).
     ignored: bool,
+    /// Restarted, and its `init` (or `topology`) not yet answered.
+    starting: bool,
+    /// Paused at some point: it may answer clients that gave up while it was stopped.
+    was_paused: bool,
 }
 
 /// Where the run is.
@@ -216,6 +222,7 @@ pub struct Cluster<'c> {
     crash: Option<Crash>,
     counts: Counts,
     sends_per_sec: Vec<u64>,
+    faults: FaultState,
 }
 
 /// Derives independent seeds for the run's random streams (splitmix64).
@@ -226,9 +233,13 @@ pub fn sub_seed(seed: u64, stream: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// An address's name as a JSON string literal (escaped once, when it was registered).
-fn json_name(net: &Network<Arc<str>, Participant>, addr: Addr) -> &str {
-    net.role(addr).map_or("null", |p| p.json_name.as_str())
+/// An address's name as a JSON string literal: escaped once when it was registered, or now for an address no
+/// longer registered (a closed client's message still in flight).
+fn json_name(net: &Network<Arc<str>, Participant>, addr: Addr) -> Cow<'_, str> {
+    match net.role(addr) {
+        Some(p) => Cow::Borrowed(p.json_name.as_str()),
+        None => Cow::Owned(json_string(net.name(addr))),
+    }
 }
 
 fn json_string(name: &str) -> String {
@@ -239,10 +250,19 @@ impl<'c> Cluster<'c> {
     /// A cluster for `cfg`, with every node and service registered; `journal` receives every send and delivery.
     pub fn new(cfg: &'c TestConfig, journal: Option<Journal>) -> Self {
         let mut net = Network::new(cfg.latency, sub_seed(cfg.seed, 1));
+        net.set_message_faults(MessageFaults { loss: cfg.faults.loss, duplicate: cfg.faults.duplicate });
         let mut nodes = Vec::with_capacity(cfg.nodes.len());
         for (i, name) in cfg.nodes.iter().enumerate() {
             let addr = net.register(name, Participant { json_name: json_string(name), role: Role::Node(i) });
-            nodes.push(NodeSlot { name: name.clone(), addr, status: NodeStatus::Up, ignored: false });
+            let status = NodeStatus::Up;
+            nodes.push(NodeSlot {
+                name: name.clone(),
+                addr,
+                status,
+                ignored: false,
+                starting: false,
+                was_paused: false,
+            });
         }
         for name in SERVICE_NAMES {
             let role = Role::Service(name, Service::default());
@@ -254,7 +274,11 @@ impl<'c> Cluster<'c> {
             concurrency: cfg.concurrency,
             rate: cfg.rate,
             time_limit: cfg.time_limit_s * SEC,
-            nemesis_interval: cfg.nemesis_interval_s.map(|s| (s * SEC as f64) as Nanos),
+            nemesis: (!cfg.faults.is_empty()).then(|| NemesisConfig {
+                interval: (cfg.faults.interval_s * SEC as f64) as Nanos,
+                kinds: cfg.faults.kinds.clone(),
+                targeted: cfg.faults.targeted.clone(),
+            }),
             recovery: (cfg.recovery_s * SEC as f64) as Nanos,
         };
         Cluster {
@@ -275,6 +299,7 @@ impl<'c> Cluster<'c> {
             crash: None,
             counts: Counts::default(),
             sends_per_sec: Vec::new(),
+            faults: FaultState::default(),
         }
     }
 
@@ -325,6 +350,9 @@ impl<'c> Cluster<'c> {
                         return;
                     }
                     (None, _) => format!("invalid source {src:?}: not a node, service or open client"),
+                    // A node that was paused answers clients that gave up while it was stopped: the fault's doing,
+                    // not the node's, so the reply is lost (as on a real network) rather than fatal.
+                    (_, None) if dest.starts_with('c') && self.nodes[node].was_paused => return,
                     (_, None) if dest.starts_with('c') => format!(
                         "invalid dest {dest:?}: that client is closed (it timed out and moved on, or was an init \
                          client), so this is a late reply"
@@ -499,7 +527,7 @@ impl<'c> Cluster<'c> {
         };
         let (s, d) = (json_name(&self.net, src), json_name(&self.net, dest));
         if let Some(j) = self.journal.as_mut() {
-            j.record(EventKind::Send, now, id, s, d, Some(&body));
+            j.record(EventKind::Send, now, id, &s, &d, Some(&body));
         }
         if self.cfg.log_net_send {
             let text = format!("send {id} {s} -> {d} {body}");
@@ -516,7 +544,7 @@ impl<'c> Cluster<'c> {
     fn on_delivery(&mut self, d: Delivery<Arc<str>>, now: Nanos) {
         let (s, t) = (json_name(&self.net, d.src), json_name(&self.net, d.dest));
         if let Some(j) = self.journal.as_mut() {
-            j.record(EventKind::Recv, now, d.id, s, t, None);
+            j.record(EventKind::Recv, now, d.id, &s, &t, None);
         }
         if self.cfg.log_net_recv {
             let text = format!("recv {} {s} -> {t} {}", d.id, d.payload);
@@ -526,7 +554,8 @@ impl<'c> Cluster<'c> {
         match role {
             Role::Node(node) => {
                 let node = *node;
-                let line = delivery_line(d.id, json_name(&self.net, d.src), json_name(&self.net, d.dest), &d.payload);
+                let (src, dest) = (json_name(&self.net, d.src), json_name(&self.net, d.dest));
+                let line = delivery_line(d.id, &src, &dest, &d.payload);
                 let deadline = (!self.net.is_client(d.src)).then_some(d.deadline);
                 self.effects.push_back(Effect::Deliver { node, line, deadline });
             }

@@ -8,6 +8,7 @@ use super::*;
 use crate::cli::TestConfig;
 use crate::history::{F, OpType, Process};
 use crate::latency::Latency;
+use crate::nemesis::FaultPlan;
 use crate::topology::TopologyKind;
 
 fn config(workload: Workload, nodes: usize) -> TestConfig {
@@ -21,7 +22,7 @@ fn config(workload: Workload, nodes: usize) -> TestConfig {
         concurrency: nodes,
         latency: Latency::zero(),
         topology: TopologyKind::Grid,
-        nemesis_interval_s: None,
+        faults: FaultPlan::default(),
         availability: None,
         log_stderr: false,
         log_net_send: false,
@@ -61,9 +62,14 @@ struct Outcome {
     read: Vec<(Nanos, usize, Value)>,
     effects: Vec<Effect>,
     finished: Finished,
+    origin: Nanos,
 }
 
 impl Outcome {
+    fn origin(&self) -> Nanos {
+        self.origin
+    }
+
     fn read_by(&self, node: usize, kind: &str) -> Vec<&Value> {
         self.read.iter().filter(|(_, n, m)| *n == node && m["body"]["type"] == kind).map(|(_, _, m)| m).collect()
     }
@@ -105,7 +111,8 @@ fn run(cfg: &TestConfig, behaviour: &mut Behaviour<'_>, limit: Nanos) -> Outcome
             None => break,
         }
     }
-    Outcome { read, effects, finished: core.finish() }
+    let origin = core.origin();
+    Outcome { read, effects, finished: core.finish(), origin }
 }
 
 const LIMIT: Nanos = 60 * SEC;
@@ -334,4 +341,118 @@ fn the_progress_clock_follows_the_main_phase_then_the_recovery() {
         now = core.next_wake().unwrap_or(now + SEC).max(now + 1);
     }
     assert!(seen.contains(&("main", 2.0)) && seen.contains(&("recovery", 4.0)), "{seen:?}");
+}
+
+fn targeted(cfg: &mut TestConfig, faults: &[&str]) {
+    cfg.faults.targeted = faults.iter().map(|f| f.parse().unwrap()).collect();
+}
+
+/// The nemesis entries of the history: `(time, f, value)` of each completion.
+fn nemesis_ops(out: &Outcome) -> Vec<(Nanos, F, Value)> {
+    let h = &out.finished.history.ops;
+    h.iter()
+        .filter(|op| op.process == Process::Nemesis)
+        .skip(1)
+        .step_by(2)
+        .map(|op| (op.time, op.f, op.value.clone()))
+        .collect()
+}
+
+#[test]
+fn a_killed_node_loses_its_messages_and_comes_back_empty_with_init_and_topology_again() {
+    let mut cfg = config(Workload::Broadcast, 2);
+    targeted(&mut cfg, &["kill:n1:0.5-1.5"]);
+    let out = run(&cfg, &mut polite, LIMIT);
+    assert_eq!(out.crash(), None);
+    let kill = out.effects.iter().position(|e| *e == Effect::Kill { node: 1 }).expect("a kill");
+    let restart = out.effects.iter().position(|e| *e == Effect::Restart { node: 1 }).expect("a restart");
+    assert!(kill < restart);
+    let ops = nemesis_ops(&out);
+    assert_eq!(ops[0].1, F::Kill);
+    assert_eq!(ops[0].2, json!(["n1"]));
+    assert_eq!((ops[1].1, &ops[1].2), (F::Start, &json!(["n1"])));
+    assert_eq!(ops[1].0 - ops[0].0, SEC, "down from 0.5 s to 1.5 s");
+    let down = |t: Nanos| t >= ops[0].0 + out.origin() && t < ops[1].0 + out.origin();
+    assert!(out.read.iter().all(|(t, n, _)| *n != 1 || !down(*t)), "nothing reaches a dead node");
+    assert_eq!(out.read_by(1, "init").len(), 2, "the new process gets init");
+    assert_eq!(out.read_by(1, "topology").len(), 2, "and the topology");
+    assert_eq!(out.read_by(0, "init").len(), 1);
+}
+
+#[test]
+fn a_paused_node_reads_what_waited_for_it_once_resumed_and_its_late_replies_are_not_fatal() {
+    let mut cfg = config(Workload::Broadcast, 2);
+    cfg.time_limit_s = 8;
+    targeted(&mut cfg, &["pause:n1:0.5-7"]);
+    let out = run(&cfg, &mut polite, LIMIT);
+    assert!(out.effects.contains(&Effect::Pause { node: 1 }) && out.effects.contains(&Effect::Resume { node: 1 }));
+    let ops = nemesis_ops(&out);
+    assert_eq!((ops[0].1, ops[1].1), (F::Pause, F::Resume));
+    let (from, to) = (ops[0].0 + out.origin(), ops[1].0 + out.origin());
+    let during: Vec<Nanos> =
+        out.read.iter().filter(|(t, n, _)| *n == 1 && *t >= from && *t < to).map(|(t, ..)| *t).collect();
+    assert!(during.is_empty(), "a paused node takes nothing: {during:?}");
+    assert!(out.read.iter().any(|(t, n, _)| *n == 1 && *t == to), "what waited is read at the resume");
+    assert!(!out.effects.contains(&Effect::StopReading { node: 1 }), "{:?}", out.diagnostics());
+    assert!(out.diagnostics().is_empty(), "{:?}", out.diagnostics());
+}
+
+#[test]
+fn overlapping_cuts_are_recorded_so_that_the_history_alone_says_what_was_cut() {
+    let mut cfg = config(Workload::Broadcast, 3);
+    cfg.time_limit_s = 4;
+    targeted(&mut cfg, &["cut:n0:0.5-2", "cut:n1:1-3"]);
+    let out = run(&cfg, &mut polite, LIMIT);
+    let ops = nemesis_ops(&out);
+    let kinds: Vec<F> = ops.iter().map(|o| o.1).collect();
+    use F::{StartPartition as Start, StopPartition as Stop};
+    assert_eq!(kinds, [Start, Start, Stop, Start, Stop, Stop], "{ops:?}");
+    let isolated = |i: usize| ops[i].2[1].clone();
+    assert_eq!(isolated(0)["n0"], json!(["n1", "n2"]));
+    assert_eq!(isolated(1)["n1"], json!(["n0", "n2"]));
+    assert_eq!(isolated(3), isolated(1), "when n0's cut ends, n1's alone is imposed again, at the same instant");
+    assert_eq!(ops[2].0, ops[3].0);
+    let h = &out.finished.history.ops;
+    let invocations = h.iter().filter(|op| op.process == Process::Nemesis).step_by(2);
+    let labels: Vec<&Value> = invocations.filter(|op| op.f == Start).map(|op| &op.value).collect();
+    assert_eq!(labels, [&json!("isolate n0"), &json!("isolate n1"), &json!("isolate n1")]);
+}
+
+#[test]
+fn the_end_of_main_heal_restarts_and_resumes_what_is_still_down() {
+    let mut cfg = config(Workload::Broadcast, 3);
+    targeted(&mut cfg, &["kill:n1:1-100", "pause:n2:1-100"]);
+    let out = run(&cfg, &mut polite, LIMIT);
+    assert_eq!(out.crash(), None);
+    let ops = nemesis_ops(&out);
+    let kinds: Vec<(F, &Value)> = ops.iter().map(|o| (o.1, &o.2)).collect();
+    assert_eq!(kinds[..2], [(F::Kill, &json!(["n1"])), (F::Pause, &json!(["n2"]))]);
+    assert_eq!(
+        kinds[2..],
+        [(F::Start, &json!(["n1"])), (F::Resume, &json!(["n2"]))],
+        "no partition: no stop-partition"
+    );
+    let final_reads = out.completions(F::Read).into_iter().filter(|op| op.final_read).count();
+    assert_eq!(final_reads, 3);
+}
+
+#[test]
+fn message_loss_drops_server_messages_until_the_end_of_main_heal() {
+    let mut cfg = config(Workload::Broadcast, 2);
+    cfg.faults.loss = 1.0;
+    let mut gossip = |node: usize, msg: &Value| {
+        let mut lines = polite(node, msg);
+        if msg["body"]["type"] == "broadcast" || msg["body"]["type"] == "read" {
+            let other = format!("n{}", 1 - node);
+            lines.push(json!({"src": format!("n{node}"), "dest": other, "body": {"type": "gossip"}}).to_string());
+        }
+        lines
+    };
+    let out = run(&cfg, &mut gossip, LIMIT);
+    let (lost, _) = out.finished.message_faults;
+    let servers = out.finished.net.servers;
+    assert!(lost > 0);
+    assert_eq!(servers.send_count - servers.recv_count, lost, "every lost message, and only those, never arrived");
+    assert_eq!(servers.recv_count, 2, "the final reads' gossip, after the heal, arrives");
+    assert!(out.read.iter().all(|(_, _, m)| m["body"]["type"] != "gossip" || m["body"].get("x").is_none()));
 }
