@@ -363,3 +363,17 @@ fn rounds_a_peer_leaves_unanswered_are_counted_until_it_is_heard_from() {
     assert_eq!(x.unanswered_rounds(&1), 0);
     assert_eq!(x.state(), y.state());
 }
+
+#[test]
+fn a_peer_that_floods_summaries_gets_at_most_eight_answers_per_round_min() {
+    let (_, mut y) = pair(&GSet::new(), &random_set(1000, 6));
+    let summary = osmosis_crdt::Reconcile::summary(&GSet::new()); // an empty replica asks for the whole state
+    for round in 0..20 {
+        y.on_message(ms(0), &0, Message::Summary { round, summary });
+    }
+    assert_eq!(y.take_outbox().len(), 8, "each answer is the whole state: only 8 of them");
+    assert_eq!(y.stats().stale, 12);
+    // Once those sessions expire, the peer is answered again.
+    y.on_message(Config::default().round_min, &0, Message::Summary { round: 20, summary });
+    assert_eq!(y.take_outbox().len(), 1);
+}

@@ -7,7 +7,8 @@
 //! that sent it (the message type) and a message number per direction. A message that fits no live session (late,
 //! duplicated, of a round that expired or was never opened) is counted and dropped; a message the CRDT refuses
 //! ends its session. A peer can make this node hold at most [`MAX_SESSIONS`] sessions per side, each buffering
-//! at most [`MAX_AHEAD`] messages that arrived early.
+//! at most [`MAX_AHEAD`] messages that arrived early, and make it answer at most [`MAX_SESSIONS`] summaries per
+//! `round_min`.
 //!
 //! A session ends when the CRDT says this side is done (it then stays as a tombstone that swallows duplicates) or
 //! when nothing moved it for `round_min` (it expired). The initiator of a round cannot tell agreement (answered by
@@ -29,8 +30,10 @@ use crate::id::NodeId;
 use crate::message::Message;
 use crate::overlay::Source;
 
-/// The most live sessions per peer and side: opening one more ends the oldest.
-pub(super) const MAX_SESSIONS: usize = 4;
+/// The most sessions per peer and side, ended ones included until they expire: a round this node opens beyond
+/// it ends the oldest; a peer's summary beyond it is dropped, so that a peer can make this node answer at most
+/// this many rounds per `round_min`.
+pub(super) const MAX_SESSIONS: usize = 8;
 /// The most messages a session buffers ahead of the one it waits for.
 pub(super) const MAX_AHEAD: usize = 32;
 /// Bytes of a round message that are not the CRDT's, at most: `{"type":"ae_reply","round":<20 digits>,
@@ -143,8 +146,8 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// Step 1 at the responder: silence if the summaries agree, otherwise a session and its first messages.
     fn on_summary(&mut self, now: Duration, from: usize, round: u64, summary: &C::Summary) {
         let key = (self.peers[from].clone(), Side::Responder, round);
-        if self.rounds.sessions.contains_key(&key) {
-            self.stats.stale += 1; // a duplicate
+        if self.rounds.sessions.contains_key(&key) || self.sessions_with(&key.0, Side::Responder) >= MAX_SESSIONS {
+            self.stats.stale += 1; // a duplicate, or more rounds than a peer may open at a time
             return;
         }
         let session = match self.state.open(summary, self.repair_budget()) {
@@ -223,14 +226,17 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         }
     }
 
+    /// The sessions with `peer` on `side`.
+    fn sessions_with(&self, peer: &I, side: Side) -> usize {
+        self.rounds.sessions.range((peer.clone(), side, 0)..=(peer.clone(), side, u64::MAX)).count()
+    }
+
     /// Stores a session, first ending the oldest of its peer and side if that makes too many.
     fn keep(&mut self, key: Key<I>, session: Session<C>) {
-        let (peer, side) = (key.0.clone(), key.1);
-        let mut live = self.rounds.sessions.range((peer.clone(), side, 0)..=(peer, side, u64::MAX));
-        if live.clone().count() >= MAX_SESSIONS
-            && let Some((oldest, _)) = live.next()
-        {
-            let oldest = oldest.clone();
+        let (peer, side) = (&key.0, key.1);
+        if self.sessions_with(peer, side) >= MAX_SESSIONS {
+            let range = (peer.clone(), side, 0)..=(peer.clone(), side, u64::MAX);
+            let oldest = self.rounds.sessions.range(range).next().map(|(k, _)| k.clone()).expect("counted above");
             let ended = self.rounds.sessions.remove(&oldest).expect("found above");
             self.retire(oldest, &ended);
         }
