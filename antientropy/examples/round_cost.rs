@@ -41,7 +41,7 @@ fn one_round<C: Replica + PartialEq>(a: &C, b: &C) -> (String, usize, usize) {
     let t = x.next_deadline().expect("a round is due");
     x.on_tick(t);
     let (mut kinds, mut payload, mut total) = (Vec::new(), 0, 0);
-    let mut queue: VecDeque<(u8, Message<C>)> = x.take_outbox().into_iter().collect();
+    let mut queue: VecDeque<(u8, Message<C, u8>)> = x.take_outbox().into_iter().collect();
     while let Some((to, msg)) = queue.pop_front() {
         kinds.push(msg.kind().trim_start_matches("ae_"));
         payload += match &msg {

@@ -8,7 +8,9 @@ use crate::error::{ConfigError, OverlayParseError};
 
 /// The graph fresh deltas travel along before anti-entropy rounds repair what it missed.
 ///
-/// Nodes are ordered by name (byte order); every node derives the same overlay from the same `node_ids`.
+/// Nodes are ordered by id; every node derives the same overlay from the same members and the same suspicions.
+/// Every tree-shaped overlay (`Star`, `Tree`, `Auto`) heals: a node whose parent stops acknowledging its pushes
+/// routes around it (ALGORITHM.md §4). `Full` and `None` have nothing to heal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Overlay {
     /// The first node is the hub: every other node pushes its own updates to the hub, the hub relays everything
@@ -21,6 +23,9 @@ pub enum Overlay {
     /// A k-ary tree over the ordered nodes: node i's parent is (i−1)/k. Deltas are relayed along tree edges, away
     /// from where they came from.
     Tree(usize),
+    /// A star while the cluster has at most [`Config::star_limit`] members, a tree of arity ⌈√N⌉ above (two
+    /// levels of relays: no node sends more than about 1/√N of the messages).
+    Auto,
     /// No eager path: anti-entropy rounds alone spread updates (slow; for testing the repair path).
     None,
 }
@@ -31,6 +36,7 @@ impl FromStr for Overlay {
     fn from_str(s: &str) -> Result<Self, OverlayParseError> {
         match s {
             "star" => Ok(Overlay::Star),
+            "auto" => Ok(Overlay::Auto),
             "full" => Ok(Overlay::Full),
             "none" => Ok(Overlay::None),
             _ => match s.strip_prefix("tree") {
@@ -49,6 +55,7 @@ impl fmt::Display for Overlay {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Overlay::Star => write!(f, "star"),
+            Overlay::Auto => write!(f, "auto"),
             Overlay::Full => write!(f, "full"),
             Overlay::Tree(k) => write!(f, "tree:{k}"),
             Overlay::None => write!(f, "none"),
@@ -75,23 +82,41 @@ pub struct Config {
     /// tree), which every timed round includes.
     pub fanout: usize,
     /// A gap in a peer's push sequence that lasts this long (a lost or very late push) starts a round with that
-    /// peer at once.
+    /// peer at once. (Two or more pushes missing at once start it without waiting.)
     pub gap_timeout: Duration,
+    /// `Auto` overlays are a star up to this many members, a tree above.
+    pub star_limit: usize,
+    /// How long past its parent's relay window a node waits for the acknowledgement of a push before it suspects
+    /// the parent: two trips over the network plus a margin.
+    pub ack_slack: Duration,
+    /// How long a suspicion lasts without new evidence (doubled for each suspicion of the same member in a row,
+    /// up to 16 times), unless the member is heard from first.
+    pub suspicion_ttl: Duration,
     /// The most bytes of JSON one message may take: larger deltas are cut into several messages. The default
     /// fits a UDP datagram.
     pub max_message_bytes: usize,
 }
 
+/// The most members one push reports unreachable.
+pub(crate) const MAX_REPORTS: usize = 16;
+
+/// Bytes of a push that are not its delta, at most: its number, acknowledgement, flags and reports (each report's
+/// id included, up to [`MAX_REPORTS`] ids of about 200 bytes).
+const HEADER_RESERVE: usize = 4096;
+
 impl Default for Config {
     fn default() -> Self {
         Config {
-            overlay: Overlay::Star,
+            overlay: Overlay::Auto,
             relay_window: Duration::from_millis(250),
             local_window: Duration::ZERO,
             round_min: Duration::from_secs(2),
             round_max: Duration::from_secs(8),
             fanout: 1,
             gap_timeout: Duration::from_secs(1),
+            star_limit: 128,
+            ack_slack: Duration::from_millis(300),
+            suspicion_ttl: Duration::from_secs(5),
             max_message_bytes: 60_000,
         }
     }
@@ -101,8 +126,10 @@ impl Config {
     /// The longest window, wait or timeout accepted: an hour.
     pub const LONGEST: Duration = Duration::from_secs(3600);
 
-    /// Checks the knobs' ranges: windows and round waits of at most [`Config::LONGEST`], `round_min` ≤
-    /// `round_max`, a non-zero `round_min` and `gap_timeout` (they pace repeated work) and a fanout of at least 1.
+    /// Checks the knobs' ranges: windows, waits and timeouts of at most [`Config::LONGEST`], `round_min` ≤
+    /// `round_max`, a non-zero `round_min`, `gap_timeout`, `ack_slack` and `suspicion_ttl` (they pace repeated
+    /// work), a fanout and star limit of at least 1, and a byte budget in
+    /// [`Config::SMALLEST_MESSAGE`]`..=`[`Config::LARGEST_MESSAGE`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (knob, value) in [
             ("relay window", self.relay_window),
@@ -110,12 +137,19 @@ impl Config {
             ("round min", self.round_min),
             ("round max", self.round_max),
             ("gap timeout", self.gap_timeout),
+            ("ack slack", self.ack_slack),
+            ("suspicion ttl", self.suspicion_ttl),
         ] {
             if value > Self::LONGEST {
                 return Err(ConfigError::TooLong { knob, value });
             }
         }
-        for (knob, value) in [("round min", self.round_min), ("gap timeout", self.gap_timeout)] {
+        for (knob, value) in [
+            ("round min", self.round_min),
+            ("gap timeout", self.gap_timeout),
+            ("ack slack", self.ack_slack),
+            ("suspicion ttl", self.suspicion_ttl),
+        ] {
             if value.is_zero() {
                 return Err(ConfigError::Zero { knob });
             }
@@ -126,7 +160,23 @@ impl Config {
         if self.fanout == 0 {
             return Err(ConfigError::ZeroFanout);
         }
+        if self.star_limit == 0 {
+            return Err(ConfigError::ZeroStarLimit);
+        }
+        if !(Self::SMALLEST_MESSAGE..=Self::LARGEST_MESSAGE).contains(&self.max_message_bytes) {
+            return Err(ConfigError::MessageBudget { bytes: self.max_message_bytes });
+        }
         Ok(())
+    }
+
+    /// The smallest byte budget accepted: room for a push's header and a few elements.
+    pub const SMALLEST_MESSAGE: usize = 2 * HEADER_RESERVE;
+    /// The largest byte budget accepted (64 MiB).
+    pub const LARGEST_MESSAGE: usize = 64 << 20;
+
+    /// The largest element (bytes of JSON) a message within the budget can always carry, whatever its header.
+    pub fn max_element_bytes(&self) -> usize {
+        self.max_message_bytes.saturating_sub(HEADER_RESERVE)
     }
 }
 
@@ -136,7 +186,7 @@ mod tests {
 
     #[test]
     fn overlays_parse_and_print_back() {
-        for s in ["star", "full", "none", "tree:3"] {
+        for s in ["star", "auto", "full", "none", "tree:3"] {
             assert_eq!(s.parse::<Overlay>().unwrap().to_string(), s);
         }
         assert_eq!("tree".parse::<Overlay>(), Ok(Overlay::Tree(4)));

@@ -31,6 +31,19 @@ pub enum ConfigError {
     /// `fanout` is zero.
     #[error("fanout must be at least 1")]
     ZeroFanout,
+    /// `star_limit` is zero.
+    #[error("star limit must be at least 1")]
+    ZeroStarLimit,
+    /// `max_message_bytes` is out of range.
+    #[error(
+        "a message budget of {bytes} bytes is outside {}..={}",
+        crate::Config::SMALLEST_MESSAGE,
+        crate::Config::LARGEST_MESSAGE
+    )]
+    MessageBudget {
+        /// The budget given.
+        bytes: usize,
+    },
 }
 
 /// Why [`crate::Engine::new`] refused to build an engine.
@@ -45,7 +58,7 @@ pub enum EngineError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OverlayParseError {
     /// Not one of the overlay names.
-    #[error("unknown overlay {0:?}: expected star, full, tree:K or none")]
+    #[error("unknown overlay {0:?}: expected auto, star, full, tree:K or none")]
     Unknown(String),
     /// `tree:K` with a K that is not a number in `1..=1024`.
     #[error("bad tree arity in {0:?}: expected tree:K with K in 1..=1024")]

@@ -26,13 +26,15 @@ fn kinds(sim: &Sim<GSet>, from: Duration, to: Duration) -> (usize, usize) {
 }
 
 #[test]
-fn a_leaf_update_on_the_star_costs_one_push_to_the_hub_and_one_relay_push_per_other_leaf() {
+fn a_leaf_update_on_the_star_costs_one_push_to_the_hub_one_relay_push_per_other_leaf_and_one_acknowledgement() {
     for n in [2, 5, 25] {
         let mut s = sim(n, Overlay::Star);
         s.update(n - 1, |s| s.insert(1));
         s.run_until(ms(500));
         assert!(s.converged());
-        assert_eq!(kinds(&s, ms(0), ms(500)), (1 + (n - 2), 0), "{n} nodes");
+        // The writer hears nothing else from the hub in that window, so the hub acknowledges its push alone.
+        assert_eq!(kinds(&s, ms(0), ms(500)), (1 + (n - 2) + 1, 0), "{n} nodes");
+        assert_eq!(s.engines[0].stats().empty_pushes, 1);
         // The relay waits for its window: the hub got the push at 10 ms and relayed it at 110 ms.
         assert!(s.sent.iter().filter(|m| m.from == 0).all(|m| m.at == ms(110)));
     }
@@ -50,7 +52,7 @@ fn updates_within_one_relay_window_share_the_hubs_messages() {
     s.run_until(ms(500));
     assert!(s.converged());
     assert_eq!(s.engines[3].state().len(), n as u64);
-    // 24 leaf pushes, then one relay batch per leaf.
+    // 24 leaf pushes, then one relay batch per leaf (which acknowledges its push).
     assert_eq!(kinds(&s, ms(0), ms(500)), (2 * (n - 1), 0));
 }
 
@@ -66,7 +68,9 @@ fn full_costs_n_minus_one_pushes_per_update_and_a_tree_one_per_edge() {
     s.update(3, |s| s.insert(9));
     s.run_until(ms(2000));
     assert!(s.converged());
-    assert_eq!(kinds(&s, ms(0), ms(2000)), (6, 0), "a tree of 7 nodes has 6 edges");
+    // A tree of 7 nodes has 6 edges; the update climbs two of them (3 → 1 → 0), and each parent acknowledges
+    // the push it got from below alone, having nothing else for that child.
+    assert_eq!(kinds(&s, ms(0), ms(2000)), (6 + 2, 0));
 }
 
 #[test]
@@ -109,7 +113,10 @@ fn a_lost_push_is_noticed_at_the_next_push_and_repaired_by_one_round() {
 #[test]
 fn a_node_cut_off_from_news_runs_a_round_every_round_min_while_its_own_updates_continue() {
     let n = 3;
-    let mut s = sim(n, Overlay::Star);
+    // Slow to suspect its hub, so that it keeps counting on the star (a node that suspects every member ahead of
+    // it stands in for the root and runs rounds faster: see the next test).
+    let config = Config { relay_window: ms(100), ack_slack: Duration::from_secs(60), ..Config::default() };
+    let mut s: Sim<GSet> = Sim::new(n, &config, Faults::reliable(ms(10)), 7);
     s.faults.loss = 1.0; // n2 is cut off from everyone (and so is everyone else)
     for k in 0..20u64 {
         s.update(2, |s| s.insert(k));
@@ -123,6 +130,24 @@ fn a_node_cut_off_from_news_runs_a_round_every_round_min_while_its_own_updates_c
     assert!(!s.converged());
     s.run_until(ms(14_500));
     assert!(s.converged(), "the first round after the heal repairs everything");
+}
+
+#[test]
+fn a_node_that_suspects_every_member_ahead_of_it_runs_a_round_every_quarter_of_round_min() {
+    let mut s = sim(3, Overlay::Star);
+    s.isolated.insert(2);
+    for k in 0..20u64 {
+        s.update(2, |s| s.insert(k));
+        s.run_until(s.now + ms(500));
+    }
+    // Its pushes went unacknowledged: it suspected the hub (at about 0.35 s), then node 1 (0.7 s), and stands in
+    // for the root from then on, with a round every 500 ms: about 18 in the 9.3 s left.
+    assert_eq!(s.engines[2].suspected(), [0, 1]);
+    let rounds = s.engines[2].stats().rounds;
+    assert!((17..=19).contains(&rounds), "{rounds} rounds");
+    s.isolated.clear();
+    s.run_until(s.now + ms(1_000));
+    assert!(s.converged(), "hearing from the others ends the suspicions and a round repairs");
 }
 
 #[test]
@@ -149,8 +174,8 @@ fn a_push_number_far_ahead_does_not_blind_gap_detection_on_its_link() {
     use osmosis_antientropy::{Engine, Message};
     let n1 = "n1".to_string();
     let mut e: Engine<GSet> = Engine::new("n0", ["n0".to_string(), n1.clone()], Config::default(), 1, ms(0)).unwrap();
-    let push = |seq: u64| Message::Push { seq, delta: GSet::new().insert(seq % 1000) };
-    e.on_message(ms(0), &n1, Message::Push { seq: u64::MAX, delta: GSet::new().insert(5) });
+    let push = |seq: u64| Message::push(seq, GSet::new().insert(seq % 1000));
+    e.on_message(ms(0), &n1, Message::push(u64::MAX, GSet::new().insert(5)));
     let gap = Config::default().gap_timeout;
     for (round, (a, b)) in [(0, 2), (3, 5)].into_iter().enumerate() {
         let t = ms(10) + gap * (2 * round as u32);
@@ -163,7 +188,7 @@ fn a_push_number_far_ahead_does_not_blind_gap_detection_on_its_link() {
 }
 
 /// The JSON bytes of the CRDT's part of a round message: the summary or the repair message.
-fn payload_len<C: Replica>(msg: &Message<C>) -> usize {
+fn payload_len<C: Replica>(msg: &Message<C, u8>) -> usize {
     match msg {
         Message::Push { .. } => unreachable!("rounds only"),
         Message::Summary { summary, .. } => json_len(summary),
@@ -194,7 +219,7 @@ fn one_round<C: Replica + PartialEq>(a: &C, b: &C) -> (Vec<(&'static str, usize)
     let t = x.next_deadline().expect("a timed round is due");
     x.on_tick(t);
     let mut log = Vec::new();
-    let mut queue: std::collections::VecDeque<(u8, Message<C>)> = x.take_outbox().into_iter().collect();
+    let mut queue: std::collections::VecDeque<(u8, Message<C, u8>)> = x.take_outbox().into_iter().collect();
     while let Some((to, msg)) = queue.pop_front() {
         assert!(json_len(&msg) <= Config::default().max_message_bytes, "a {} over the budget", msg.kind());
         log.push((msg.kind(), payload_len(&msg)));
@@ -354,7 +379,7 @@ fn rounds_a_peer_leaves_unanswered_are_counted_until_it_is_heard_from() {
     }
     assert_eq!(x.stats().silent_rounds, 3);
     // The peer answers the last round: the count starts again, and the round completes.
-    let mut queue: std::collections::VecDeque<(u8, Message<GSet>)> = x.take_outbox().into_iter().collect();
+    let mut queue: std::collections::VecDeque<(u8, Message<GSet, u8>)> = x.take_outbox().into_iter().collect();
     while let Some((to, msg)) = queue.pop_front() {
         let receiver = if to == 1 { &mut y } else { &mut x };
         receiver.on_message(t, &(1 - to), msg);

@@ -56,9 +56,10 @@ struct Args {
     /// The Maelstrom workload to serve (`maelstrom test -w <WORKLOAD>`).
     #[arg(value_enum, default_value_t = Workload::Broadcast)]
     workload: Workload,
-    /// The eager overlay fresh updates travel along: `star` (the first node by name relays for all), `full` (every
-    /// node pushes to every other), `tree:K` (a K-ary tree over the nodes by name, K in 1..=1024) or `none`
-    /// (anti-entropy rounds only).
+    /// The eager overlay fresh updates travel along: `auto` (a star up to --star-limit nodes, a tree of arity
+    /// ⌈√N⌉ above), `star` (the first live node by name relays for all), `tree:K` (a K-ary tree over the nodes by
+    /// name, K in 1..=1024), `full` (every node pushes to every other) or `none` (anti-entropy rounds only). The
+    /// star and the trees route around a node that stops acknowledging pushes.
     #[arg(long, value_name = "OVERLAY")]
     overlay: Option<Overlay>,
     /// Milliseconds a relaying node (the star's hub, a tree's inner nodes) batches updates per peer before sending.
@@ -81,6 +82,21 @@ struct Args {
     /// Milliseconds a gap in a peer's push numbers (a lost push) may last before a round with that peer starts.
     #[arg(long, value_name = "MS")]
     gap_timeout_ms: Option<u64>,
+    /// With `--overlay auto`: the most nodes served by a star; larger clusters get a tree.
+    #[arg(long, value_name = "N")]
+    star_limit: Option<usize>,
+    /// Milliseconds past its parent's relay window a node waits for a push to be acknowledged before it routes
+    /// around the parent (two network trips plus a margin).
+    #[arg(long, value_name = "MS")]
+    ack_slack_ms: Option<u64>,
+    /// Milliseconds a suspicion of an unreachable node lasts without new evidence (doubled for each new suspicion
+    /// of the same node, up to 16 times); hearing from the node ends it at once.
+    #[arg(long, value_name = "MS")]
+    suspicion_ttl_ms: Option<u64>,
+    /// The most bytes of JSON in one message body to a peer; larger deltas are cut into several messages, and a
+    /// client's element larger than fits is refused (error 14).
+    #[arg(long, value_name = "BYTES")]
+    max_message_bytes: Option<usize>,
     /// Base seed of the engine's randomness (each node XORs in a hash of its id).
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
@@ -88,9 +104,11 @@ struct Args {
 
 /// The engine's defaults for `workload`; each flag given overrides one field.
 ///
-/// - broadcast, g-set (and echo, unique-ids, which run no engine): [`Config::default`]: star overlay, relay window
-///   250 ms, local window 0 (a client's update leaves at once, the hub batches).
-/// - g-counter, pn-counter: star overlay, relay and local windows 1500 ms, first round 4 s after the last news,
+/// - broadcast, g-set (and echo, unique-ids, which run no engine): [`Config::default`]: `auto` overlay (a star up to
+///   128 nodes), relay window 250 ms, local window 0 (a client's update leaves at once, the hub batches), a push
+///   unacknowledged for 250 + 300 ms makes a node route around its hub, suspicions last 5 s, messages to peers at
+///   most 60 000 bytes.
+/// - g-counter, pn-counter: `auto` overlay, relay and local windows 1500 ms, first round 4 s after the last news,
 ///   the rest as [`Config::default`]. Counters are judged only by the final reads after the recovery pause
 ///   (spec §9.2), so long batching windows cost nothing there and save messages. `round_min` must stay well above
 ///   the time between two pushes of a busy hub (its window), or leaves take the gaps for silence and start rounds:
@@ -99,7 +117,7 @@ struct Args {
 pub fn default_config(workload: Workload) -> Config {
     match workload {
         Workload::GCounter | Workload::PnCounter => Config {
-            overlay: Overlay::Star,
+            overlay: Overlay::Auto,
             relay_window: Duration::from_millis(1500),
             local_window: Duration::from_millis(1500),
             round_min: Duration::from_secs(4),
@@ -109,6 +127,19 @@ pub fn default_config(workload: Workload) -> Config {
     }
 }
 
+/// [`Config::validate`], and a message budget that leaves room for the envelope within [`MAX_LINE`] (a peer must be
+/// able to read every message this node sends).
+pub fn check_config(config: &Config) -> Result<(), crate::handler::NodeError> {
+    config.validate()?;
+    if config.max_message_bytes > MAX_MESSAGE_BYTES {
+        return Err(crate::handler::NodeError::BudgetAboveLineLimit { bytes: config.max_message_bytes });
+    }
+    Ok(())
+}
+
+/// The largest message budget a node accepts: a stdin line ([`MAX_LINE`]) less 1 MiB for the envelope.
+pub const MAX_MESSAGE_BYTES: usize = MAX_LINE - (1 << 20);
+
 /// The defaults of every workload, for `--help`.
 fn defaults_help() -> String {
     let ms = |d: Duration| d.as_millis();
@@ -117,7 +148,8 @@ fn defaults_help() -> String {
         let c = default_config(w);
         text.push_str(&format!(
             "  {:<11} --overlay {} --relay-window-ms {} --local-window-ms {} --round-min-ms {} --round-max-ms {} \
-             --fanout {} --gap-timeout-ms {}\n",
+             --fanout {} --gap-timeout-ms {} --star-limit {} --ack-slack-ms {} --suspicion-ttl-ms {} \
+             --max-message-bytes {}\n",
             w.name(),
             c.overlay,
             ms(c.relay_window),
@@ -126,6 +158,10 @@ fn defaults_help() -> String {
             ms(c.round_max),
             c.fanout,
             ms(c.gap_timeout),
+            c.star_limit,
+            ms(c.ack_slack),
+            ms(c.suspicion_ttl),
+            c.max_message_bytes,
         ));
     }
     text.push_str("(echo and unique-ids run no engine: their knobs are checked but unused.)");
@@ -169,8 +205,19 @@ where
     if let Some(v) = args.gap_timeout_ms {
         config.gap_timeout = ms(v);
     }
-    config
-        .validate()
+    if let Some(v) = args.star_limit {
+        config.star_limit = v;
+    }
+    if let Some(v) = args.ack_slack_ms {
+        config.ack_slack = ms(v);
+    }
+    if let Some(v) = args.suspicion_ttl_ms {
+        config.suspicion_ttl = ms(v);
+    }
+    if let Some(v) = args.max_message_bytes {
+        config.max_message_bytes = v;
+    }
+    check_config(&config)
         .map_err(|e| command.error(clap::error::ErrorKind::ValueValidation, format!("bad config: {e}")))?;
     Ok(Settings { workload: args.workload, config, seed: args.seed })
 }

@@ -18,10 +18,10 @@ fn the_default_workload_is_broadcast_with_the_set_defaults() {
 }
 
 #[test]
-fn counters_batch_for_1500_ms_on_a_star() {
+fn counters_batch_for_1500_ms_on_the_auto_overlay() {
     for w in ["g-counter", "pn-counter"] {
         let c = settings(&[w]).unwrap().config;
-        assert_eq!(c.overlay, Overlay::Star);
+        assert_eq!(c.overlay, Overlay::Auto);
         assert_eq!((c.relay_window, c.local_window), (Duration::from_millis(1500), Duration::from_millis(1500)));
         assert_eq!((c.round_min, c.round_max, c.fanout), (Duration::from_secs(4), Config::default().round_max, 1));
     }
@@ -44,6 +44,14 @@ fn each_flag_overrides_one_field_of_the_workloads_defaults() {
         "2",
         "--gap-timeout-ms",
         "9",
+        "--star-limit",
+        "3",
+        "--ack-slack-ms",
+        "40",
+        "--suspicion-ttl-ms",
+        "700",
+        "--max-message-bytes",
+        "9000",
         "--seed",
         "11",
     ])
@@ -55,6 +63,10 @@ fn each_flag_overrides_one_field_of_the_workloads_defaults() {
         round_max: Duration::from_millis(60),
         fanout: 2,
         gap_timeout: Duration::from_millis(9),
+        star_limit: 3,
+        ack_slack: Duration::from_millis(40),
+        suspicion_ttl: Duration::from_millis(700),
+        max_message_bytes: 9000,
         ..default_config(Workload::PnCounter)
     };
     assert_eq!(s, Settings { workload: Workload::PnCounter, config: expected, seed: 11 });
@@ -64,7 +76,11 @@ fn each_flag_overrides_one_field_of_the_workloads_defaults() {
 
 #[test]
 fn bad_flags_and_bad_configs_exit_with_code_2() {
-    let bad: [&[&str]; 7] = [
+    let bad: [&[&str]; 11] = [
+        &["--max-message-bytes", "100"],
+        &["--max-message-bytes", "8000000"],
+        &["--star-limit", "0"],
+        &["--ack-slack-ms", "0"],
         &["lin-kv"],
         &["--overlay", "ring"],
         &["--fanout", "-1"],

@@ -26,6 +26,11 @@
 //!   [`MAX_SET_ELEMENTS`] elements, a counter at most [`MAX_COUNTER_ENTRIES`] replica entries. An engine message
 //!   whose delta could take the replica past its cap is logged and dropped, not merged; a local `add` or
 //!   `broadcast` that would pass it gets error 14 `abort` (definite: the replica is unchanged).
+//! - An element whose JSON is larger than one message to a peer can carry ([`Engine::max_element_bytes`]: the
+//!   message budget less 4096 bytes for the header) gets error 14 too: acknowledged, it could never spread.
+//! - Values come back as written: a request holding an integer beyond 64 bits, a number beyond the double range or
+//!   a key repeated in one object gets error 12 (`-0` is the integer 0); an engine message holding one is dropped
+//!   (see [`crate::protocol::parse_line`]).
 
 use std::time::Duration;
 
@@ -155,6 +160,15 @@ pub enum NodeError {
     /// The engine's config is out of range.
     #[error("bad engine config: {0}")]
     Config(#[from] ConfigError),
+    /// The message budget leaves no room for the envelope within a stdin line (peers could not read them).
+    #[error(
+        "a message budget of {bytes} bytes does not fit a stdin line with its envelope (at most {})",
+        crate::cli::MAX_MESSAGE_BYTES
+    )]
+    BudgetAboveLineLimit {
+        /// The budget given.
+        bytes: usize,
+    },
 }
 
 /// A sans-IO Maelstrom node (see the module docs).
@@ -172,9 +186,10 @@ impl Node {
     /// A node that waits for `init`.
     ///
     /// # Errors
-    /// [`NodeError::Config`] if `settings.config` is out of range ([`Config::validate`]).
+    /// [`NodeError::Config`] if `settings.config` is out of range ([`Config::validate`]);
+    /// [`NodeError::BudgetAboveLineLimit`] if its message budget is too large for a stdin line.
     pub fn new(settings: Settings) -> Result<Node, NodeError> {
-        settings.config.validate()?;
+        crate::cli::check_config(&settings.config)?;
         Ok(Node {
             settings,
             identity: None,
@@ -214,12 +229,21 @@ impl Node {
         }
         // Every `ae_*` type is the engine's, known or not: a peer of another version is never answered.
         if msg.kind.starts_with("ae_") {
-            self.on_engine_message(now, msg);
+            match &msg.defect {
+                Some(defect) => tracing::warn!("dropping a {} from {:?}: {defect}", excerpt(&msg.kind), msg.src),
+                None => self.on_engine_message(now, msg),
+            }
         } else if msg.in_reply_to.is_some() {
             tracing::warn!("dropping a reply ({}) from {:?}: this node sends no requests", excerpt(&msg.kind), msg.src);
         } else {
-            let reply = self.serve(now, &msg).unwrap_or_else(Reply::from);
-            self.reply(&msg, &reply);
+            let served = match &msg.defect {
+                Some(defect) => Err(RequestError::new(
+                    ErrorCode::MalformedRequest,
+                    format!("malformed {}: {defect}", excerpt(&msg.kind)),
+                )),
+                None => self.serve(now, &msg),
+            };
+            self.reply(&msg, &served.unwrap_or_else(Reply::from));
         }
         self.drain_engine();
     }
@@ -418,8 +442,15 @@ fn room_for_one<C: Capped>(engine: &Engine<C>) -> Result<(), RequestError> {
     Ok(())
 }
 
-/// Inserts a client's element in place, unless it is new and the replica is full (error 14).
+/// Inserts a client's element in place, unless it is new and the replica is full, or it is larger than any message
+/// to a peer can carry (error 14 either way: acknowledged, it could never spread).
 fn insert_capped(engine: &mut Engine<JsonSet>, now: Duration, value: &Value) -> Result<(), RequestError> {
+    let (bytes, most) = (osmosis_crdt::json_len(value), engine.max_element_bytes());
+    if bytes > most {
+        return Err(abort(format!(
+            "the element takes {bytes} bytes of JSON, more than the {most} one message to a peer carries"
+        )));
+    }
     if !engine.state().contains(value) {
         room_for_one(engine)?;
     }

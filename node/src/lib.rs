@@ -28,4 +28,5 @@
 
 pub mod cli;
 pub mod handler;
+mod json;
 pub mod protocol;

@@ -3,7 +3,9 @@
 //!
 //! Decoding is in two steps, each strict and panic-free:
 //! 1. [`parse_line`] turns one stdin line into an [`Incoming`] message: a JSON object with string `src` and `dest`,
-//!    an object `body` with a string `type` and, if present, a non-negative integer `msg_id`. Maelstrom's extra
+//!    an object `body` with a string `type` and, if present, a non-negative integer `msg_id` (`-0` is 0). Numbers
+//!    are kept exactly or flagged: an integer beyond 64 bits or a number beyond the double range, and a key
+//!    repeated in one object, make the line's [`Incoming::defect`] (see `json.rs`). Maelstrom's extra
 //!    top-level `id` (its network message id, spec §3.1) is accepted and ignored. Anything else is a [`LineError`]:
 //!    the line is logged and skipped, since there is nobody to answer.
 //! 2. [`Request::parse`] turns a body into a [`Request`] of the node's [`Workload`], or into a [`RequestError`]
@@ -19,6 +21,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
+
+use crate::json;
 
 /// The workload a node serves (spec §7.1–§7.6), chosen on the command line. `echo` and `generate` are served by every
 /// workload; `topology` is acknowledged by every workload.
@@ -205,11 +209,23 @@ pub struct Incoming {
     pub in_reply_to: Option<u64>,
     /// The whole body, `type` included.
     pub body: Map<String, Value>,
+    /// Why the line cannot be served as written although its envelope parsed: a number that cannot be kept
+    /// exactly (read as 0 in `body`) or a key repeated in one object (the last value kept). A request with a
+    /// defect is answered with error 12; an engine message with one is dropped.
+    pub defect: Option<String>,
 }
 
 /// Parses one line into an [`Incoming`] message (see the module docs for what is checked).
 pub fn parse_line(line: &str) -> Result<Incoming, LineError> {
-    let value: Value = serde_json::from_str(line).map_err(|e| LineError::NotJson(e.to_string()))?;
+    let (text, bad_numbers) = json::scan_numbers(line);
+    let (value, duplicate) = json::parse(&text).map_err(|e| LineError::NotJson(e.to_string()))?;
+    let defect = match (bad_numbers.first(), duplicate) {
+        (Some(n), _) => Some(format!(
+            "the number {n} cannot be kept exactly (osmosis keeps integers within 64 bits and finite doubles)"
+        )),
+        (None, Some(key)) => Some(format!("the key {key:?} appears twice in one object")),
+        (None, None) => None,
+    };
     let Value::Object(mut envelope) = value else {
         return Err(LineError::NotObject);
     };
@@ -232,7 +248,7 @@ pub fn parse_line(line: &str) -> Result<Incoming, LineError> {
     };
     let msg_id = id("msg_id")?;
     let in_reply_to = id("in_reply_to")?;
-    Ok(Incoming { src, dest, kind, msg_id, in_reply_to, body })
+    Ok(Incoming { src, dest, kind, msg_id, in_reply_to, body, defect })
 }
 
 /// A request this node serves, decoded from a body.

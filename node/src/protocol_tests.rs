@@ -204,7 +204,7 @@ fn the_deepest_accepted_element_still_parses_inside_a_peers_push() {
     use osmosis_antientropy::Message;
     use osmosis_crdt::JsonSet;
     let delta = JsonSet::new().insert(&nested(MAX_ELEMENT_DEPTH));
-    let push: Message<JsonSet> = Message::Push { seq: 0, delta };
+    let push: Message<JsonSet> = Message::push(0, delta);
     let line = json!({"src": "n0", "dest": "n1", "body": push}).to_string();
     let msg = parse_line(&line).expect("a peer decodes the push");
     let back: Message<JsonSet> = serde_json::from_value(Value::Object(msg.body)).expect("and its delta");

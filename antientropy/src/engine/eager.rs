@@ -1,12 +1,14 @@
-//! The eager path: news is queued for the overlay's targets of its source, batched for one window, pushed with a
-//! per-link number; a receiver that sees a number go missing starts a round with the sender (ALGORITHM.md §1).
+//! The eager path: news is queued for the overlay's targets of its source, batched (the parent's batch for
+//! `local_window`, everyone else's for one shared window), cut to the byte budget, and pushed with a per-link
+//! number. A receiver that sees numbers go missing starts a round with the sender; a parent acknowledges its
+//! children's pushes on the pushes it sends them (ALGORITHM.md §1, §4).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use super::{Engine, Replica};
 use crate::id::NodeId;
-use crate::message::Message;
+use crate::message::{Message, Report};
 use crate::overlay::Source;
 
 /// Pushes received out of order that a link remembers before it gives up waiting and starts a round.
@@ -16,20 +18,57 @@ const MAX_AHEAD: usize = 256;
 /// push look like a duplicate.
 const MAX_JUMP: u64 = 1 << 20;
 
+/// A push as received, without its reports (handled first, by the health module).
+pub(super) struct Push<C> {
+    pub(super) seq: u64,
+    pub(super) delta: C,
+    pub(super) ack: Option<u64>,
+    pub(super) up: bool,
+    pub(super) urgent: bool,
+}
+
 /// What a node keeps about one peer's link, both ways.
 #[derive(Debug)]
 pub(super) struct Link<C> {
     /// The batch waiting for this peer.
-    pending: Option<C>,
+    pub(super) pending: Option<C>,
+    /// The peer pushed to this node as to its parent since the last push to it: the next push must acknowledge.
+    ack_owed: bool,
+    /// The next push to this peer carries what an old parent did not acknowledge (a hand-off).
+    pub(super) urgent: bool,
     /// The number of the next push to this peer.
     next_seq: u64,
     /// What this node knows about the peer's pushes to it.
     inbound: Inbound,
+    /// Pushes sent to the peer as to this node's parent and not acknowledged yet: (number, when sent).
+    pub(super) unacked: VecDeque<(u64, Duration)>,
+    /// The join of their deltas (handed to the next parent if this one is suspected).
+    pub(super) backlog: Option<C>,
 }
 
 impl<C> Default for Link<C> {
     fn default() -> Self {
-        Link { pending: None, next_seq: 0, inbound: Inbound::default() }
+        Link {
+            pending: None,
+            ack_owed: false,
+            urgent: false,
+            next_seq: 0,
+            inbound: Inbound::default(),
+            unacked: VecDeque::new(),
+            backlog: None,
+        }
+    }
+}
+
+impl<C> Link<C> {
+    /// The peer has received every push to it up to `ack` (numbers at most `ack` are no longer unacknowledged).
+    fn acknowledge(&mut self, ack: u64) {
+        while self.unacked.front().is_some_and(|&(seq, _)| seq <= ack) {
+            self.unacked.pop_front();
+        }
+        if self.unacked.is_empty() {
+            self.backlog = None;
+        }
     }
 }
 
@@ -40,19 +79,35 @@ struct Inbound {
     next: u64,
     /// Numbers received beyond `next`.
     ahead: BTreeSet<u64>,
+    /// The highest number received (what an acknowledgement reports).
+    highest: Option<u64>,
     /// Since when a number below the highest received is missing.
     gap_since: Option<Duration>,
 }
 
+/// What a push's number says about the link.
+#[derive(Debug, PartialEq, Eq)]
+enum Arrival {
+    /// In order, a duplicate, or one missing number (which the gap timeout waits for: it may be reordered).
+    Fine,
+    /// Several numbers missing at once (a partition, a restart, a run of losses) or too many pushes beyond a
+    /// gap: waiting longer is pointless, a round with the sender should start now.
+    RoundNow,
+}
+
 impl Inbound {
-    /// Records push `seq`; returns true when so many pushes arrived beyond a gap that waiting longer is pointless.
-    fn note(&mut self, seq: u64, now: Duration) -> bool {
+    /// Records push `seq`.
+    fn note(&mut self, seq: u64, now: Duration) -> Arrival {
+        if seq == 0 && self.highest.is_some_and(|h| h > 0) {
+            *self = Inbound::default(); // numbering restarted: the sender is a new incarnation
+        }
         if seq < self.next || self.ahead.contains(&seq) {
-            return false; // a duplicate, or a push that was already given up on
+            return Arrival::Fine; // a duplicate, or a push that was already given up on
         }
         if seq - self.next > MAX_JUMP {
-            return false; // no real link skips that many pushes; recording it would blind the link for good
+            return Arrival::Fine; // no real link skips that many pushes; recording it would blind the link for good
         }
+        self.highest = Some(self.highest.map_or(seq, |h| h.max(seq)));
         if seq == self.next {
             self.next = self.next.saturating_add(1);
             while self.ahead.remove(&self.next) {
@@ -61,11 +116,12 @@ impl Inbound {
             if self.ahead.is_empty() {
                 self.gap_since = None;
             }
-            return false;
+            return Arrival::Fine;
         }
+        let missing = seq - self.next;
         self.ahead.insert(seq);
         self.gap_since.get_or_insert(now);
-        self.ahead.len() >= MAX_AHEAD
+        if missing >= 2 || self.ahead.len() >= MAX_AHEAD { Arrival::RoundNow } else { Arrival::Fine }
     }
 
     /// Forgets the gap (a round is about to repair whatever it hid).
@@ -79,11 +135,28 @@ impl Inbound {
 }
 
 impl<C: Replica, I: NodeId> Engine<C, I> {
-    /// A push from peer `from`: merged (and relayed as news), and its number checked for gaps.
-    pub(super) fn on_push(&mut self, now: Duration, from: usize, seq: u64, delta: C) {
-        let give_up = self.link(from).inbound.note(seq, now);
-        self.merge(now, Source::Peer(from), &delta);
-        if give_up {
+    /// A push from the member at `from`: acknowledgements noted, the sender adopted as a child if it pushes as to
+    /// its parent, the delta merged (and relayed as news), its number checked for gaps.
+    pub(super) fn on_push(&mut self, now: Duration, from: usize, push: Push<C>) {
+        let arrival = self.link(from).inbound.note(push.seq, now);
+        if let Some(ack) = push.ack {
+            self.link(from).acknowledge(ack);
+            if Some(from) == self.parent() {
+                self.shadow = None; // the new parent answers: no more copies to the old one
+            }
+        }
+        if push.up && !C::delta_is_empty(&push.delta) {
+            self.adopt_child(now, from);
+        }
+        self.merge(now, Source::Peer(from), &push.delta);
+        if Some(from) == self.parent() && self.down_due.is_some() {
+            // An inner relay sends its children's batch when its parent's push arrives: one window on the way down.
+            self.flush_down(now);
+        }
+        if push.urgent {
+            self.hurry_down(now);
+        }
+        if arrival == Arrival::RoundNow {
             self.gap_round(now, from);
         }
     }
@@ -105,32 +178,179 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             self.last_news = now;
         }
         self.interval = self.config.round_min;
-        let targets: Vec<usize> = self.plan.targets(from).collect();
-        if targets.is_empty() {
-            return;
+        self.queue(now, from, delta);
+    }
+
+    /// Queues `delta` for the overlay targets of deltas from `from`, and flushes what is due at once.
+    pub(super) fn queue(&mut self, now: Duration, from: Source, delta: &C) {
+        let adopted: Vec<usize> = self.adopted.keys().filter_map(|id| self.members.position(id)).collect();
+        let upstream = self.parent();
+        let mut targets = self.plan.targets(from, adopted.into_iter().chain(upstream));
+        if let Some(shadow) = self.shadow(now).filter(|_| targets.iter().any(|&t| Some(t) == upstream))
+            && !targets.contains(&shadow)
+            && Source::Peer(shadow) != from
+        {
+            targets.push(shadow);
         }
-        for target in targets {
+        for &target in &targets {
             self.link(target).pending.get_or_insert_with(C::default).join(delta);
         }
-        self.batch_due.get_or_insert(now.saturating_add(self.window));
-        if self.window.is_zero() {
-            self.flush();
+        let shadow = self.shadow(now);
+        if targets.iter().any(|&t| Some(t) == upstream || Some(t) == shadow) {
+            self.up_due.get_or_insert(now.saturating_add(self.config.local_window));
+        }
+        if targets.iter().any(|&t| Some(t) != upstream && Some(t) != shadow) {
+            let window = self.down_window();
+            self.down_due.get_or_insert(now.saturating_add(window));
+        }
+        if self.up_due.is_some_and(|t| t <= now) {
+            self.flush_up(now);
+        }
+        if self.down_due.is_some_and(|t| t <= now) {
+            self.flush_down(now);
         }
     }
 
-    /// Sends every waiting batch, one push per peer, in id order.
-    pub(super) fn flush(&mut self) {
-        self.batch_due = None;
-        let mut pushes = Vec::new();
-        for (peer, link) in &mut self.links {
-            if let Some(delta) = link.pending.take() {
-                pushes.push((peer.clone(), Message::Push { seq: link.next_seq, delta }));
-                link.next_seq += 1;
+    /// How long batches for targets other than the parent wait: the relay window for a node that relays (twice
+    /// that for one with a parent, which flushes when its parent's push arrives, so the window is only a
+    /// fallback), the local window for one that does not.
+    fn down_window(&self) -> Duration {
+        if !self.plan.relays() && self.adopted.is_empty() {
+            self.config.local_window
+        } else if self.parent().is_some() {
+            self.config.relay_window.saturating_mul(2)
+        } else {
+            self.config.relay_window
+        }
+    }
+
+    /// Makes the batches for everyone but the parent go out soon: now, or half a relay window after the last such
+    /// flush if that is later (so that a burst of hand-offs costs at most two flushes per window).
+    pub(super) fn hurry_down(&mut self, now: Duration) {
+        let soon = self.last_down_flush.map_or(now, |t| now.max(t.saturating_add(self.config.relay_window / 2)));
+        if self.links.values().any(|l| l.pending.is_some() || l.ack_owed) {
+            self.down_due = Some(self.down_due.map_or(soon, |t| t.min(soon)));
+        }
+        if self.down_due.is_some_and(|t| t <= now) {
+            self.flush_down(now);
+        }
+    }
+
+    /// Sends the parent's batch.
+    pub(super) fn flush_up(&mut self, now: Duration) {
+        self.up_due = None;
+        if let Some(parent) = self.parent() {
+            self.flush_link(now, parent, true);
+        }
+        if let Some(shadow) = self.shadow(now) {
+            self.flush_link(now, shadow, true);
+        }
+    }
+
+    /// Sends every other waiting batch (and owed acknowledgement), one push per peer (more if the budget needs),
+    /// in id order.
+    pub(super) fn flush_down(&mut self, now: Duration) {
+        self.down_due = None;
+        self.last_down_flush = Some(now);
+        let up: Vec<I> =
+            [self.parent(), self.shadow(now)].into_iter().flatten().map(|p| self.members.id(p).clone()).collect();
+        let due: Vec<I> = self
+            .links
+            .iter()
+            .filter(|(id, l)| (l.pending.is_some() && !up.contains(id)) || l.ack_owed)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in due {
+            if let Some(pos) = self.members.position(&id) {
+                self.flush_link(now, pos, false);
+            } else {
+                self.links.remove(&id); // a member that left
             }
         }
-        for (peer, msg) in pushes {
-            self.emit(peer, msg);
+    }
+
+    /// Sends the batch waiting for the member at `pos` (an acknowledgement alone if nothing else waits for it but
+    /// one is owed), cut to the byte budget; `up` if it is this node's parent.
+    fn flush_link(&mut self, now: Duration, pos: usize, up: bool) {
+        let suspects = self.reports(now, pos);
+        let link = self.link(pos);
+        let delta = link.pending.take();
+        if delta.is_none() && !link.ack_owed {
+            return;
         }
+        let ack = if std::mem::take(&mut link.ack_owed) { link.inbound.highest } else { None };
+        let urgent = std::mem::take(&mut link.urgent);
+        let delta = delta.unwrap_or_default();
+        let header = Message::<C, I>::Push {
+            seq: u64::MAX,
+            delta: C::default(),
+            ack: Some(u64::MAX),
+            up,
+            urgent,
+            suspects: Vec::new(),
+        };
+        let reports = if suspects.is_empty() { 0 } else { osmosis_crdt::json_len(&suspects) + ",\"suspects\":".len() };
+        let overhead = osmosis_crdt::json_len(&header) + reports - C::default().json_len();
+        let budget = self.config.max_message_bytes.saturating_sub(overhead);
+        let parts = self.cut(delta, budget);
+        let mut suspects = Some(suspects);
+        let mut ack = ack;
+        for part in parts {
+            let link = self.link(pos);
+            let seq = link.next_seq;
+            link.next_seq += 1;
+            if C::delta_is_empty(&part) {
+                self.stats.empty_pushes += 1;
+            } else if up {
+                link.unacked.push_back((seq, now));
+                link.backlog.get_or_insert_with(C::default).join(&part);
+            }
+            let suspects = suspects.take().unwrap_or_default();
+            let msg = Message::Push { seq, delta: part, ack: ack.take(), up, urgent, suspects };
+            self.send(pos, msg);
+        }
+    }
+
+    /// `delta` cut into parts that fit `budget` bytes (one part when it fits, the usual case); counts the parts
+    /// that still do not (single elements larger than any message).
+    pub(super) fn cut(&mut self, delta: C, budget: usize) -> Vec<C> {
+        if delta.json_len() <= budget {
+            return vec![delta];
+        }
+        let parts = delta.split_to(budget);
+        self.stats.oversized += parts.iter().filter(|p| p.json_len() > budget).count() as u64;
+        parts
+    }
+
+    /// What a push to the member at `target` reports: the suspects this node routes around or `target` climbs over
+    /// to reach this node, with the time their suspicion has left.
+    fn reports(&self, now: Duration, target: usize) -> Vec<Report<I>> {
+        self.plan
+            .reports_for(target)
+            .iter()
+            .take(crate::config::MAX_REPORTS)
+            .filter_map(|&p| {
+                let s = self.members.suspicion(p)?;
+                let left = s.until.map_or(self.config.suspicion_ttl, |t| t.saturating_sub(now));
+                Some(Report { id: self.members.id(p).clone(), ms: left.as_millis().try_into().unwrap_or(u64::MAX) })
+            })
+            .collect()
+    }
+
+    /// The member at `from` pushed to this node as to its parent: it gets this node's news and an acknowledgement
+    /// within a relay window, even if it is not a child in this node's view.
+    fn adopt_child(&mut self, now: Duration, from: usize) {
+        let id = self.members.id(from).clone();
+        let was_bridge = self.bridge.as_ref() == Some(&id);
+        if self.adopted.insert(id, now.saturating_add(self.config.suspicion_ttl)).is_none()
+            && was_bridge
+            && let Some(parent) = self.refresh_parent(now)
+        {
+            self.gap_round(now, parent); // a bridge that pushes here as to its parent cannot be one
+        }
+        self.link(from).ack_owed = true;
+        let by = now.saturating_add(self.config.relay_window);
+        self.down_due = Some(self.down_due.map_or(by, |t| t.min(by)));
     }
 
     /// Starts a round with every peer whose push gap outlived the gap timeout.
@@ -143,7 +363,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             .map(|(p, _)| p.clone())
             .collect();
         for peer in expired {
-            if let Some(peer) = self.peer_index(&peer) {
+            if let Some(peer) = self.members.position(&peer) {
                 self.gap_round(now, peer);
             }
         }
@@ -155,16 +375,17 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         self.links.values().filter_map(|l| l.inbound.gap_since.map(|t| t.saturating_add(timeout))).min()
     }
 
-    /// A round with `peer` because its pushes have a gap (which the round repairs, so the gap is forgotten).
-    fn gap_round(&mut self, now: Duration, peer: usize) {
+    /// A round with `peer` now: its pushes have a gap (which the round repairs, so the gap is forgotten), or it was
+    /// suspected and has just been heard from again.
+    pub(super) fn gap_round(&mut self, now: Duration, peer: usize) {
         self.link(peer).inbound.resolve();
         self.stats.gap_rounds += 1;
         self.open_rounds(now, &[peer]);
     }
 
-    /// The link with peer number `peer`, created on first use.
-    fn link(&mut self, peer: usize) -> &mut Link<C> {
-        let id = &self.peers[peer];
+    /// The link with the member at `pos`, created on first use.
+    pub(super) fn link(&mut self, pos: usize) -> &mut Link<C> {
+        let id = self.members.id(pos);
         if !self.links.contains_key(id) {
             self.links.insert(id.clone(), Link::default());
         }

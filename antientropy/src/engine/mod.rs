@@ -1,23 +1,26 @@
 //! The engine: one replica, its eager pushes and its push-pull rounds (the protocol is in ALGORITHM.md).
 //!
-//! Split by concern: [`eager`] (the overlay's pushes: batching, push numbers, gap detection), [`rounds`] (what a
-//! push-pull round's messages carry and how each is answered), [`timer`] (when timed rounds run and whom they
-//! ask). This file holds the state they share and the public inputs and outputs.
+//! Split by concern: [`eager`] (the overlay's pushes: batching, push numbers, acknowledgements, byte budgets),
+//! [`health`] (suspicion: whom this node routes around, and handing its unacknowledged pushes to a new parent),
+//! [`rounds`] (what a push-pull round's messages carry and how each is answered), [`timer`] (when timed rounds run
+//! and whom they ask). This file holds the state they share and the public inputs and outputs.
 
 mod eager;
+mod health;
 mod rounds;
 mod timer;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use osmosis_crdt::{DeltaCrdt, Reconcile};
+use osmosis_crdt::{DeltaCrdt, Reconcile, Split};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::Config;
 use crate::error::EngineError;
 use crate::id::NodeId;
+use crate::membership::Membership;
 use crate::message::Message;
 use crate::overlay::{Plan, Source};
 
@@ -25,15 +28,19 @@ use eager::Link;
 use rounds::Rounds;
 
 /// What a replica must offer the engine: a delta-state CRDT whose deltas are states, with an empty default, that
-/// two peers can reconcile ([`Reconcile`]). Every osmosis CRDT is one.
-pub trait Replica: DeltaCrdt<Delta = Self> + Reconcile + Default + Clone {}
-impl<C: DeltaCrdt<Delta = C> + Reconcile + Default + Clone> Replica for C {}
+/// can be cut to a byte budget ([`Split`]) and that two peers can reconcile ([`Reconcile`]). Every osmosis CRDT is
+/// one.
+pub trait Replica: DeltaCrdt<Delta = Self> + Split + Reconcile + Default + Clone {}
+impl<C: DeltaCrdt<Delta = C> + Split + Reconcile + Default + Clone> Replica for C {}
 
 /// What an engine has done so far (each field counts messages or events).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
     /// `ae_push` messages sent.
     pub pushes: u64,
+    /// Of them, pushes without a delta: an acknowledgement (the receiver had pushed to this node and nothing else
+    /// was due for it within the window), or a notice to a node that now climbs to this one.
+    pub empty_pushes: u64,
     /// `ae_summary` messages sent (one per round and peer).
     pub summaries: u64,
     /// `ae_reply` messages sent (this node's messages in rounds that peers opened).
@@ -42,7 +49,8 @@ pub struct Stats {
     pub repairs: u64,
     /// Rounds started by the round timer.
     pub rounds: u64,
-    /// Rounds started because a push from a peer went missing.
+    /// Rounds started because a push from a peer went missing, a suspected peer was heard from again, or this
+    /// node's parent changed.
     pub gap_rounds: u64,
     /// Summaries received that matched this replica (answered with silence).
     pub agreements: u64,
@@ -57,38 +65,57 @@ pub struct Stats {
     pub stalled_rounds: u64,
     /// Messages ignored because they came from a node outside the cluster (or from this node).
     pub foreign: u64,
+    /// Times this node suspected its parent because its pushes went unacknowledged.
+    pub suspicions: u64,
+    /// Peers' reports of an unreachable member that this node adopted.
+    pub adopted_reports: u64,
+    /// Times this node's parent changed (suspicions, their expiry, membership changes).
+    pub reroutes: u64,
+    /// Messages sent larger than the byte budget: a single element too large for any message.
+    pub oversized: u64,
 }
 
 /// A replica of `C` with push-pull anti-entropy and eager dissemination, without I/O, on a cluster of nodes named
 /// by `I` (any ordered, cloneable id: a `String` name, an index, an address).
 ///
 /// Inputs: [`Engine::update`] / [`Engine::try_update`] (a local mutation), [`Engine::on_message`],
-/// [`Engine::on_tick`] (call it once [`Engine::next_deadline`] has passed; calling it more often is harmless).
+/// [`Engine::on_tick`] (call it once [`Engine::next_deadline`] has passed; calling it more often is harmless), and
+/// the membership: [`Engine::set_members`], [`Engine::add_member`], [`Engine::remove_member`],
+/// [`Engine::suspect`], [`Engine::unsuspect`] (for a failure detector; the engine also suspects on its own).
 /// Outputs: messages in an outbox the caller drains with [`Engine::take_outbox`] and delivers however it likes, in
-/// any order, any number of times. Time is a `Duration` since any fixed origin, passed in and never read;
+/// any order, any number of times; each is at most [`Config::max_message_bytes`] of JSON unless it carries a
+/// single element larger than that. Time is a `Duration` since any fixed origin, passed in and never read;
 /// randomness comes from the seed.
 #[derive(Debug)]
 pub struct Engine<C: Replica, I: NodeId = String> {
     me: I,
-    /// The other members, sorted by id, without duplicates; the overlay and the round timer name peers by their
-    /// index here.
-    peers: Vec<I>,
+    members: Membership<I>,
     plan: Plan,
-    window: Duration,
     config: Config,
     rng: ChaCha8Rng,
     state: C,
     /// What this node keeps per peer it pushes to or hears pushes from (created on first use).
     links: BTreeMap<I, Link<C>>,
-    /// When every waiting batch goes out: a relay's window is shared by every target (per-target windows would
-    /// make each element wait for the window it happened to open).
-    batch_due: Option<Duration>,
+    /// Peers that push to this node as to their parent without being its children in its own view, and until
+    /// when it relays to them (refreshed by each of their pushes).
+    adopted: BTreeMap<I, Duration>,
+    /// A stand-in root's bridge (see `health::check_bridge`), its parent in all but name.
+    bridge: Option<I>,
+    /// The previous parent, which gets copies of the pushes up until the new one acknowledges (see
+    /// `health::handoff`), and until when.
+    shadow: Option<(I, Duration)>,
+    /// When the batch for the parent goes out.
+    up_due: Option<Duration>,
+    /// When the batches for every other target go out: a relay's window is shared by all of them (per-target
+    /// windows would make each element wait for the window it happened to open).
+    down_due: Option<Duration>,
+    last_down_flush: Option<Duration>,
     started: Duration,
     /// When a peer's message last changed the replica (news): while news keeps arriving, the eager path works.
     last_news: Duration,
     last_round: Option<Duration>,
     interval: Duration,
-    outbox: Vec<(I, Message<C>)>,
+    outbox: Vec<(I, Message<C, I>)>,
     stats: Stats,
     rounds: Rounds<C, I>,
 }
@@ -108,23 +135,23 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     ) -> Result<Self, EngineError> {
         config.validate()?;
         let me = me.into();
-        let mut peers: Vec<I> = members.into_iter().filter(|n| *n != me).collect();
-        peers.sort();
-        peers.dedup();
-        let me_at = peers.partition_point(|p| *p < me);
-        let plan = Plan::new(config.overlay, me_at, peers.len());
-        let window = if plan.relays() { config.relay_window } else { config.local_window };
+        let members = Membership::new(&me, members);
+        let plan = Self::plan_for(&config, &members);
         Ok(Engine {
             me,
-            peers,
+            members,
             plan,
-            window,
             interval: config.round_min,
             config,
             rng: ChaCha8Rng::seed_from_u64(seed),
             state: C::default(),
             links: BTreeMap::new(),
-            batch_due: None,
+            adopted: BTreeMap::new(),
+            bridge: None,
+            shadow: None,
+            up_due: None,
+            down_due: None,
+            last_down_flush: None,
             started: now,
             last_news: now,
             last_round: None,
@@ -147,6 +174,34 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// What the engine has sent and seen.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The engine's knobs.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Every member, this node included, in id order.
+    pub fn members(&self) -> &[I] {
+        self.members.all()
+    }
+
+    /// The members this node currently routes around (suspected by itself, by a peer's report it adopted, or by
+    /// the caller), in id order.
+    pub fn suspected(&self) -> Vec<I> {
+        self.members.suspected().map(|p| self.members.id(p).clone()).collect()
+    }
+
+    /// The node this one pushes to as its parent (the hub of a star, the parent in a tree, or a stand-in root's
+    /// bridge), if any.
+    pub fn upstream(&self) -> Option<&I> {
+        self.parent().map(|p| self.members.id(p))
+    }
+
+    /// The largest element, in bytes of JSON, that a message within the budget can always carry: what a node
+    /// should refuse beyond, when a client adds it, rather than accept an element no message can carry.
+    pub fn max_element_bytes(&self) -> usize {
+        self.config.max_element_bytes()
     }
 
     /// A local update: `mutate` changes the replica in place and returns the delta it produced (every osmosis
@@ -173,22 +228,35 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     }
 
     /// Handles a message from `from`. Messages from nodes outside the cluster, or from this node, are ignored.
-    pub fn on_message(&mut self, now: Duration, from: &I, msg: Message<C>) {
-        let Ok(peer) = self.peers.binary_search(from) else {
+    pub fn on_message(&mut self, now: Duration, from: &I, msg: Message<C, I>) {
+        let Some(peer) = self.members.position(from).filter(|&p| p != self.members.me()) else {
             self.stats.foreign += 1;
             return;
         };
+        let healed = self.heard_from(now, peer, !matches!(msg, Message::Push { .. }));
         match msg {
-            Message::Push { seq, delta } => self.on_push(now, peer, seq, delta),
+            Message::Push { seq, delta, ack, up, urgent, suspects } => {
+                self.on_reports(now, peer, &suspects);
+                self.on_push(now, peer, eager::Push { seq, delta, ack, up, urgent });
+                if healed && self.parent() != Some(peer) {
+                    // It was unreachable: each side may lack what the other learned meanwhile (a new parent got
+                    // its round already).
+                    self.gap_round(now, peer);
+                }
+            }
             round => self.on_round_message(now, peer, round),
         }
     }
 
-    /// Sends the batches that are due, starts rounds for push gaps that outlived the gap timeout, and starts a
-    /// timed round if one is due.
+    /// Ends suspicions whose time is up, suspects a parent whose acknowledgement is overdue, sends the batches that
+    /// are due, starts rounds for push gaps that outlived the gap timeout, and starts a timed round if one is due.
     pub fn on_tick(&mut self, now: Duration) {
-        if self.batch_due.is_some_and(|t| t <= now) {
-            self.flush();
+        self.check_health(now);
+        if self.up_due.is_some_and(|t| t <= now) {
+            self.flush_up(now);
+        }
+        if self.down_due.is_some_and(|t| t <= now) {
+            self.flush_down(now);
         }
         self.expire_gaps(now);
         self.expire_rounds(now);
@@ -197,14 +265,70 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         }
     }
 
-    /// When [`Engine::on_tick`] has work next (a batch, a gap or a round), if ever.
+    /// When [`Engine::on_tick`] has work next (a batch, a gap, an acknowledgement, a suspicion's end or a round),
+    /// if ever.
     pub fn next_deadline(&self) -> Option<Duration> {
-        self.next_gap_deadline().into_iter().chain(self.batch_due).chain(self.round_due()).min()
+        [self.next_gap_deadline(), self.up_due, self.down_due, self.round_due(), self.next_health_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Takes the messages produced so far, in the order they were produced.
-    pub fn take_outbox(&mut self) -> Vec<(I, Message<C>)> {
+    pub fn take_outbox(&mut self) -> Vec<(I, Message<C, I>)> {
         std::mem::take(&mut self.outbox)
+    }
+
+    /// Replaces the member list (this node stays a member whatever the list says). Suspicions of members that
+    /// stay are kept; the overlay is re-formed.
+    pub fn set_members(&mut self, now: Duration, members: impl IntoIterator<Item = I>) {
+        let before = self.shape_ids();
+        self.members.set(&self.me, members);
+        self.adopted.retain(|id, _| self.members.position(id).is_some());
+        if let Some(parent) = self.replan_from(now, before) {
+            self.gap_round(now, parent);
+        }
+        self.links.retain(|id, _| self.members.position(id).is_some());
+    }
+
+    /// Adds a member (a failure detector saw it join). Nothing happens if it is one already.
+    pub fn add_member(&mut self, now: Duration, id: I) {
+        if self.members.position(&id).is_none() {
+            let mut all = self.members.all().to_vec();
+            all.push(id);
+            self.set_members(now, all);
+        }
+    }
+
+    /// Removes a member (it left for good); messages from it are ignored from now on. Removing this node does
+    /// nothing.
+    pub fn remove_member(&mut self, now: Duration, id: &I) {
+        if *id != self.me && self.members.position(id).is_some() {
+            let all: Vec<I> = self.members.all().iter().filter(|m| *m != id).cloned().collect();
+            self.set_members(now, all);
+        }
+    }
+
+    /// Routes around `id` until [`Engine::unsuspect`] (a failure detector suspects it), whatever this node hears.
+    pub fn suspect(&mut self, now: Duration, id: &I) {
+        if let Some(p) = self.members.position(id).filter(|&p| p != self.members.me())
+            && self.members.suspect_external(p)
+        {
+            self.replan_and_catch_up(now);
+        }
+    }
+
+    /// Lifts every suspicion of `id`, the caller's and the engine's own.
+    pub fn unsuspect(&mut self, now: Duration, id: &I) {
+        if let Some(p) = self.members.position(id)
+            && self.members.lift(p)
+        {
+            self.replan_and_catch_up(now);
+        }
+    }
+
+    fn plan_for(config: &Config, members: &Membership<I>) -> Plan {
+        Plan::new(config.overlay, config.star_limit, members.len(), members.me(), |x| members.is_live(x))
     }
 
     fn after_update(&mut self, now: Duration, delta: C) -> bool {
@@ -217,18 +341,13 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         true
     }
 
-    /// The peer index of `id`, if it is a peer.
-    fn peer_index(&self, id: &I) -> Option<usize> {
-        self.peers.binary_search(id).ok()
-    }
-
-    /// Queues `msg` for peer number `to`.
-    fn send(&mut self, to: usize, msg: Message<C>) {
-        let to = self.peers[to].clone();
+    /// Queues `msg` for the member at position `to`.
+    fn send(&mut self, to: usize, msg: Message<C, I>) {
+        let to = self.members.id(to).clone();
         self.emit(to, msg);
     }
 
-    fn emit(&mut self, to: I, msg: Message<C>) {
+    fn emit(&mut self, to: I, msg: Message<C, I>) {
         match &msg {
             Message::Push { .. } => self.stats.pushes += 1,
             Message::Summary { .. } => self.stats.summaries += 1,
@@ -240,65 +359,5 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
 }
 
 #[cfg(test)]
-mod tests {
-    use osmosis_crdt::{GCounter, GSet};
-
-    use super::*;
-
-    const T0: Duration = Duration::ZERO;
-
-    fn pair<C: Replica>() -> (Engine<C, u8>, Engine<C, u8>) {
-        let config = Config { local_window: Duration::ZERO, ..Config::default() };
-        (Engine::new(0, [0, 1], config.clone(), 1, T0).unwrap(), Engine::new(1, [0, 1], config, 2, T0).unwrap())
-    }
-
-    #[test]
-    fn counter_updates_mutate_the_replica_in_place_and_push_their_deltas() {
-        let (mut hub, mut leaf) = pair::<GCounter<u8>>();
-        for _ in 0..3 {
-            assert_eq!(leaf.try_update(T0, |c| c.increment(1, 1)), Ok(true));
-        }
-        assert_eq!(leaf.state().read(), 3);
-        let pushes = leaf.take_outbox();
-        assert_eq!(pushes.len(), 3, "a leaf pushes each update to the hub at once");
-        for (to, msg) in pushes {
-            assert_eq!(to, 0);
-            hub.on_message(T0, &1, msg);
-        }
-        assert_eq!(hub.state().read(), 3);
-    }
-
-    #[test]
-    fn a_failed_update_changes_nothing_and_sends_nothing() {
-        let (_, mut leaf) = pair::<GCounter<u8>>();
-        leaf.try_update(T0, |c| c.increment(1, u64::MAX)).unwrap();
-        assert!(leaf.try_update(T0, |c| c.increment(1, 1)).is_err());
-        assert_eq!(leaf.state().read(), u128::from(u64::MAX));
-        assert_eq!(leaf.take_outbox().len(), 1);
-    }
-
-    #[test]
-    fn an_update_that_changes_nothing_sends_nothing() {
-        let (_, mut leaf) = pair::<GSet>();
-        assert!(leaf.update(T0, |s| s.insert(4)));
-        assert!(!leaf.update(T0, |s| s.insert(4)));
-        assert_eq!(leaf.take_outbox().len(), 1);
-    }
-
-    #[test]
-    #[cfg(debug_assertions)]
-    #[should_panic(expected = "had not applied")]
-    fn a_delta_made_from_another_replica_is_loud_in_debug_builds() {
-        let (_, mut leaf) = pair::<GCounter<u8>>();
-        leaf.update(T0, |_| GCounter::new().increment(1, 1).unwrap());
-    }
-
-    #[test]
-    fn messages_from_outside_the_cluster_are_counted_and_ignored() {
-        let (mut hub, _) = pair::<GSet>();
-        hub.on_message(T0, &7, Message::Push { seq: 0, delta: GSet::new().insert(1) });
-        hub.on_message(T0, &0, Message::Push { seq: 0, delta: GSet::new().insert(1) });
-        assert_eq!(hub.stats().foreign, 2);
-        assert!(hub.state().is_empty());
-    }
-}
+#[path = "tests.rs"]
+mod tests;

@@ -18,7 +18,8 @@
 //! The rest of the engine uses three entry points, so that the round protocol can change without touching the
 //! eager path or the timer: [`Engine::open_rounds`], [`Engine::on_round_message`] (any message but a push) and
 //! [`Engine::expire_rounds`]. A round reaches the rest of the engine only through `after_change` (news learned from
-//! a round is relayed like any other) and `send`.
+//! a round is relayed like any other), `found_bridge` (news from a round tells a stand-in root whom to bridge to)
+//! and `send`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -99,16 +100,16 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         let round = self.rounds.next_round;
         self.rounds.next_round += 1;
         for &peer in peers {
-            let key = (self.peers[peer].clone(), Side::Initiator, round);
+            let key = (self.members.id(peer).clone(), Side::Initiator, round);
             self.keep(key, Session::new(C::Session::default(), now));
             self.send(peer, Message::Summary { round, summary: summary.clone() });
         }
     }
 
     /// Handles a round message from peer number `from` (never a push).
-    pub(super) fn on_round_message(&mut self, now: Duration, from: usize, msg: Message<C>) {
+    pub(super) fn on_round_message(&mut self, now: Duration, from: usize, msg: Message<C, I>) {
         self.expire_rounds(now);
-        let peer = self.peers[from].clone();
+        let peer = self.members.id(from).clone();
         self.rounds.unanswered.remove(&peer);
         let (side, round, seq, repair) = match msg {
             Message::Summary { round, summary } => return self.on_summary(now, from, round, &summary),
@@ -145,7 +146,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
 
     /// Step 1 at the responder: silence if the summaries agree, otherwise a session and its first messages.
     fn on_summary(&mut self, now: Duration, from: usize, round: u64, summary: &C::Summary) {
-        let key = (self.peers[from].clone(), Side::Responder, round);
+        let key = (self.members.id(from).clone(), Side::Responder, round);
         if self.rounds.sessions.contains_key(&key) || self.sessions_with(&key.0, Side::Responder) >= MAX_SESSIONS {
             self.stats.stale += 1; // a duplicate, or more rounds than a peer may open at a time
             return;
@@ -204,6 +205,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             Ok(step) => {
                 if !C::delta_is_empty(&step.delta) {
                     self.after_change(now, Source::Peer(from), &step.delta);
+                    self.found_bridge(now, from);
                 }
                 session.done |= step.done;
                 self.send_repairs(from, key.1, key.2, session, step.send);

@@ -13,10 +13,15 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// later than `round_max` after the last round. A node whose own updates keep coming but which hears no news
     /// (cut off from the overlay) thus runs a round every `round_min`.
     pub(super) fn round_due(&self) -> Option<Duration> {
-        if self.peers.is_empty() {
+        if self.members.len() <= 1 {
             return None;
         }
         let last_round = self.last_round.unwrap_or(self.started);
+        if self.plan.stands_in() && self.bridge.is_none() {
+            // A stand-in root without a bridge runs a round every quarter of `round_min`, news or not: its rounds
+            // are how it finds a bridge (and, until then, how it learns what the members it cannot reach learned).
+            return Some(last_round.saturating_add(self.config.round_min / 4));
+        }
         let quiet = self.last_news.max(last_round).saturating_add(self.interval);
         Some(quiet.min(last_round.saturating_add(self.config.round_max)))
     }
@@ -25,13 +30,16 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// random other peers.
     pub(super) fn timed_round(&mut self, now: Duration) {
         self.stats.rounds += 1;
-        let upstream = self.plan.upstream();
+        let upstream = self.parent();
         // News arrived within the last interval: the eager path works, the round only guards against a lost push
         // of this node's own, and the upstream node is the one that must have it. Otherwise (quiet, or cut off)
         // random peers too.
         let news_flows = self.last_news.saturating_add(self.interval) > now;
         let fanout = if news_flows && upstream.is_some() { 0 } else { self.config.fanout };
-        let others: Vec<usize> = (0..self.peers.len()).filter(|&p| Some(p) != upstream).collect();
+        let me = self.members.me();
+        // Suspected peers stay candidates: suspicion steers the eager path, while a round is what repairs a link
+        // once it works again (and all of them may be suspected).
+        let others: Vec<usize> = (0..self.members.len()).filter(|&p| p != me && Some(p) != upstream).collect();
         let random = others.choose_multiple(&mut self.rng, fanout).copied();
         let partners: Vec<usize> = upstream.into_iter().chain(random).collect();
         self.open_rounds(now, &partners);

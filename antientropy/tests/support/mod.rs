@@ -2,7 +2,7 @@
 
 use osmosis_crdt::gset_repair::{GSetRepair, GSetSession};
 use osmosis_crdt::reconcile::KeySummary;
-use osmosis_crdt::{DeltaCrdt, GSet, GSetDigest, Lattice, Reconcile, Step, WireError};
+use osmosis_crdt::{DeltaCrdt, GSet, GSetDigest, Lattice, Reconcile, Split, Step, WireError};
 use serde::{Deserialize, Serialize};
 
 /// A [`GSet`] whose responder sizes its first batch of cells as if the peer's sketch matched its own: for two
@@ -15,6 +15,12 @@ pub(crate) struct Understated(pub(crate) GSet);
 impl Lattice for Understated {
     fn join(&mut self, other: &Self) -> bool {
         self.0.join(&other.0)
+    }
+}
+
+impl Split for Understated {
+    fn halve(&self) -> Option<(Self, Self)> {
+        self.0.halve().map(|(a, b)| (Understated(a), Understated(b)))
     }
 }
 
