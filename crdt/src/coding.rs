@@ -26,6 +26,13 @@
 //! side than the other reads as count 0; it is then not pure, and cannot look zero unless its sum and checksum
 //! also cancel, which the set hash check catches as well.
 //!
+//! # Key spaces
+//! A replica may code keys of two kinds ([`Space`]): *integer* keys, which are the elements themselves (a
+//! [`crate::GSet`], the integers of a [`crate::JsonSet`]), and *hashed* keys, 64-bit hashes of an item's wire
+//! record (a JSON value, a counter entry), which stand for the item and are exchanged for it once decoded. The two
+//! spaces share the cells and index sequences but use different checksums and set hashes, so a pure cell says
+//! which kind of key it holds (a cell passing both checksums is taken for impure).
+//!
 //! All hashing is fixed integer arithmetic plus IEEE-754 double operations that are correctly rounded on every
 //! platform (`sqrt`, `*`, `/`, `ceil`); golden-value tests pin the sequences.
 
@@ -44,18 +51,46 @@ const MAP: u64 = 0x6f73_6d6f_7369_734d; // "osmosisM"
 const CHECK: u64 = 0x6f73_6d6f_7369_7343; // "osmosisC"
 const SET_HASH: u64 = 0x6f73_6d6f_7369_7348; // "osmosisH"
 const SIGNS: u64 = 0x6f73_6d6f_7369_7353; // "osmosisS"
+const CHECK_HASHED: u64 = 0x6f73_6d6f_7369_7363; // "osmosisc"
+const SET_HASH_HASHED: u64 = 0x6f73_6d6f_7369_7368; // "osmosish"
+const RECORD: u64 = 0x6f73_6d6f_7369_7352; // "osmosisR"
+
+/// The kind of a key (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Space {
+    /// The key is the element itself.
+    Int,
+    /// The key is the hash of an item's record ([`record_key`]).
+    Hashed,
+}
+
+/// The hashed key of an item's wire record.
+pub(crate) fn record_key(record: &[u8]) -> u64 {
+    crate::fingerprint::hash_bytes(record, RECORD)
+}
 
 /// Entries of a replica's tug-of-war sketch (see [`Tow`]).
 pub const TOW: usize = 20;
 
-/// The 24-bit checksum of a key; never zero for key 0, so a pure cell holding key 0 is not a zero cell.
+/// The 24-bit checksum of an integer key; never zero for key 0, so a pure cell holding key 0 is not a zero cell.
 pub(crate) fn checksum(x: u64) -> u32 {
     ((mix64(x ^ CHECK) >> 40) as u32) | u32::from(x == 0 && mix64(CHECK) >> 40 == 0)
 }
 
+/// The 24-bit checksum of a key of `space` (never zero for key 0).
+pub(crate) fn checksum_in(space: Space, x: u64) -> u32 {
+    match space {
+        Space::Int => checksum(x),
+        Space::Hashed => ((mix64(x ^ CHECK_HASHED) >> 40) as u32) | u32::from(x == 0 && mix64(CHECK_HASHED) >> 40 == 0),
+    }
+}
+
 /// The keyed hash a [`SetHash`] sums.
-fn element_hash(x: u64) -> u64 {
-    mix64(x ^ SET_HASH)
+fn element_hash(space: Space, x: u64) -> u64 {
+    match space {
+        Space::Int => mix64(x ^ SET_HASH),
+        Space::Hashed => mix64(x ^ SET_HASH_HASHED),
+    }
 }
 
 /// The index sequence of a key: the cells it belongs to, ascending, 0 first (see the module docs).
@@ -148,14 +183,14 @@ pub struct SetHash {
 }
 
 impl SetHash {
-    pub(crate) fn add(&mut self, x: u64) {
+    pub(crate) fn add(&mut self, space: Space, x: u64) {
         self.len = self.len.wrapping_add(1);
-        self.hash = self.hash.wrapping_add(element_hash(x));
+        self.hash = self.hash.wrapping_add(element_hash(space, x));
     }
 
-    pub(crate) fn remove(&mut self, x: u64) {
+    pub(crate) fn remove(&mut self, space: Space, x: u64) {
         self.len = self.len.wrapping_sub(1);
-        self.hash = self.hash.wrapping_sub(element_hash(x));
+        self.hash = self.hash.wrapping_sub(element_hash(space, x));
     }
 }
 
@@ -207,30 +242,29 @@ impl Default for CodedPrefix {
 
 impl CodedPrefix {
     /// The prefix of `keys` (each key once).
-    pub(crate) fn from_keys(keys: impl Iterator<Item = u64>) -> CodedPrefix {
+    pub(crate) fn from_keys(keys: impl Iterator<Item = (Space, u64)>) -> CodedPrefix {
         let mut p = CodedPrefix::default();
-        for x in keys {
-            p.add(x);
+        for (space, x) in keys {
+            p.add(space, x);
         }
         p
     }
 
     /// Adds a key that was not in the set.
-    pub(crate) fn add(&mut self, x: u64) {
-        self.toggle(x, true);
-        self.set.add(x);
+    pub(crate) fn add(&mut self, space: Space, x: u64) {
+        self.toggle(space, x, true);
+        self.set.add(space, x);
     }
 
-    /// Removes a key that was in the set (counter entries are replaced, not only added).
-    #[allow(dead_code)] // used by the counters' reconciliation
-    pub(crate) fn remove(&mut self, x: u64) {
-        self.toggle(x, false);
-        self.set.remove(x);
+    /// Removes a key that was in the set (a counter entry's key, when the entry grows).
+    pub(crate) fn remove(&mut self, space: Space, x: u64) {
+        self.toggle(space, x, false);
+        self.set.remove(space, x);
     }
 
-    fn toggle(&mut self, x: u64, up: bool) {
+    fn toggle(&mut self, space: Space, x: u64, up: bool) {
         self.tow.toggle(x, up);
-        let check = checksum(x);
+        let check = checksum_in(space, x);
         for i in Indices::of(x).take_while(|&i| i < PREFIX_CELLS as u64) {
             self.cells[i as usize].toggle(x, check, up);
         }
@@ -252,11 +286,47 @@ impl CodedPrefix {
     }
 }
 
+/// A replica's [`CodedPrefix`], built on first use and kept up to date from then on. It is derived data: two
+/// replicas are equal whatever their prefixes (its `PartialEq` always holds), and a delta never builds one.
+#[derive(Clone, Default)]
+pub(crate) struct LazyPrefix(std::sync::OnceLock<Box<CodedPrefix>>);
+
+impl LazyPrefix {
+    /// The prefix, built from `keys` if this is its first use.
+    pub(crate) fn get_or_build<I: Iterator<Item = (Space, u64)>>(&self, keys: impl FnOnce() -> I) -> &CodedPrefix {
+        self.0.get_or_init(|| Box::new(CodedPrefix::from_keys(keys())))
+    }
+
+    /// The prefix, if built (to update it).
+    pub(crate) fn get_mut(&mut self) -> Option<&mut CodedPrefix> {
+        self.0.get_mut().map(|p| &mut **p)
+    }
+
+    /// The prefix, if built (to check it).
+    pub(crate) fn get(&self) -> Option<&CodedPrefix> {
+        self.0.get().map(|p| &**p)
+    }
+}
+
+impl PartialEq for LazyPrefix {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for LazyPrefix {}
+
+impl std::fmt::Debug for LazyPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.get().is_some() { "LazyPrefix(built)" } else { "LazyPrefix(unbuilt)" })
+    }
+}
+
 /// Cells `from..to` of `keys`, computed by walking them (for cells beyond the prefix).
-pub(crate) fn cells_from(keys: impl Iterator<Item = u64>, from: usize, to: usize) -> Vec<Cell> {
+pub(crate) fn cells_from(keys: impl Iterator<Item = (Space, u64)>, from: usize, to: usize) -> Vec<Cell> {
     let mut cells = vec![Cell::default(); to.saturating_sub(from)];
-    for x in keys {
-        let check = checksum(x);
+    for (space, x) in keys {
+        let check = checksum_in(space, x);
         for i in Indices::of(x).skip_while(|&i| i < from as u64).take_while(|&i| i < to as u64) {
             cells[i as usize - from].toggle(x, check, true);
         }
@@ -264,13 +334,65 @@ pub(crate) fn cells_from(keys: impl Iterator<Item = u64>, from: usize, to: usize
     cells
 }
 
+/// Keys of both spaces.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Keys {
+    /// Integer keys (elements).
+    pub ints: Vec<u64>,
+    /// Hashed keys (standing for records).
+    pub hashed: Vec<u64>,
+}
+
+impl Keys {
+    /// The keys of `space`.
+    pub fn of(&self, space: Space) -> &[u64] {
+        match space {
+            Space::Int => &self.ints,
+            Space::Hashed => &self.hashed,
+        }
+    }
+
+    fn push(&mut self, space: Space, x: u64) {
+        match space {
+            Space::Int => self.ints.push(x),
+            Space::Hashed => self.hashed.push(x),
+        }
+    }
+
+    /// Every key with its space.
+    pub fn iter(&self) -> impl Iterator<Item = (Space, u64)> + '_ {
+        let ints = self.ints.iter().map(|&x| (Space::Int, x));
+        ints.chain(self.hashed.iter().map(|&x| (Space::Hashed, x)))
+    }
+
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        self.ints.len() + self.hashed.len()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The keys a peeled difference holds, by side.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Difference {
     /// Keys only the peer holds.
-    pub theirs: Vec<u64>,
+    pub theirs: Keys,
     /// Keys only we hold.
-    pub mine: Vec<u64>,
+    pub mine: Keys,
+}
+
+/// The space of the key a cell would hold if it were pure: the one whose checksum matches, if exactly one does.
+fn pure_space(cell: Cell) -> Option<Space> {
+    let check = cell.tag & CHECK_MASK;
+    match (checksum(cell.sum) == check, checksum_in(Space::Hashed, cell.sum) == check) {
+        (true, false) => Some(Space::Int),
+        (false, true) => Some(Space::Hashed),
+        _ => None,
+    }
 }
 
 /// Peels a difference (`theirs.minus(mine)` cell by cell). Returns the keys if every cell peeled to zero, or `None`
@@ -284,21 +406,22 @@ pub(crate) fn peel(mut cells: Vec<Cell>) -> Option<Difference> {
         budget = budget.checked_sub(1)?;
         let cell = cells[i];
         let count = cell.count();
-        if count.unsigned_abs() != 1 || checksum(cell.sum) != cell.tag & CHECK_MASK {
+        if count.unsigned_abs() != 1 {
             continue;
         }
+        let Some(space) = pure_space(cell) else { continue };
         let x = cell.sum;
         let indices: Vec<u64> = Indices::of(x).take_while(|&j| j < k).collect();
         if !indices.contains(&(i as u64)) {
             continue;
         }
-        let (check, theirs) = (checksum(x), count == 1);
+        let (check, theirs) = (checksum_in(space, x), count == 1);
         for &j in &indices {
             // Removing a key of the peer lowers the count; removing one of ours raises it.
             cells[j as usize].toggle(x, check, !theirs);
             stack.push(j as usize);
         }
-        if theirs { out.theirs.push(x) } else { out.mine.push(x) }
+        if theirs { out.theirs.push(space, x) } else { out.mine.push(space, x) }
     }
     cells.iter().all(|c| c.is_zero()).then_some(out)
 }
@@ -323,7 +446,7 @@ mod tests {
     use super::*;
 
     fn coded(keys: &[u64], k: usize) -> Vec<Cell> {
-        cells_from(keys.iter().copied(), 0, k)
+        cells_from(keys.iter().map(|&x| (Space::Int, x)), 0, k)
     }
 
     fn difference(theirs: &[u64], mine: &[u64], k: usize) -> Vec<Cell> {
@@ -366,13 +489,13 @@ mod tests {
         let keys: Vec<u64> = (0..3000u64).map(|i| mix64(i) >> (i % 40)).collect();
         let mut p = CodedPrefix::default();
         for &x in &keys {
-            p.add(x);
+            p.add(Space::Int, x);
         }
         assert_eq!(p.cells(), &coded(&keys, PREFIX_CELLS)[..]);
-        p.add(7_777_777);
-        p.remove(7_777_777);
+        p.add(Space::Hashed, 7_777_777);
+        p.remove(Space::Hashed, 7_777_777);
         assert_eq!(p.cells(), &coded(&keys, PREFIX_CELLS)[..]);
-        let beyond = cells_from(keys.iter().copied(), PREFIX_CELLS - 5, PREFIX_CELLS + 5);
+        let beyond = cells_from(keys.iter().map(|&x| (Space::Int, x)), PREFIX_CELLS - 5, PREFIX_CELLS + 5);
         assert_eq!(&beyond[..5], &p.cells()[PREFIX_CELLS - 5..]);
     }
 
@@ -382,14 +505,27 @@ mod tests {
         let theirs: Vec<u64> = shared.iter().copied().chain((0..40u64).map(|i| mix64((i + 1) << 40))).collect();
         let mine: Vec<u64> = shared.iter().copied().chain([0u64, 5, u64::MAX]).collect();
         let d = peel(difference(&theirs, &mine, 120)).expect("120 cells decode 43 differences");
-        let mut t = d.theirs.clone();
+        let mut t = d.theirs.ints.clone();
         t.sort_unstable();
         let mut expected: Vec<u64> = (0..40u64).map(|i| mix64((i + 1) << 40)).collect();
         expected.sort_unstable();
         assert_eq!(t, expected);
-        let mut m = d.mine;
+        let mut m = d.mine.ints;
         m.sort_unstable();
         assert_eq!(m, vec![0, 5, u64::MAX]);
+    }
+
+    #[test]
+    fn peeling_tells_integer_keys_from_hashed_keys_by_their_checksums() {
+        let theirs = [(Space::Int, 5u64), (Space::Hashed, 6u64), (Space::Hashed, mix64(9))];
+        let mine = [(Space::Int, mix64(3))];
+        let t = cells_from(theirs.into_iter(), 0, 20);
+        let m = cells_from(mine.into_iter(), 0, 20);
+        let d = peel(t.into_iter().zip(m).map(|(a, b)| a.minus(b)).collect()).expect("20 cells decode 4 keys");
+        let mut hashed = d.theirs.hashed.clone();
+        hashed.sort_unstable();
+        assert_eq!((d.theirs.ints, hashed, d.mine.ints), (vec![5], vec![6, mix64(9)], vec![mix64(3)]));
+        assert!(d.mine.hashed.is_empty());
     }
 
     #[test]
@@ -428,8 +564,8 @@ mod sizing {
                     let (theirs, mine) = keys.split_at(theirs_n);
                     let mut k = 1;
                     loop {
-                        let t = cells_from(theirs.iter().copied(), 0, k);
-                        let m = cells_from(mine.iter().copied(), 0, k);
+                        let t = cells_from(theirs.iter().map(|&x| (Space::Int, x)), 0, k);
+                        let m = cells_from(mine.iter().map(|&x| (Space::Int, x)), 0, k);
                         let diff: Vec<Cell> = t.into_iter().zip(m).map(|(a, b)| a.minus(b)).collect();
                         if peel(diff).is_some_and(|r| r.theirs.len() + r.mine.len() == d) {
                             break;

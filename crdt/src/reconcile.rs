@@ -26,7 +26,9 @@ use std::fmt::Debug;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::coding::{CELL_BYTES, Cell, CodedPrefix, Difference, PREFIX_CELLS, SetHash, TOW, Tow, cells_from, peel};
+use crate::coding::{
+    CELL_BYTES, Cell, CodedPrefix, Difference, PREFIX_CELLS, SetHash, Space, TOW, Tow, cells_from, peel,
+};
 use crate::traits::Lattice;
 use crate::wire::{Reader, WireError, base64_serde, err, put_varint};
 
@@ -35,11 +37,14 @@ pub const MAX_CELLS: usize = 1 << 20;
 
 /// What one step of a reconciliation produced.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Step<M> {
+pub struct Step<M, D> {
     /// Messages for the peer, in order.
     pub send: Vec<M>,
     /// Whether this side's part of the round is over (the session can be dropped).
     pub done: bool,
+    /// What the step added to the replica, as a delta (empty when it added nothing). The step has already joined
+    /// it; a caller that relays news (the anti-entropy engine pushes it along its overlay) sends this on.
+    pub delta: D,
 }
 
 /// A replica that two peers can reconcile in bytes proportional to their difference (the protocol is in the
@@ -52,6 +57,8 @@ pub struct Step<M> {
 /// - never send a message larger than the budget (apart from one indivisible item, such as a single JSON value
 ///   larger than the budget), never trust a peer's message: a malformed one is a [`WireError`] and changes
 ///   nothing;
+/// - report in [`Step::delta`] what each step added: the replica before the step joined with the delta is the
+///   replica after it, and the delta holds nothing the replica held before (it is relayed as news);
 /// - keep whatever the summaries need up to date as the replica changes, never rebuilding it per round.
 pub trait Reconcile: Lattice + Sized {
     /// The round's first message.
@@ -77,7 +84,7 @@ pub trait Reconcile: Lattice + Sized {
         session: &mut Self::Session,
         msg: &Self::Repair,
         budget: usize,
-    ) -> Result<Step<Self::Repair>, WireError>;
+    ) -> Result<Step<Self::Repair, Self>, WireError>;
 }
 
 /// The summary of one key space: count and set hash (equality), and a tug-of-war sketch (difference size).
@@ -192,9 +199,9 @@ pub(crate) trait KeySet {
     /// The incrementally kept prefix (built on first use).
     fn prefix(&self) -> &CodedPrefix;
     /// Every key, for cells beyond the prefix.
-    fn keys(&self) -> Box<dyn Iterator<Item = u64> + '_>;
-    /// Whether the set holds `key`.
-    fn has(&self, key: u64) -> bool;
+    fn keys(&self) -> Box<dyn Iterator<Item = (Space, u64)> + '_>;
+    /// How many of `keys` (keys of `space`) the set holds.
+    fn held(&self, space: Space, keys: &[u64]) -> usize;
     /// Bytes of sending the whole state; may walk the set (called only for large differences).
     fn state_bytes(&self) -> usize;
 
@@ -304,13 +311,18 @@ impl KeySession {
     /// Whether a peeled difference is consistent with both sides' counts, hashes and contents.
     fn verify<S: KeySet + ?Sized>(&self, set: &S, d: &Difference) -> bool {
         let mut expect = set.prefix().set_hash();
-        for &x in &d.theirs {
-            expect.add(x);
+        for (space, x) in d.theirs.iter() {
+            expect.add(space, x);
         }
-        for &x in &d.mine {
-            expect.remove(x);
+        for (space, x) in d.mine.iter() {
+            expect.remove(space, x);
         }
-        expect == self.peer && d.theirs.iter().all(|&x| !set.has(x)) && d.mine.iter().all(|&x| set.has(x))
+        expect == self.peer
+            && [Space::Int, Space::Hashed].into_iter().all(|space| {
+                let (theirs, mine) = (d.theirs.of(space), d.mine.of(space));
+                (theirs.is_empty() || set.held(space, theirs) == 0)
+                    && (mine.is_empty() || set.held(space, mine) == mine.len())
+            })
     }
 
     /// This side's cells `sent..upto`, split to the budget; the peer will hold `..upto`.
