@@ -12,7 +12,7 @@ use crate::gcounter::{GCounter, ReplicaId, entry_record};
 use crate::gset::GSet;
 use crate::pncounter::PNCounter;
 use crate::reconcile::KeySet;
-use crate::repair::{Keyed, held_in, reconcile_by_keys};
+use crate::repair::{Keyed, membership_of, reconcile_by_keys};
 use crate::traits::Lattice;
 use crate::wire::{Reader, WireError, err};
 
@@ -79,8 +79,16 @@ impl<K: ReplicaId> KeySet for GCounter<K> {
         Box::new(self.coded_keys(None))
     }
 
-    fn held(&self, space: Space, keys: &[u64]) -> usize {
-        held_in(self, space, keys)
+    fn membership(&self) -> Box<dyn Fn(Space, u64) -> bool + '_> {
+        membership_of(self)
+    }
+
+    fn key_width(&self) -> usize {
+        8
+    }
+
+    fn keys_are_items(&self) -> bool {
+        false
     }
 
     fn state_bytes(&self) -> usize {
@@ -124,8 +132,16 @@ impl<K: ReplicaId> KeySet for PNCounter<K> {
         Box::new(self.coded_keys())
     }
 
-    fn held(&self, space: Space, keys: &[u64]) -> usize {
-        held_in(self, space, keys)
+    fn membership(&self) -> Box<dyn Fn(Space, u64) -> bool + '_> {
+        membership_of(self)
+    }
+
+    fn key_width(&self) -> usize {
+        8
+    }
+
+    fn keys_are_items(&self) -> bool {
+        false
     }
 
     fn state_bytes(&self) -> usize {

@@ -6,6 +6,7 @@ use roaring::RoaringTreemap;
 
 use crate::coding::{CodedPrefix, Space};
 use crate::gset::GSet;
+use crate::key_session::width_of;
 use crate::reconcile::KeySet;
 use crate::repair::{Keyed, reconcile_by_keys, runs_bytes};
 use crate::traits::Lattice;
@@ -20,15 +21,20 @@ impl KeySet for GSet {
         Box::new(self.iter().map(|x| (Space::Int, x)))
     }
 
-    fn held(&self, space: Space, keys: &[u64]) -> usize {
-        match space {
-            Space::Int => keys.iter().filter(|&&x| self.contains(x)).count(),
-            Space::Hashed => 0,
-        }
+    fn membership(&self) -> Box<dyn Fn(Space, u64) -> bool + '_> {
+        Box::new(|space, x| space == Space::Int && self.contains(x))
     }
 
     fn state_bytes(&self) -> usize {
         1 + runs_bytes(self.as_treemap())
+    }
+
+    fn key_width(&self) -> usize {
+        self.as_treemap().max().map_or(1, width_of)
+    }
+
+    fn keys_are_items(&self) -> bool {
+        true
     }
 }
 

@@ -7,9 +7,10 @@ use roaring::RoaringTreemap;
 use crate::coding::{CodedPrefix, Space};
 use crate::gset::GSet;
 use crate::jsonset::{CanonicalJson, JsonSet, value_key};
+use crate::key_session::width_of;
 use crate::ordgset::OrdGSet;
 use crate::reconcile::KeySet;
-use crate::repair::{Keyed, held_in, reconcile_by_keys, runs_bytes};
+use crate::repair::{Keyed, membership_of, reconcile_by_keys, runs_bytes};
 use crate::traits::Lattice;
 use crate::wire::{WireError, err, varint_len};
 
@@ -22,8 +23,16 @@ impl KeySet for JsonSet {
         Box::new(self.coded_keys())
     }
 
-    fn held(&self, space: Space, keys: &[u64]) -> usize {
-        held_in(self, space, keys)
+    fn membership(&self) -> Box<dyn Fn(Space, u64) -> bool + '_> {
+        membership_of(self)
+    }
+
+    fn key_width(&self) -> usize {
+        if self.other().is_empty() { self.ints().as_treemap().max().map_or(1, width_of) } else { 8 }
+    }
+
+    fn keys_are_items(&self) -> bool {
+        true
     }
 
     fn state_bytes(&self) -> usize {

@@ -43,10 +43,12 @@ mod gset_codec;
 mod gset_repair;
 pub mod jsonset;
 mod jsonset_repair;
+mod key_session;
 pub mod ordgset;
 pub mod pncounter;
 pub mod reconcile;
 pub mod repair;
+mod sketch;
 pub mod traits;
 pub mod wire;
 

@@ -12,6 +12,7 @@
 //! # Messages
 //! In JSON each message is one string: a letter naming the step, then the base64 of its bytes.
 //! - `"C…"` [`Repair::Cells`]: a [`CellBatch`];
+//! - `"W…"` [`Repair::Want`]: the responder asks for the initiator's first cells ([`Want`]);
 //! - `"E…"` [`Repair::Items`]: items the receiver lacks, and keys whose records the sender wants;
 //! - `"S…"` [`Repair::State`]: part of the sender's whole state, for large differences; the receiver joins it and,
 //!   after the last part, answers with `E` items holding exactly what the sender lacks.
@@ -32,13 +33,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::coding::Space;
 use crate::gset::GSet;
-use crate::reconcile::{CellBatch, KeySession, KeySet, KeyStep, KeySummary, MAX_CELLS, Step};
+use crate::reconcile::{CellBatch, KeySession, KeySet, KeyStep, KeySummary, MAX_CELLS, Step, Want};
 use crate::traits::Lattice;
 use crate::wire::{Reader, WireError, err, from_base64, put_varint, to_base64, varint_len};
 
-/// The most elements one decoded [`Items`] message may hold (2^24): a run can describe billions of integers in a
-/// few bytes, and a peer must not make us materialise them.
-pub const MAX_PART_ELEMENTS: u64 = 1 << 24;
+/// The most elements one decoded [`Items`] message may hold (2^20): a run can describe billions of integers in a
+/// few bytes, and a peer must not make us materialise them (each new element also costs its coded prefix ~15
+/// cell updates, so one message costs at most ~20 ms of CPU here).
+pub const MAX_PART_ELEMENTS: u64 = 1 << 20;
 
 /// The most keys a session accepts being asked for in one round, and the most state parts it takes: bounds on
 /// what a peer can make a session hold.
@@ -63,6 +65,8 @@ pub struct Items {
 pub enum Repair {
     /// Coded cells of the sender's keys.
     Cells(CellBatch),
+    /// A request for the receiver's cells.
+    Want(Want),
     /// Items the receiver lacks, and keys whose records the sender wants.
     Items(Items),
     /// Part of the sender's state.
@@ -74,7 +78,7 @@ impl Repair {
     /// [`crate::Reconcile::step`].
     pub fn items_len(&self) -> u64 {
         match self {
-            Repair::Cells(_) => 0,
+            Repair::Cells(_) | Repair::Want(_) => 0,
             Repair::Items(i) | Repair::State(i) => i.ints.len().saturating_add(i.records.len() as u64),
         }
     }
@@ -215,6 +219,7 @@ impl Repair {
     fn to_bytes(&self) -> Vec<u8> {
         let (letter, mut body) = match self {
             Repair::Cells(b) => (b'C', b.to_bytes()),
+            Repair::Want(w) => (b'W', w.to_bytes()),
             Repair::Items(e) => (b'E', e.to_bytes()),
             Repair::State(e) => (b'S', e.to_bytes()),
         };
@@ -241,6 +246,7 @@ impl<'de> Deserialize<'de> for Repair {
             let bytes = from_base64(rest, 16 << 20)?;
             match letter {
                 "C" => Ok(Repair::Cells(CellBatch::from_bytes(&bytes)?)),
+                "W" => Ok(Repair::Want(Want::from_bytes(&bytes)?)),
                 "E" => Ok(Repair::Items(Items::from_bytes(&bytes)?)),
                 "S" => Ok(Repair::State(Items::from_bytes(&bytes)?)),
                 other => Err(err(format!("unknown repair step {other:?}"))),
@@ -354,11 +360,6 @@ pub(crate) trait Keyed: KeySet + Lattice + Default + Clone + Debug {
     fn lacking(&self, received: &Self) -> (RoaringTreemap, Vec<Vec<u8>>);
 }
 
-/// How many of `keys` a sorted list of `(key, record)` holds.
-pub(crate) fn held_records(records: &[(u64, Vec<u8>)], keys: &[u64]) -> usize {
-    keys.iter().filter(|&&k| records.binary_search_by_key(&k, |(r, _)| *r).is_ok()).count()
-}
-
 /// The records behind `keys` (those this replica holds).
 fn records_for<T: Keyed>(set: &T, keys: &[u64]) -> Vec<Vec<u8>> {
     if keys.is_empty() {
@@ -370,12 +371,14 @@ fn records_for<T: Keyed>(set: &T, keys: &[u64]) -> Vec<Vec<u8>> {
     set.records().into_iter().filter(|(k, _)| keys.binary_search(k).is_ok()).map(|(_, r)| r).collect()
 }
 
-/// Keys held by `set` in `space`, as [`KeySet::held`] implementations of records-only types answer it.
-pub(crate) fn held_in<T: Keyed>(set: &T, space: Space, keys: &[u64]) -> usize {
-    match space {
-        Space::Int => set.int_elements().map_or(0, |s| keys.iter().filter(|&&x| s.contains(x)).count()),
-        Space::Hashed => held_records(&set.records(), keys),
-    }
+/// [`KeySet::membership`] for a [`Keyed`] type: its integer elements, and the keys of its records.
+pub(crate) fn membership_of<T: Keyed>(set: &T) -> Box<dyn Fn(Space, u64) -> bool + '_> {
+    let hashed: Vec<u64> = set.records().into_iter().map(|(k, _)| k).collect();
+    let ints = set.int_elements();
+    Box::new(move |space, x| match space {
+        Space::Int => ints.is_some_and(|s| s.contains(x)),
+        Space::Hashed => hashed.binary_search(&x).is_ok(),
+    })
 }
 
 /// One side of a round (both roles).
@@ -409,6 +412,7 @@ pub(crate) fn open<T: Keyed>(set: &T, theirs: &KeySummary, budget: usize) -> Opt
     let (keys, step) = KeySession::open(set, theirs, budget)?;
     let send = match step {
         KeyStep::Cells(batches) => batches.into_iter().map(Repair::Cells).collect(),
+        KeyStep::Want(want) => vec![Repair::Want(want)],
         _ => state_messages(set, budget),
     };
     Some((Session { keys, ..Session::default() }, send))
@@ -424,6 +428,10 @@ pub(crate) fn step<T: Keyed>(
     match msg {
         Repair::Cells(batch) => {
             let step = session.keys.on_cells(set, batch, budget)?;
+            key_step(set, step, budget)
+        }
+        Repair::Want(want) => {
+            let step = session.keys.on_want(set, want, budget)?;
             key_step(set, step, budget)
         }
         Repair::Items(part) => {
@@ -464,6 +472,7 @@ fn key_step<T: Keyed>(set: &mut T, step: KeyStep, budget: usize) -> Result<Step<
     Ok(match step {
         KeyStep::Wait => nothing(vec![], false),
         KeyStep::Cells(batches) => nothing(batches.into_iter().map(Repair::Cells).collect(), false),
+        KeyStep::Want(want) => nothing(vec![Repair::Want(want)], false),
         KeyStep::State => nothing(state_messages(set, budget), true),
         KeyStep::Decoded(d) => {
             let theirs: GSet = d.theirs.ints.iter().copied().collect();

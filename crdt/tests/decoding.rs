@@ -278,6 +278,7 @@ fn round_lines<T: Reconcile>(mut a: T, mut b: T) -> String {
     let mut a_session = T::Session::default();
     let mut queue: std::collections::VecDeque<(bool, T::Repair)> = first.into_iter().map(|m| (true, m)).collect();
     while let Some((to_a, m)) = queue.pop_front() {
+        assert!(lines.len() < 10_000, "the round does not end: {}", lines[lines.len() - 3..].join("\n"));
         lines.push(serde_json::to_string(&m).unwrap());
         let step = if to_a { a.step(&mut a_session, &m, 300) } else { b.step(&mut b_session, &m, 300) };
         queue.extend(step.unwrap().send.into_iter().map(|m| (!to_a, m)));

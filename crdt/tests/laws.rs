@@ -236,7 +236,7 @@ fn replicas() -> impl Strategy<Value = (GSet, GSet)> {
 
 /// The initiator claims the responder's count and sketch: the responder sizes for two differences.
 fn forged(a: &KeySummary, b: &KeySummary) -> KeySummary {
-    KeySummary { set: SetHash { len: b.set.len, hash: a.set.hash }, tow: b.tow }
+    KeySummary { set: SetHash { len: b.set.len, hash: a.set.hash }, sketch: b.sketch }
 }
 
 proptest! {
