@@ -6,7 +6,8 @@
 //! `cargo bench --bench reconciliation` (n up to 1e6). Flags after `--`: `--full` adds n = 1e7 (several minutes,
 //! ~6 GB for the random u64 sets); `--failures` prints only the failure table, `--trials N` sets its rounds per row
 //! (default 200); `--counters`, `--large` print only those tables; `--profile N D` runs only one responder-lacks
-//! round of random u64 at n = N, d = D (for `valgrind --tool=callgrind`).
+//! round of random u64 at n = N, d = D, and `--profile-ops N` 1000 inserts and a 1000-element delta at n = N (for
+//! `valgrind --tool=callgrind`).
 #![allow(clippy::print_stdout)]
 
 use std::collections::VecDeque;
@@ -67,7 +68,7 @@ impl Mode {
 struct Round {
     messages: usize,
     bytes: usize,
-    /// Decoding attempts that failed: cell batches sent by a side after the other side had sent some.
+    /// Decoding attempts that failed: requests for more cells after some arrived.
     failures: usize,
     cpu_initiator: Duration,
     cpu_responder: Duration,
@@ -86,18 +87,16 @@ fn round<T: Reconcile<Repair = Repair> + PartialEq>(mut a: T, mut b: T) -> Round
     let mut a_session = Default::default();
     let mut queue: VecDeque<(bool, String)> =
         first.iter().map(|m| (true, serde_json::to_string(m).expect("encodes"))).collect();
-    let mut cells_from: Option<bool> = None;
+    let mut cells_seen = false;
     while let Some((to_a, text)) = queue.pop_front() {
         r.messages += 1;
         r.bytes += text.len();
         assert!(text.len() <= BUDGET);
         let msg: Repair = serde_json::from_str(&text).expect("decodes");
-        if matches!(msg, Repair::Cells(_)) {
-            let from_b = to_a;
-            if cells_from.is_some_and(|f| f != from_b) {
-                r.failures += 1;
-            }
-            cells_from = Some(from_b);
+        match msg {
+            Repair::Cells(_) => cells_seen = true,
+            Repair::Want(_) if cells_seen => r.failures += 1,
+            _ => {}
         }
         let t = Instant::now();
         let step = if to_a { a.step(&mut a_session, &msg, BUDGET) } else { b.step(&mut b_session, &msg, BUDGET) };
@@ -282,6 +281,34 @@ fn large(sizes: &[u64]) {
     }
 }
 
+/// Inserts `xs` one by one (a client's updates).
+#[inline(never)]
+fn insert_each(set: &mut GSet, xs: &[u64]) {
+    for &x in xs {
+        std::hint::black_box(set.insert(x));
+    }
+}
+
+/// Joins a delta.
+#[inline(never)]
+fn apply_delta(set: &mut GSet, delta: &GSet) {
+    std::hint::black_box(set.join(delta));
+}
+
+/// The operations of step 3 on one random u64 set of `n` elements, for instruction counts: `valgrind
+/// --tool=callgrind --toggle-collect='reconciliation::insert_each' …` (or `…apply_delta`, `…round*`).
+fn profile_ops(n: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let xs: Vec<u64> = (0..1000).map(|_| rng.random()).collect();
+    let (mut plain, _) = base_set(Dist::U64, n);
+    let mut bare = GSet::from_treemap(plain.as_treemap().clone());
+    insert_each(&mut bare, &xs); // no coded prefix: roaring alone
+    insert_each(&mut plain, &xs); // roaring and the coded prefix
+    let delta: GSet = (0..1000).map(|_| rng.random::<u64>()).collect();
+    apply_delta(&mut plain, &delta);
+    println!("{} and {} elements", bare.len(), plain.len());
+}
+
 fn profile(n: u64, d: u64) {
     let (base, mut rng) = base_set(Dist::U64, n);
     let (a, b) = replicas(&base, Dist::U64, &mut rng, n, d, Mode::ResponderLacks);
@@ -301,6 +328,9 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let has = |flag: &str| args.iter().any(|a| a == flag);
     let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)?.parse::<u64>().ok());
+    if let Some(n) = value("--profile-ops") {
+        return profile_ops(n);
+    }
     if let Some(i) = args.iter().position(|a| a == "--profile") {
         let n = args.get(i + 1).and_then(|x| x.parse().ok()).unwrap_or(10_000_000);
         let d = args.get(i + 2).and_then(|x| x.parse().ok()).unwrap_or(1000);

@@ -118,8 +118,9 @@ impl CellBatch {
     }
 }
 
-/// The responder asks the initiator for its first `upto` cells, or, when `sketch` is not empty, for as many as
-/// the difference estimated from this finer fold of the responder's sketch calls for. Wire:
+/// A request for the receiver's cells up to `upto` (after those it sent: more cells after a failed decode), or,
+/// when `sketch` is not empty (the responder's first message), for as many as the difference estimated from this
+/// finer fold of the responder's sketch calls for. Wire:
 /// `varint(upto) · sketch (0 or a power of two up to 4096 bytes)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Want {
@@ -257,36 +258,35 @@ impl KeySession {
         }
     }
 
-    /// The initiator's answer to a [`Want`]: its first cells.
+    /// The answer to a [`Want`]: this side's cells from where it stopped to the requested end (the initiator's
+    /// first batch, sized from the request's sketch if it carries one; or more cells after a failed decode).
     pub(crate) fn on_want<S: KeySet + ?Sized>(
         &mut self,
         set: &S,
         want: &Want,
         budget: usize,
     ) -> Result<KeyStep, WireError> {
-        if self.responder || self.sent > 0 {
-            return Err(err("a request for cells after cells were sent"));
-        }
         let k = if want.sketch.is_empty() {
             want.upto
         } else {
+            if self.responder || self.sent > 0 {
+                return Err(err("a request with a sketch after the round's first batch"));
+            }
             let own = set.prefix().sketch().fold(want.sketch.len());
             let summary = KeySummary::of(set.prefix()).json_len();
             refined_batch(estimate(&own, &want.sketch), want.sketch.len(), summary + want.json_len(), set.key_width())
         };
-        if state_is_cheaper(set, k) {
+        if k <= self.sent {
+            return Err(err(format!("a request for cells ..{k} when ..{} were sent", self.sent)));
+        }
+        if self.sent == 0 && state_is_cheaper(set, k) {
             return Ok(KeyStep::State);
         }
         Ok(KeyStep::Cells(self.send_cells(set, k, budget)))
     }
 
     /// Handles a batch of the peer's cells.
-    pub(crate) fn on_cells<S: KeySet + ?Sized>(
-        &mut self,
-        set: &S,
-        batch: &CellBatch,
-        budget: usize,
-    ) -> Result<KeyStep, WireError> {
+    pub(crate) fn on_cells<S: KeySet + ?Sized>(&mut self, set: &S, batch: &CellBatch) -> Result<KeyStep, WireError> {
         if batch.at != self.peer_cells.len() {
             return Err(err(format!("cells from {} when {} were expected", batch.at, self.peer_cells.len())));
         }
@@ -310,21 +310,24 @@ impl KeySession {
             Peeled::Done(_) => k as f64, // a false decode: caught by the set hash
             Peeled::Stuck { estimate, .. } => estimate,
         };
-        let next = (k + k.div_ceil(2)).max(k + 4).max(cells_p99(estimate * 1.25)).min(MAX_CELLS);
+        // The code is rateless: ask the same sender for the cells after these, enough for the estimate.
+        let next = (k + k.div_ceil(4)).max(k + 2).max(cells_p99(estimate * 1.1)).min(MAX_CELLS);
         if next <= k || state_is_cheaper(set, next) {
             return Ok(KeyStep::State);
         }
-        Ok(KeyStep::Cells(self.send_cells(set, next, budget)))
+        Ok(KeyStep::Want(Want { upto: next, sketch: Vec::new() }))
     }
 
     /// This side's cells `sent..upto`, split to the budget; the peer will hold `..upto`.
     fn send_cells<S: KeySet + ?Sized>(&mut self, set: &S, upto: usize, budget: usize) -> Vec<CellBatch> {
         let cells = set.cells(self.sent, upto);
-        let hash = self.responder.then(|| set.prefix().set_hash().hash);
+        // The initiator knows the responder's set hash only from the responder's first batch.
+        let hash = (self.responder && self.sent == 0).then(|| set.prefix().set_hash().hash);
         let probe = CellBatch { hash, at: 0, upto, cells: cells.clone() };
         let per = cells_per_message(budget, probe.width());
         let mut out = Vec::new();
         for (i, chunk) in cells.chunks(per).enumerate() {
+            let hash = if i == 0 { hash } else { None };
             out.push(CellBatch { hash, at: self.sent + i * per, upto, cells: chunk.to_vec() });
         }
         self.sent = upto;
@@ -395,9 +398,9 @@ fn plan<S: KeySet + ?Sized>(mine: &KeySummary, theirs: &KeySummary, set: &S, bud
     let (na, nb) = (theirs.set.len, mine.set.len);
     let net = na.abs_diff(nb) as f64;
     let sketch = estimate(&mine.sketch, &theirs.sketch);
-    // One-sided, the sketch estimates `net` itself, with variance 2·net·(net − 1)/16: beyond two deviations the
-    // difference is taken for symmetric, and the sketch for its size.
-    let one_sided = sketch <= net + 2.0 * (net * (net - 1.0).max(0.0) / 8.0).sqrt() + 0.5;
+    // One-sided, the sketch estimates `net` itself, with variance 2·net·(net − 1)/16: beyond three deviations (and
+    // one more key) the difference is taken for symmetric, and the sketch for its size.
+    let one_sided = sketch <= net + 3.0 * (net * (net - 1.0).max(0.0) / 8.0).sqrt() + 1.0;
     // Equal hashes of equal counts differ by at least two keys.
     let d = if one_sided { net.max(if net == 0.0 { 2.0 } else { 1.0 }) } else { sketch.max(2.0) };
     let (w, summary) = (set.key_width(), theirs.json_len() as f64);
@@ -437,7 +440,7 @@ fn refined_batch(d: f64, m: usize, spent: usize, width: usize) -> usize {
     let d = d.max(2.0);
     let sd = (2.0 / m as f64).sqrt();
     let back = items_json(d / 2.0, width);
-    let fits = cells_within(target(d) - spent as f64 - back, 3, width);
+    let fits = cells_within(target(d * (1.0 - sd)) - spent as f64 - back, 3, width);
     fits.max(cells_p50(d * (1.0 + sd))).min(cells_p99(d * (1.0 + 2.0 * sd)))
 }
 

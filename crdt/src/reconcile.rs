@@ -24,9 +24,10 @@
 //!    sends cells and `A` decodes.
 //! 3. Whoever receives cells XORs its own, peels ([`crate::coding`]) and checks the result against the peer's set
 //!    hash. Decoded: it joins what it lacks and sends what the peer lacks ([`crate::repair`]); the round is over.
-//!    Not decoded (too few cells): it sends its *own* cells up to a larger `k` (at least 1.5× and +4, and enough
-//!    for the difference estimated from the cells that stayed zero), and the roles swap: the peer now holds both
-//!    codings up to `k` and peels. So a failed decode costs one more message, never a restart or the whole set.
+//!    Not decoded (too few cells): the code is rateless, so it asks the same sender for the cells after those
+//!    (a [`Want`] up to a larger `k`: at least 1.25× and +2, and enough for the difference estimated from the
+//!    cells that stayed zero) and peels again. So a failed decode costs one more exchange and only the extra
+//!    cells, never a restart or the whole set.
 //! 4. When the cells would cost more than the state itself (an empty or far-behind replica), a side sends its
 //!    state instead; the receiver joins it and answers with exactly what the sender lacks: the state travels once.
 //!

@@ -427,7 +427,7 @@ pub(crate) fn step<T: Keyed>(
 ) -> Result<Step<Repair, T>, WireError> {
     match msg {
         Repair::Cells(batch) => {
-            let step = session.keys.on_cells(set, batch, budget)?;
+            let step = session.keys.on_cells(set, batch)?;
             key_step(set, step, budget)
         }
         Repair::Want(want) => {
@@ -474,9 +474,13 @@ fn key_step<T: Keyed>(set: &mut T, step: KeyStep, budget: usize) -> Result<Step<
         KeyStep::Cells(batches) => nothing(batches.into_iter().map(Repair::Cells).collect(), false),
         KeyStep::Want(want) => nothing(vec![Repair::Want(want)], false),
         KeyStep::State => nothing(state_messages(set, budget), true),
-        KeyStep::Decoded(d) => {
-            let theirs: GSet = d.theirs.ints.iter().copied().collect();
-            let delta = set.absorb(&T::parse(&theirs, &[])?);
+        KeyStep::Decoded(mut d) => {
+            // The peel looked every key up: these are exactly the elements this replica lacks.
+            d.theirs.ints.sort_unstable();
+            let theirs = RoaringTreemap::from_sorted_iter(d.theirs.ints.iter().copied())
+                .map_err(|_| err("a key decoded twice"))?;
+            let delta = T::parse(&GSet::from_treemap(theirs), &[])?;
+            set.join(&delta);
             let mine: RoaringTreemap = d.mine.ints.iter().copied().collect();
             let want = d.theirs.hashed;
             let done = want.is_empty();
