@@ -1,3 +1,5 @@
+use osmosis_crdt::Reconcile;
+use osmosis_crdt::repair::Items;
 use proptest::prelude::*;
 use serde_json::{Map, json};
 
@@ -224,10 +226,24 @@ fn replica_size(node: &Node) -> u64 {
     }
 }
 
+/// A round message carrying `ints` and `records` (counter entries or JSON values in their record form), as an
+/// item part (`state`: false) or a state part.
+fn round_part(ints: JsonSet, records: Vec<Vec<u8>>, state: bool) -> Value {
+    let items = Items { last: true, ints: ints.ints().clone(), records, want: vec![] };
+    serde_json::to_value(if state { Repair::State(items) } else { Repair::Items(items) }).unwrap()
+}
+
+/// The records of counter entries `f0..f{n}` at 1 (`half`: a pn-counter's increments 0, decrements 1).
+fn fake_entries(n: u64, half: Option<u8>) -> Vec<Vec<u8>> {
+    let record = |i: u64| half.into_iter().chain([1]).chain(format!("\"f{i}\"").into_bytes()).collect();
+    (0..n).map(record).collect()
+}
+
 /// Peer n2 opens round `round` with a summary no replica has, then sends `repair` as its first repair message:
-/// the message reaches a live session (the node answered the summary with its state).
+/// the message reaches a live session (the node answered the summary).
 fn round_from_n2(node: &mut Node, round: u64, repair: Value) {
-    node.handle_line(T0, &from_n2(json!({"type": "ae_summary", "round": round, "summary": "AAAAAAAAAAA"})));
+    let summary = osmosis_crdt::GSet::from_iter([u64::MAX, 3]).summary();
+    node.handle_line(T0, &from_n2(json!({"type": "ae_summary", "round": round, "summary": summary})));
     let answer = node.take_output();
     assert!(answer.iter().any(|l| l.contains("ae_reply")), "the node answers the summary: {answer:?}");
     node.handle_line(T0, &from_n2(json!({"type": "ae_repair", "round": round, "seq": 0, "repair": repair})));
@@ -245,11 +261,12 @@ fn a_peer_delta_of_four_billion_elements_is_dropped_and_reads_keep_the_old_state
     node.handle_line(T0, &line);
     node.take_output();
     assert_eq!(replica_size(&node), 1, "{}", excerpt(&line));
-    for last in [false, true] {
-        round_from_n2(&mut node, u64::from(last), json!({"delta": {"part": huge, "last": last}}));
-        assert_eq!(replica_size(&node), 1, "a round's part");
-        round_from_n2(&mut node, 2 + u64::from(last), json!({"state": {"part": huge, "last": last}}));
-        assert_eq!(replica_size(&node), 1, "a round's part, as a state");
+    // A round's part of one run 0..2^32, written by hand (an honest peer splits parts at 2^20 elements): the
+    // bytes `1 0 ff ff ff ff 0f` (last part; gap 0; length − 1 as a varint) in base64.
+    let text = "AQD/////Dw==";
+    for (round, letter) in [(0, 'E'), (1, 'S')] {
+        round_from_n2(&mut node, round, json!(format!("{letter}{text}")));
+        assert_eq!(replica_size(&node), 1, "a round's part ({letter})");
     }
     assert_eq!(ask(&mut node, json!({"type": "read", "msg_id": 2}))[0]["messages"], json!([7]));
 }
@@ -267,10 +284,16 @@ fn a_set_fills_up_to_its_cap_then_refuses_new_elements_with_error_14() {
     for known in [json!("x"), json!(5)] {
         assert_eq!(ask(&mut node, json!({"type": "add", "element": known, "msg_id": 4}))[0]["type"], "add_ok");
     }
-    round_from_n2(&mut node, 0, json!({"delta": {"part": int_range(1 << 40..(1 << 40) + 1), "last": true}}));
+    round_from_n2(&mut node, 0, round_part(int_range(1 << 40..(1 << 40) + 1), vec![], false));
     assert_eq!(replica_size(&node), MAX_SET_ELEMENTS);
+    round_from_n2(&mut node, 1, round_part(JsonSet::new(), vec![b"\"z\"".to_vec()], false));
+    assert_eq!(replica_size(&node), MAX_SET_ELEMENTS, "a JSON value's record counts as one more element");
+    // A round's part holds at most 2^20 elements: four fill a fresh replica to the cap.
     let mut b = initialised(Workload::Broadcast);
-    round_from_n2(&mut b, 0, json!({"delta": {"part": int_range(0..MAX_SET_ELEMENTS), "last": true}}));
+    let quarter = MAX_SET_ELEMENTS / 4;
+    for i in 0..4 {
+        round_from_n2(&mut b, i, round_part(int_range(i * quarter..(i + 1) * quarter), vec![], i % 2 == 0));
+    }
     assert_eq!(error_code(&ask(&mut b, json!({"type": "broadcast", "message": -1, "msg_id": 1}))), Some(14));
     assert_eq!(replica_size(&b), MAX_SET_ELEMENTS);
 }
@@ -287,17 +310,18 @@ fn counter_deltas_with_too_many_replica_ids_are_dropped_and_local_adds_past_the_
 
     // A replica at the cap without an entry of its own: the first local add would create one more.
     let mut g = initialised(Workload::GCounter);
-    round_from_n2(&mut g, 0, json!({"delta": {"part": fake(MAX_COUNTER_ENTRIES), "last": true}}));
+    round_from_n2(&mut g, 0, round_part(JsonSet::new(), fake_entries(MAX_COUNTER_ENTRIES, None), false));
     assert_eq!(replica_size(&g), MAX_COUNTER_ENTRIES);
     assert_eq!(error_code(&ask(&mut g, json!({"type": "add", "delta": 1, "msg_id": 1}))), Some(14));
     assert_eq!(ask(&mut g, json!({"type": "read", "msg_id": 2}))[0]["value"], MAX_COUNTER_ENTRIES);
 
     let mut pn = initialised(Workload::PnCounter);
-    let delta = json!({"p": fake(MAX_COUNTER_ENTRIES / 2), "n": fake(MAX_COUNTER_ENTRIES / 2 + 1)});
-    round_from_n2(&mut pn, 0, json!({"delta": {"part": delta, "last": true}}));
+    let half = MAX_COUNTER_ENTRIES / 2;
+    let records = [fake_entries(half, Some(0)), fake_entries(half + 1, Some(1))].concat();
+    round_from_n2(&mut pn, 0, round_part(JsonSet::new(), records, true));
     assert_eq!(replica_size(&pn), 0);
-    let delta = json!({"p": fake(MAX_COUNTER_ENTRIES / 2), "n": fake(MAX_COUNTER_ENTRIES / 2)});
-    round_from_n2(&mut pn, 1, json!({"delta": {"part": delta, "last": true}}));
+    let records = [fake_entries(half, Some(0)), fake_entries(half, Some(1))].concat();
+    round_from_n2(&mut pn, 1, round_part(JsonSet::new(), records, true));
     assert_eq!(replica_size(&pn), MAX_COUNTER_ENTRIES);
     assert_eq!(error_code(&ask(&mut pn, json!({"type": "add", "delta": -1, "msg_id": 1}))), Some(14));
     assert_eq!(ask(&mut pn, json!({"type": "read", "msg_id": 2}))[0]["value"], 0);
@@ -411,13 +435,14 @@ proptest! {
 }
 
 #[test]
-fn a_replica_over_half_the_cap_still_takes_a_rounds_delta_that_mostly_repeats_it() {
+fn a_replica_near_its_cap_still_takes_a_state_part_that_mostly_repeats_it() {
     let mut node = initialised(Workload::Broadcast);
-    let most = MAX_SET_ELEMENTS / 2 + 10;
+    let most = MAX_SET_ELEMENTS - 10;
     node.handle_line(T0, &from_n2(json!({"type": "ae_push", "seq": 0, "delta": int_range(0..most)})));
     node.take_output();
     assert_eq!(replica_size(&node), most);
-    // A round's part may repeat what the replica has (a whole state, or whole chunks), plus one element.
-    round_from_n2(&mut node, 0, json!({"delta": {"part": int_range(0..most + 1), "last": true}}));
+    // A state part may repeat what the replica has (a peer's whole state), plus one element.
+    let part = int_range(most + 1 - (1 << 20)..most + 1);
+    round_from_n2(&mut node, 0, round_part(part, vec![], true));
     assert_eq!(replica_size(&node), most + 1, "merged: the union is far below the cap");
 }

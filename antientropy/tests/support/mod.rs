@@ -1,13 +1,13 @@
 //! What several test binaries share: a set whose reconciliation is made to fail its first decodes.
 
-use osmosis_crdt::gset_repair::{GSetRepair, GSetSession};
 use osmosis_crdt::reconcile::KeySummary;
-use osmosis_crdt::{DeltaCrdt, GSet, GSetDigest, Lattice, Reconcile, Split, Step, WireError};
+use osmosis_crdt::repair::Session;
+use osmosis_crdt::{DeltaCrdt, GSet, GSetDigest, Lattice, Reconcile, Repair, Split, Step, WireError};
 use serde::{Deserialize, Serialize};
 
 /// A [`GSet`] whose responder sizes its first batch of cells as if the peer's sketch matched its own: for two
 /// differences, or for the count difference alone. Symmetric differences then fail to decode at first, and the
-/// session must swap roles and grow (reconcile.rs, step 3) to finish.
+/// decoder must ask for more cells (reconcile.rs, step 3) to finish.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub(crate) struct Understated(pub(crate) GSet);
@@ -46,21 +46,21 @@ impl DeltaCrdt for Understated {
 
 impl Reconcile for Understated {
     type Summary = KeySummary;
-    type Repair = GSetRepair;
-    type Session = GSetSession;
+    type Repair = Repair;
+    type Session = Session<GSet>;
     fn summary(&self) -> KeySummary {
         self.0.summary()
     }
-    fn open(&self, theirs: &KeySummary, budget: usize) -> Option<(GSetSession, Vec<GSetRepair>)> {
-        let understated = KeySummary { set: theirs.set, tow: self.0.summary().tow };
+    fn open(&self, theirs: &KeySummary, budget: usize) -> Option<(Session<GSet>, Vec<Repair>)> {
+        let understated = KeySummary { set: theirs.set, sketch: self.0.summary().sketch };
         self.0.open(&understated, budget)
     }
     fn step(
         &mut self,
-        session: &mut GSetSession,
-        msg: &GSetRepair,
+        session: &mut Session<GSet>,
+        msg: &Repair,
         budget: usize,
-    ) -> Result<Step<GSetRepair, Understated>, WireError> {
+    ) -> Result<Step<Repair, Understated>, WireError> {
         let Step { send, done, delta } = self.0.step(session, msg, budget)?;
         Ok(Step { send, done, delta: Understated(delta) })
     }

@@ -246,7 +246,7 @@ pub(crate) fn repair_law<T: Checked + Reconcile>(
         let (replica, session) = if to_a { (&mut a, &mut a_session) } else { (&mut b, &mut b_session) };
         let mut before = replica.clone();
         let step = replica.step(session, &msg, budget).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        before.join(&step.delta);
+        prop_assert_eq!(before.join(&step.delta), !T::delta_is_empty(&step.delta), "a step's delta is news");
         prop_assert_eq!(&before, &*replica, "a step's delta is what it added to the replica");
         if to_a {
             a_done |= step.done;
