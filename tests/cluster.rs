@@ -4,10 +4,9 @@
 
 use std::path::Path;
 
-use clap::Parser;
 use osmosis_harness::checker::Validity;
 use osmosis_harness::checker::edn::Edn;
-use osmosis_harness::cli::{Cli, Command};
+use osmosis_harness::cli::{Command, parse};
 use osmosis_harness::{CheckedRun, run_and_check};
 
 const NODE: &str = env!("CARGO_BIN_EXE_osmosis");
@@ -19,7 +18,8 @@ fn run(case: &str, args: &str) -> CheckedRun {
     let store = store.to_string_lossy().into_owned();
     let mut argv = vec!["osmosis-harness", "test", "--bin", NODE, "--store", &store, "--seed", "1"];
     argv.extend(args.split_whitespace());
-    let cli = Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("bad args {args}: {e}"));
+    let argv: Vec<String> = argv.into_iter().map(str::to_owned).collect();
+    let cli = parse(&argv).unwrap_or_else(|e| panic!("bad args {args}: {e:?}"));
     let Command::Test(test) = cli.command else { panic!("not a test command") };
     let config = test.validate(1).unwrap_or_else(|e| panic!("bad args {args}: {e:?}"));
     run_and_check(&config).unwrap_or_else(|e| panic!("{case} crashed: {e}"))

@@ -199,6 +199,17 @@ impl JsonSet {
         }
     }
 
+    /// The set holding the integers of `ints` and the values of `other`; an integer found among `other` moves to
+    /// the fast path, as decoding does. The inverse of [`JsonSet::ints`] and [`JsonSet::other`], for callers that
+    /// split or rebuild a set (e.g. to cut a delta to a message budget).
+    pub fn from_parts(ints: GSet, other: OrdGSet<CanonicalJson>) -> JsonSet {
+        let mut s = JsonSet::from_halves(ints, OrdGSet::new());
+        for c in other.iter() {
+            s.insert_canonical(c.clone());
+        }
+        s
+    }
+
     fn insert_int(&mut self, x: u64) -> JsonSet {
         let ints = self.ints.insert(x);
         if !ints.is_empty()

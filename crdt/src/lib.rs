@@ -50,6 +50,7 @@ pub mod reconcile;
 pub mod repair;
 mod sketch;
 pub mod split;
+pub mod state_repair;
 pub mod traits;
 pub mod wire;
 
@@ -64,5 +65,6 @@ pub use pncounter::PNCounter;
 pub use reconcile::{Reconcile, Step};
 pub use repair::Repair;
 pub use split::{Split, json_len};
+pub use state_repair::ReconcileByState;
 pub use traits::{DeltaCrdt, Lattice};
 pub use wire::WireError;

@@ -44,10 +44,11 @@ use crate::checker::Validity;
 use crate::checker::set_full::quantiles;
 use crate::cli::{BenchArgs, CliError, EXIT_BAD_ARGS, EXIT_CRASH, TestArgs, TestConfig};
 use crate::run::RunError;
+use crate::run::sim::SimNodes;
 
 /// One scenario line's arguments, parsed with exactly `test`'s flags.
 #[derive(Debug, Parser)]
-#[command(name = "scenario", no_binary_name = true, disable_help_flag = true)]
+#[command(name = "scenario", no_binary_name = true, disable_help_flag = true, allow_negative_numbers = true)]
 struct ScenarioLine {
     #[command(flatten)]
     args: TestArgs,
@@ -67,6 +68,8 @@ pub struct Scenario {
     pub config: TestConfig,
     /// How many runs (seeds `config.seed`, `config.seed + 1`, …).
     pub runs: u32,
+    /// The line's arguments after its name, as written (with `--sim` first when the bench forced it).
+    pub args: Vec<String>,
 }
 
 /// What every scenario gets unless its line says otherwise.
@@ -78,6 +81,8 @@ pub struct Defaults {
     pub repeat: u32,
     /// Store directory for every scenario (overrides the lines' `--store`).
     pub store: Option<std::path::PathBuf>,
+    /// Run every scenario in virtual time, as if its line said `--sim`.
+    pub sim: bool,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -94,6 +99,16 @@ fn clap_message(e: &clap::Error) -> String {
 /// Parses and validates a whole scenario file. `label` names the file in errors (`label:LINE: message`). Every
 /// problem of every line is reported; nothing is returned unless every line is good and there is at least one.
 pub fn parse_scenarios(label: &str, text: &str, defaults: &Defaults) -> Result<Vec<Scenario>, CliError> {
+    parse_scenarios_with(label, text, defaults, &SimNodes::builtin())
+}
+
+/// [`parse_scenarios`], with `sim_nodes` as the nodes `--sim` lines can run in process.
+pub fn parse_scenarios_with(
+    label: &str,
+    text: &str,
+    defaults: &Defaults,
+    sim_nodes: &SimNodes,
+) -> Result<Vec<Scenario>, CliError> {
     let mut errors = Vec::new();
     let mut scenarios: Vec<Scenario> = Vec::new();
     let mut seen: Vec<(String, usize)> = Vec::new();
@@ -115,7 +130,18 @@ pub fn parse_scenarios(label: &str, text: &str, defaults: &Defaults) -> Result<V
             continue;
         }
         seen.push((name.clone(), line));
-        let matches = match ScenarioLine::command().try_get_matches_from(tokens) {
+        let mut tokens: Vec<String> = tokens.map(str::to_owned).collect();
+        if defaults.sim && !tokens.iter().any(|t| t == "--sim") {
+            tokens.insert(0, "--sim".to_owned());
+        }
+        let (flags, node_args) = match crate::cli::split_node_args(&tokens) {
+            Ok(split) => split,
+            Err(e) => {
+                bad(format!("{name}: {e}"));
+                continue;
+            }
+        };
+        let matches = match ScenarioLine::command().try_get_matches_from(flags) {
             Ok(m) => m,
             Err(e) => {
                 bad(format!("{name}: {}", clap_message(&e)));
@@ -124,20 +150,20 @@ pub fn parse_scenarios(label: &str, text: &str, defaults: &Defaults) -> Result<V
         };
         let own_count = matches.value_source("test_count") == Some(ValueSource::CommandLine);
         let args = match ScenarioLine::from_arg_matches(&matches) {
-            Ok(l) => l.args,
+            Ok(l) => TestArgs { args: node_args, ..l.args },
             Err(e) => {
                 bad(format!("{name}: {}", clap_message(&e)));
                 continue;
             }
         };
-        match args.validate(defaults.seed) {
+        match args.validate_with(defaults.seed, sim_nodes) {
             Ok(mut config) => {
                 if let Some(store) = &defaults.store {
                     config.store = store.clone();
                 }
                 let runs = if own_count { config.test_count } else { defaults.repeat.max(1) };
                 config.test_count = 1;
-                scenarios.push(Scenario { name, line, config, runs });
+                scenarios.push(Scenario { name, line, config, runs, args: tokens });
             }
             Err(e) => e.0.into_iter().for_each(|m| bad(format!("{name}: {m}"))),
         }
@@ -192,7 +218,7 @@ impl Verdict {
     }
 
     /// Valid 0, unknown 1, invalid 2, crash 3 (the order of `test`'s worst-verdict exit code, spec §1.3).
-    fn severity(&self) -> u8 {
+    pub(crate) fn severity(&self) -> u8 {
         match self {
             Verdict::Valid => 0,
             Verdict::Unknown => 1,
@@ -418,7 +444,7 @@ fn seed_range(first: u64, runs: u32) -> String {
 }
 
 /// A word as a POSIX shell would need it to read it back.
-fn shell_word(w: &str) -> String {
+pub(crate) fn shell_word(w: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=,:+@%".contains(c);
     if !w.is_empty() && w.chars().all(plain) { w.to_owned() } else { format!("'{}'", w.replace('\'', r"'\''")) }
 }
@@ -456,7 +482,7 @@ pub fn run_all(
                 Ok(run) => Figures::of_run(run, wall_s),
                 Err(e) => Figures::of_crash(e, wall_s),
             };
-            let stored = outcome.as_ref().map(|r| format!(", {}", r.dir.display())).unwrap_or_default();
+            let stored = outcome.ok().and_then(|r| r.dir).map(|d| format!(", {}", d.display())).unwrap_or_default();
             eprintln!("{head} {} ({wall_s:.0} s{stored})", figures.verdict.word());
             row.runs.push(figures);
         }
@@ -466,19 +492,19 @@ pub fn run_all(
 }
 
 /// Reads, parses and selects the scenarios of `args`.
-pub fn load(args: &BenchArgs) -> Result<(Vec<Scenario>, Defaults), CliError> {
+pub fn load(args: &BenchArgs, sim_nodes: &SimNodes) -> Result<(Vec<Scenario>, Defaults), CliError> {
     let label = args.file.display().to_string();
     let text = std::fs::read_to_string(&args.file).map_err(|e| CliError(vec![format!("{label}: {e}")]))?;
-    let defaults = Defaults { seed: args.seed, repeat: args.repeat, store: args.store.clone() };
-    let scenarios = parse_scenarios(&label, &text, &defaults)?;
+    let defaults = Defaults { seed: args.seed, repeat: args.repeat, store: args.store.clone(), sim: args.sim };
+    let scenarios = parse_scenarios_with(&label, &text, &defaults, sim_nodes)?;
     Ok((select(&label, scenarios, args.only.as_deref())?, defaults))
 }
 
 /// `osmosis-harness bench`: loads the scenarios (any problem: its lines on stderr, exit 254), runs them with
 /// [`crate::run_and_check`], prints the table and the footer on stdout, and returns the exit code of the worst
 /// run (0 when every run is valid).
-pub fn bench(args: &BenchArgs, argv: &[String]) -> i32 {
-    let (scenarios, defaults) = match load(args) {
+pub fn bench(args: &BenchArgs, argv: &[String], sim_nodes: &SimNodes) -> i32 {
+    let (scenarios, defaults) = match load(args, sim_nodes) {
         Ok(s) => s,
         Err(e) => {
             e.0.iter().for_each(|line| eprintln!("{line}"));

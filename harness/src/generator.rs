@@ -45,8 +45,9 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
 use crate::history::{F, Nanos, OpType};
-use crate::nemesis::{FaultKind, Grudge, GrudgeKind, TargetedFault, random_grudge};
+use crate::nemesis::{FaultKind, Grudge, GrudgeKind, TargetedFault};
 use crate::workload::Workload;
+use faults::NemesisSchedule;
 
 /// What the scheduler needs to know about the run.
 #[derive(Debug, Clone)]
@@ -204,47 +205,6 @@ impl Stagger {
     fn advance<R: Rng + ?Sized>(&mut self, from: Nanos, rng: &mut R) {
         let gap = if self.span == 0 { 0 } else { rng.random_range(0..self.span) };
         self.next = from.saturating_add(gap);
-    }
-}
-
-/// One fault kind's flip-flop: its stagger, and the node its fault holds while in force.
-#[derive(Debug)]
-struct FlipFlop {
-    kind: FaultKind,
-    stagger: Stagger,
-    /// In force now (for kill and pause: on this node)?
-    holding: Option<String>,
-}
-
-#[derive(Debug)]
-struct NemesisSchedule {
-    flip_flops: Vec<FlipFlop>,
-    /// Targeted faults' starts and ends, by time: `(at, fault, begins)`.
-    targeted: VecDeque<(Nanos, TargetedFault, bool)>,
-}
-
-impl NemesisSchedule {
-    fn new(config: &NemesisConfig) -> Self {
-        // A zero interval would fire every flip-flop endlessly at one instant: no random faults then.
-        let kinds = if config.interval == 0 { &[][..] } else { &config.kinds[..] };
-        let flip_flops = kinds
-            .iter()
-            .map(|&kind| FlipFlop {
-                kind,
-                stagger: Stagger { span: config.interval.saturating_mul(2), next: 0 },
-                holding: None,
-            })
-            .collect();
-        let mut targeted: Vec<(Nanos, TargetedFault, bool)> =
-            config.targeted.iter().flat_map(|t| [(t.from, t.clone(), true), (t.to, t.clone(), false)]).collect();
-        targeted.sort_by_key(|(at, _, begins)| (*at, *begins));
-        NemesisSchedule { flip_flops, targeted: targeted.into() }
-    }
-
-    /// The soonest op: `(time, Some(flip-flop index))` or `(time, None)` for the next targeted event.
-    fn next(&self) -> Option<(Nanos, Option<usize>)> {
-        let flips = self.flip_flops.iter().enumerate().map(|(i, f)| (f.stagger.next, Some(i)));
-        flips.chain(self.targeted.front().map(|(at, _, _)| (*at, None))).min_by_key(|(t, i)| (*t, i.is_none()))
     }
 }
 
@@ -651,32 +611,8 @@ impl Scheduler {
         let Some(n) = &mut self.nemesis else {
             return Action::Wait { until: None };
         };
-        let op = match n.next() {
-            Some((_, Some(i))) => {
-                let f = &mut n.flip_flops[i];
-                let op = match (f.kind, f.holding.take()) {
-                    (FaultKind::Partition, None) => {
-                        f.holding = Some(String::new());
-                        let (kind, grudge) = random_grudge(&self.config.nodes, &mut self.rng);
-                        NemesisOp::StartPartition(kind, grudge)
-                    }
-                    (FaultKind::Partition, Some(_)) => NemesisOp::StopPartition,
-                    (kind, None) => {
-                        let node = self.config.nodes[self.rng.random_range(0..self.config.nodes.len())].clone();
-                        f.holding = Some(node.clone());
-                        if kind == FaultKind::Kill { NemesisOp::Kill(node) } else { NemesisOp::Pause(node) }
-                    }
-                    (FaultKind::Kill, Some(node)) => NemesisOp::Start(node),
-                    (FaultKind::Pause, Some(node)) => NemesisOp::Resume(node),
-                };
-                f.stagger.advance(at, &mut self.rng);
-                op
-            }
-            Some((_, None)) => match n.targeted.pop_front() {
-                Some((_, fault, begins)) => NemesisOp::Targeted(fault, begins),
-                None => return Action::Wait { until: None },
-            },
-            None => return Action::Wait { until: None },
+        let Some(op) = n.emit(at, &self.config.nodes, &mut self.rng) else {
+            return Action::Wait { until: None };
         };
         self.threads.bump_pointer();
         Action::Nemesis { at, op }
@@ -689,5 +625,6 @@ impl Scheduler {
     }
 }
 
+mod faults;
 #[cfg(test)]
 mod tests;

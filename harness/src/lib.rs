@@ -17,7 +17,9 @@
 //!
 //! ## Modules
 //!
-//! - [`cli`]: flags, defaults and validation (spec §1); [`bench`]: named scenarios run in turn, one table.
+//! - [`cli`]: flags, defaults and validation (spec §1); [`bench`]: named scenarios run in turn, one table;
+//!   [`sweep`]: scenarios over many seeds in virtual time, on every core.
+//! - [`reference`]: the reference node (its binary is `osmosis-reference-node`), also runnable in process.
 //! - [`run`]: running a test (spec §2, §3): the sans-IO cluster core and the shell that runs it with processes;
 //!   the store and journal.
 //! - [`net`]: the simulated network (spec §4) and its `:net` counters.
@@ -40,10 +42,12 @@ pub mod latency;
 pub mod nemesis;
 pub mod net;
 pub mod plot;
+pub mod reference;
 pub mod results;
 pub mod rpc;
 pub mod run;
 pub mod service;
+pub mod sweep;
 pub mod topology;
 pub mod workload;
 
@@ -55,8 +59,8 @@ use checker::{CheckConfig, check};
 pub struct CheckedRun {
     /// The results map, as written to `results.edn` / `results.json`.
     pub results: checker::Results,
-    /// The run directory in the store.
-    pub dir: std::path::PathBuf,
+    /// The run directory in the store (`None` for a virtual-time run kept in memory).
+    pub dir: Option<std::path::PathBuf>,
     /// Client invocations (spec §4.4's op-count, the divisor of `:msgs-per-op`).
     pub op_count: u64,
 }
@@ -65,8 +69,16 @@ pub struct CheckedRun {
 /// directory and returns the results, printing nothing on stdout. A crash (spec §2 step 7) is an error: no
 /// analysis. Shared by `osmosis-harness test` ([`test`]) and `osmosis-harness bench` ([`bench`]).
 pub fn run_and_check(config: &cli::TestConfig) -> Result<CheckedRun, run::RunError> {
-    let rec = run::run(config)?;
-    let cluster = checker::Cluster::new(config.nodes.clone(), config.concurrency, config.latency);
+    run_and_check_in(config, true)
+}
+
+/// [`run_and_check`], stored or (virtual time only, see [`run::run_in`]) in memory: nothing written.
+pub fn run_and_check_in(config: &cli::TestConfig, stored: bool) -> Result<CheckedRun, run::RunError> {
+    let rec = run::run_in(config, stored)?;
+    let cluster = checker::Cluster {
+        loss: config.faults.loss,
+        ..checker::Cluster::new(config.nodes.clone(), config.concurrency, config.latency)
+    };
     let check_config =
         CheckConfig { workload: config.workload, availability: config.availability, cluster: Some(cluster) };
     let mut results = check(&check_config, &rec.history, &rec.net, &rec.diagnostics);
@@ -74,9 +86,11 @@ pub fn run_and_check(config: &cli::TestConfig) -> Result<CheckedRun, run::RunErr
     if !config.faults.is_empty() {
         results.insert_extra("faults", faults_edn(&config.faults, &rec));
     }
-    results::write_results(&rec.dir, &results)?;
-    if let Err(e) = plot::write_plots(&rec.dir, &rec.history, &results) {
-        tracing::warn!("plots were not written: {e}");
+    if let Some(dir) = &rec.dir {
+        results::write_results(dir, &results)?;
+        if let Err(e) = plot::write_plots(dir, &rec.history, &results) {
+            tracing::warn!("plots were not written: {e}");
+        }
     }
     Ok(CheckedRun { results, dir: rec.dir, op_count: checker::net::op_count(&rec.history) })
 }
@@ -89,7 +103,9 @@ pub fn test(config: &cli::TestConfig) -> Result<i32, run::RunError> {
     let mut out = std::io::stdout().lock();
     use std::io::Write;
     writeln!(out, "{}", results::summary(&results))?;
-    writeln!(out, "Run stored in {}", dir.display())?;
+    if let Some(dir) = dir {
+        writeln!(out, "Run stored in {}", dir.display())?;
+    }
     writeln!(out, "{}", results::summary_line(&results))?;
     Ok(results::exit_code(results.valid()))
 }
@@ -126,6 +142,7 @@ fn faults_edn(plan: &nemesis::FaultPlan, rec: &run::Recording) -> Edn {
 fn harness_edn(config: &cli::TestConfig, h: &run::HarnessStats) -> Edn {
     let mut entries = vec![
         ("seed", Edn::Int(config.seed as i128)),
+        ("mode", Edn::kw(if config.sim.is_some() { "virtual-time" } else { "processes" })),
         ("bin", Edn::str(config.bin.display().to_string())),
         ("args", Edn::Vector(config.bin_args.iter().map(|a| Edn::str(a.as_str())).collect())),
         ("wall-seconds", Edn::Float((h.wall_s * 1000.0).round() / 1000.0)),

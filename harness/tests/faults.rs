@@ -66,4 +66,9 @@ fn targeted_kill_pause_and_cut_happen_on_time_and_are_recorded() {
     );
     assert!(events.iter().all(|e| e["to"].is_u64()), "every fault ended: {events:?}");
     assert!(net_count(&results, "servers", "send-count") > 0);
+
+    // The ideal (an osmosis extension) is a lower bound under a real kill, pause and cut too: no read returned an
+    // element before the ideal network could have brought it to that node's life.
+    assert_eq!(results["ideal"]["early-read-count"], 0, "{}", results["ideal"]);
+    assert!(results["ideal"]["excess"]["0"].as_i64().is_none_or(|e| e >= 0), "{}", results["ideal"]);
 }

@@ -145,3 +145,29 @@ fn error_replies_make_broadcasts_fail_with_a_definite_code_11() {
     assert_eq!(by_f["ok-count"], 0);
     assert_eq!(by_f["fail-count"].as_u64().unwrap(), broadcasts.len() as u64);
 }
+
+#[test]
+fn a_reply_with_a_wrong_in_reply_to_names_the_node_and_the_id() {
+    // The client drops it (spec §3.4), so the broadcast times out; without the diagnostic the run would only say
+    // "invalid".
+    let run = one_node("wrong_reply_id", "broadcast", "wrong-reply-id", "1");
+    assert!(analysed(&run), "exit {:?}", run.code);
+    let diagnostics = run.diagnostics();
+    assert!(
+        diagnostics
+            .iter()
+            .any(|d| d.starts_with("n0: replied to c") && d.contains("in_reply_to 100") && d.contains("never sent")),
+        "a diagnostic names the node and the wrong id: {diagnostics:?}"
+    );
+}
+
+#[test]
+fn a_node_that_stops_reading_stdin_after_topology_is_named_with_the_reason() {
+    let run = one_node("deaf", "broadcast", "deaf-after-topology", "1");
+    assert!(analysed(&run), "exit {:?}", run.code);
+    let diagnostics = run.diagnostics();
+    assert!(
+        diagnostics.iter().any(|d| d.starts_with("n0: stopped reading its stdin")),
+        "a diagnostic names the node and says it stopped reading: {diagnostics:?}"
+    );
+}

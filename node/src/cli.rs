@@ -219,13 +219,27 @@ where
     }
     check_config(&config)
         .map_err(|e| command.error(clap::error::ErrorKind::ValueValidation, format!("bad config: {e}")))?;
-    Ok(Settings { workload: args.workload, config, seed: args.seed })
+    Ok(Settings { workload: args.workload, config, seed: args.seed, incarnation: 0 })
+}
+
+/// A [`Settings::incarnation`] for a process starting now: microseconds since the Unix epoch, and strictly greater
+/// than any this process returned before (two nodes started in the same microsecond in one process differ). A
+/// restart takes far longer than a microsecond, so a node id's later process never repeats an earlier one's,
+/// unless the wall clock is set back by more than the time between them.
+pub fn incarnation() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let previous = LAST.fetch_max(now, Ordering::Relaxed);
+    if previous >= now { LAST.fetch_add(1, Ordering::Relaxed) + 1 } else { now }
 }
 
 /// The `osmosis` binary: parses flags, sets up logging, runs the node on stdin/stdout until EOF.
 pub fn main() -> ExitCode {
     let settings = match settings_from_args(std::env::args_os()) {
-        Ok(s) => s,
+        Ok(s) => Settings { incarnation: incarnation(), ..s },
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));

@@ -14,7 +14,7 @@ fn settings(args: &[&str]) -> Result<Settings, clap::Error> {
 #[test]
 fn the_default_workload_is_broadcast_with_the_set_defaults() {
     let s = settings(&[]).unwrap();
-    assert_eq!(s, Settings { workload: Workload::Broadcast, config: Config::default(), seed: 0 });
+    assert_eq!(s, Settings { workload: Workload::Broadcast, config: Config::default(), seed: 0, incarnation: 0 });
 }
 
 #[test]
@@ -69,7 +69,7 @@ fn each_flag_overrides_one_field_of_the_workloads_defaults() {
         max_message_bytes: 9000,
         ..default_config(Workload::PnCounter)
     };
-    assert_eq!(s, Settings { workload: Workload::PnCounter, config: expected, seed: 11 });
+    assert_eq!(s, Settings { workload: Workload::PnCounter, config: expected, seed: 11, incarnation: 0 });
     let c = settings(&["g-set", "--local-window-ms", "5"]).unwrap().config;
     assert_eq!(c, Config { local_window: Duration::from_millis(5), ..Config::default() });
 }

@@ -11,8 +11,10 @@
 //! envelopes `{src: me, dest: peer, body: <message>}` with no `msg_id`.
 //!
 //! Choices the protocol leaves open:
-//! - Unique ids are `"<node_id>-<k>"`, `k` counting from 0 per node. Unique while each node id runs one process at a
-//!   time, which is all Maelstrom asks (it never restarts a node, spec §3.7, §8); not unique across restarts.
+//! - Unique ids are `"<node_id>-<incarnation>-<k>"`, `k` counting from 0 per process. The incarnation
+//!   ([`Settings::incarnation`]) tells a restarted process apart from its earlier lives, so ids stay unique when a
+//!   node is killed and restarted with an empty state (Maelstrom never restarts a node, but real deployments and
+//!   the harness's `kill` nemesis do): the binary takes it from the wall clock at start ([`crate::cli::incarnation`]).
 //! - A counter `add` that would overflow a replica's 64-bit entry, and a counter `read` whose value does not fit in
 //!   the 64-bit integer Maelstrom reads (spec §7.3), get error 14 `abort`: definite, because the replica is left
 //!   unchanged (`CounterOverflow` guarantees it). Maelstrom's counter client records either as `:info` anyway.
@@ -144,6 +146,10 @@ pub struct Settings {
     pub config: Config,
     /// The base seed; each node's engine is seeded with `seed ^ hash(node_id)`, so nodes differ and runs repeat.
     pub seed: u64,
+    /// Tells this process apart from earlier processes of the same node id (unique ids embed it): any value that a
+    /// restart never repeats. [`crate::cli::settings_from_args`] leaves it 0; the binary sets
+    /// [`crate::cli::incarnation`].
+    pub incarnation: u64,
 }
 
 /// The replica a workload keeps.
@@ -311,7 +317,7 @@ impl Node {
             }
             (Request::Echo { echo }, _) => Ok(Reply::EchoOk { echo }),
             (Request::Generate, _) => {
-                let id = format!("{me}-{}", self.next_unique);
+                let id = format!("{me}-{}-{}", self.settings.incarnation, self.next_unique);
                 self.next_unique += 1;
                 Ok(Reply::GenerateOk { id })
             }

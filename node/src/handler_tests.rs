@@ -9,7 +9,7 @@ use crate::cli::default_config;
 const T0: Duration = Duration::ZERO;
 
 fn fresh(workload: Workload) -> Node {
-    Node::new(Settings { workload, config: default_config(workload), seed: 1 }).unwrap()
+    Node::new(Settings { workload, config: default_config(workload), seed: 1, incarnation: 0 }).unwrap()
 }
 
 /// Feeds `line` and returns the output lines as JSON values.
@@ -178,11 +178,30 @@ fn counter_overflow_aborts_and_changes_nothing() {
 }
 
 #[test]
-fn unique_ids_name_the_node_and_count_up() {
+fn unique_ids_name_the_node_and_its_incarnation_and_count_up() {
     let mut node = initialised(Workload::Broadcast);
     let ids: Vec<Value> =
         (0..3).map(|_| ask(&mut node, json!({"type": "generate", "msg_id": 1}))[0]["id"].clone()).collect();
-    assert_eq!(ids, [json!("n1-0"), json!("n1-1"), json!("n1-2")]);
+    assert_eq!(ids, [json!("n1-0-0"), json!("n1-0-1"), json!("n1-0-2")]);
+}
+
+#[test]
+fn a_restarted_node_with_a_new_incarnation_repeats_no_id_of_its_earlier_life() {
+    let generate = |incarnation: u64| {
+        let settings = Settings {
+            workload: Workload::UniqueIds,
+            config: default_config(Workload::UniqueIds),
+            seed: 1,
+            incarnation,
+        };
+        let mut node = Node::new(settings).unwrap();
+        feed(&mut node, T0, &json!({"src": "c0", "dest": "n1", "body": {"type": "init", "node_id": "n1", "node_ids": ["n1"], "msg_id": 1}}).to_string());
+        (0..3)
+            .map(|_| ask(&mut node, json!({"type": "generate", "msg_id": 1}))[0]["id"].clone())
+            .collect::<Vec<Value>>()
+    };
+    let (first, second) = (generate(crate::cli::incarnation()), generate(crate::cli::incarnation()));
+    assert!(first.iter().all(|id| !second.contains(id)), "{first:?} and {second:?} share an id");
 }
 
 #[test]

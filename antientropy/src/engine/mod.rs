@@ -171,6 +171,12 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         &self.state
     }
 
+    /// Replaces the replica with `state` without sending anything: for a replica loaded from disk at a restart, or
+    /// carried over into an engine rebuilt for a new member set. Whatever peers lack of it, rounds bring them.
+    pub fn restore(&mut self, state: C) {
+        self.state = state;
+    }
+
     /// What the engine has sent and seen.
     pub fn stats(&self) -> &Stats {
         &self.stats

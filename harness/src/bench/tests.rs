@@ -12,7 +12,7 @@ fn exe() -> String {
 }
 
 fn defaults() -> Defaults {
-    Defaults { seed: 1, repeat: 1, store: None }
+    Defaults { seed: 1, repeat: 1, store: None, sim: false }
 }
 
 fn parse(text: &str, d: &Defaults) -> Result<Vec<Scenario>, CliError> {
@@ -39,7 +39,7 @@ fn comments_and_blank_lines_are_skipped_and_lines_parse_like_test() {
 
 #[test]
 fn repeat_and_store_apply_unless_the_line_says_otherwise() {
-    let d = Defaults { seed: 4, repeat: 3, store: Some("/tmp/bench-store".into()) };
+    let d = Defaults { seed: 4, repeat: 3, store: Some("/tmp/bench-store".into()), sim: false };
     let text = "a -w echo --bin BIN --store elsewhere\nb -w echo --bin BIN --test-count 2\n";
     let s = parse(text, &d).unwrap();
     assert_eq!(s[0].runs, 3);
@@ -122,7 +122,7 @@ fn broadcast_run() -> CheckedRun {
     (0..6).for_each(|_| net.on_send(false, 0));
     let config = CheckConfig { workload: Workload::Broadcast, availability: None, cluster: None };
     let results = check(&config, &h, &net, &[]);
-    CheckedRun { results, dir: "run".into(), op_count: crate::checker::net::op_count(&h) }
+    CheckedRun { results, dir: Some("run".into()), op_count: crate::checker::net::op_count(&h) }
 }
 
 fn row(name: &str, runs: Vec<Figures>) -> Row {
@@ -215,8 +215,22 @@ fn exit_code_is_that_of_the_worst_verdict() {
 
 #[test]
 fn the_footer_names_the_seeds_and_the_command() {
-    let d = Defaults { seed: 1, repeat: 3, store: None };
+    let d = Defaults { seed: 1, repeat: 3, store: None, sim: false };
     let s = parse("a -w echo --bin BIN\nb -w echo --bin BIN --seed 7\n", &d).unwrap();
     let argv: Vec<String> = ["osmosis-harness", "bench", "--repeat", "3", "my file.txt"].map(String::from).into();
     assert_eq!(footer(&s, &d, &argv), "Seeds 1–3, b 7–9; command: `osmosis-harness bench --repeat 3 'my file.txt'`\n");
+}
+
+#[test]
+fn the_repositorys_scenario_files_keep_node_arguments_apart_from_harness_flags() {
+    let benches = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches");
+    for file in ["scenarios.txt", "scenarios-reference.txt"] {
+        let text = std::fs::read_to_string(benches.join(file)).unwrap();
+        let lines = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#'));
+        for line in lines {
+            let tokens: Vec<String> = line.split_whitespace().skip(1).map(str::to_owned).collect();
+            let split = crate::cli::split_node_args(&tokens);
+            assert!(split.is_ok(), "{file}: {line}: {split:?}");
+        }
+    }
 }

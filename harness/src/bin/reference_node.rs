@@ -1,26 +1,12 @@
-//! `osmosis-reference-node`: Maelstrom nodes with exactly known message counts, for checking the harness.
-//!
-//! Usage: `osmosis-reference-node <mode> [--workload W]` (workload defaults to `broadcast`; `W` may also be given
-//! positionally after the mode). It speaks the Maelstrom protocol (newline-delimited JSON on stdin/stdout, logs on
-//! stderr; spec §3) and is synchronous: one thread reads stdin and handles each line in order.
-//!
-//! Modes (see [`args::Mode`]): `flood` (2E server messages per broadcast), `flood-skip-sender` (2E − (N − 1);
-//! spec §12), `silent` (never forwards: lost elements, spec §9.1), and fault modes for the harness's failure
-//! handling (spec §3.1, §3.3, §14): `crash-after-init`, `garbage`, `hang-init`, `late-reply`, `extra-key`,
-//! `error-reply`. The fault modes otherwise behave like `flood`.
-//!
-//! Workloads: `broadcast`, `g-set` (neighbours = all other nodes), `g-counter`/`pn-counter` (each client add's
-//! delta is forwarded once to every other node: N − 1 server messages per add), `echo`, `unique-ids`.
-
-#[path = "reference_node/args.rs"]
-mod args;
-#[path = "reference_node/node.rs"]
-mod node;
+//! `osmosis-reference-node`: Maelstrom nodes with exactly known message counts, for checking the harness (see
+//! `osmosis_harness::reference` for the modes and workloads). This is the process driver: it reads stdin
+//! synchronously, one line at a time, and performs each line's effects in order.
 
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 
-use node::{Effect, Node};
+use osmosis_harness::reference::args;
+use osmosis_harness::reference::node::{Effect, Node};
 
 fn main() -> ExitCode {
     let config = match args::parse(std::env::args().skip(1)) {
@@ -83,6 +69,10 @@ fn perform(effect: Effect) -> io::Result<()> {
             io::stdout().lock().flush()?;
             std::process::exit(code)
         }
+        Effect::StopReading => loop {
+            // Alive, and never reading stdin again: the harness sees its pipe fill.
+            std::thread::park();
+        },
     }
 }
 

@@ -3,6 +3,7 @@
 //! - [`core`]: the sans-IO cluster core — participants, network, clients' RPCs, scheduler, faults, history and
 //!   journal; time passed in, effects out. Its rules are unit-tested with fake node output.
 //! - `realtime`: the shell that runs the core with one process per node and the wall clock.
+//! - [`sim`]: the shell that runs the core in virtual time with in-process nodes ([`sim::SimNode`]).
 //! - [`process`]: node processes and their pipes; [`wire`]: parsing what nodes print, formatting what they read.
 //! - [`store`]: the run directory and the message journal.
 
@@ -11,6 +12,7 @@ mod lag;
 pub mod process;
 mod progress;
 mod realtime;
+pub mod sim;
 pub mod store;
 pub mod wire;
 
@@ -36,8 +38,8 @@ pub enum RunError {
 /// Everything the driver recorded, ready for the checkers.
 #[derive(Debug)]
 pub struct Recording {
-    /// The run directory in the store.
-    pub dir: PathBuf,
+    /// The run directory in the store (`None` for a virtual-time run kept in memory).
+    pub dir: Option<PathBuf>,
     /// The history.
     pub history: History,
     /// `:net` counts.
@@ -62,47 +64,75 @@ pub struct HarnessStats {
     pub peak_msgs_per_sec: u64,
     /// Wall-clock seconds from spawning the nodes until they were torn down.
     pub wall_s: f64,
-    /// CPU seconds the harness process itself used (all its threads; not the nodes).
+    /// CPU seconds of the run: with processes, the harness process itself (all its threads; not the nodes); in
+    /// virtual time, the run's thread, in-process nodes included.
     pub cpu_s: f64,
 }
 
-/// CPU time used so far by this process, all threads.
-fn process_cpu_seconds() -> f64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+/// CPU time used so far by this process (all threads), or by this thread alone.
+fn cpu_seconds(thread: bool) -> f64 {
+    use rustix::time::ClockId;
+    let t = rustix::time::clock_gettime(if thread { ClockId::ThreadCPUTime } else { ClockId::ProcessCPUTime });
     t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
-/// Runs the test and returns what it recorded. The caller scores it.
+/// Runs the test and returns what it recorded, with its run directory in the store. The caller scores it.
 pub fn run(cfg: &TestConfig) -> Result<Recording, RunError> {
-    let cpu_start = process_cpu_seconds();
-    let dir = store::create_run_dir(&cfg.store, cfg.workload.name())?;
+    run_in(cfg, true)
+}
+
+/// Runs the test, in the store (`stored`) or, for a virtual-time run, in memory only (no directory, no files:
+/// what a sweep of thousands of runs wants). A process run is always stored: its nodes' logs need a place.
+pub fn run_in(cfg: &TestConfig, stored: bool) -> Result<Recording, RunError> {
+    // A virtual-time run is one thread's work (sweeps run several at once); a process run's harness uses several.
+    let thread_cpu = cfg.sim.is_some();
+    let cpu_start = cpu_seconds(thread_cpu);
+    let dir = match stored || cfg.sim.is_none() {
+        true => Some(store::create_run_dir(&cfg.store, cfg.workload.name())?),
+        false => None,
+    };
+    let mode = if cfg.sim.is_some() { "in process, virtual time" } else { "processes" };
+    let store = dir.as_ref().map_or_else(|| "none".to_owned(), |d| d.display().to_string());
     info!(
-        "{} on {} nodes ({}), seed {}, store {}",
+        "{} on {} nodes ({}, {mode}), seed {}, store {store}",
         cfg.workload,
         cfg.nodes.len(),
         cfg.bin.display(),
         cfg.seed,
-        dir.display()
     );
-    let (finished, measured) = realtime::run(cfg, &dir)?;
+    let start = std::time::Instant::now();
+    let (finished, measured) = match (&cfg.sim, &dir) {
+        (Some(sim), dir) => {
+            let journal = dir.as_deref().map(store::Journal::create).transpose()?;
+            (sim::run(cfg, sim.0.as_ref(), journal), None)
+        }
+        (None, dir) => {
+            let dir = dir.as_deref().ok_or_else(|| std::io::Error::other("a process run needs a run directory"))?;
+            let (f, m) = realtime::run(cfg, dir)?;
+            (f, Some(m))
+        }
+    };
     let mut journal = finished.journal;
     if let Some(j) = journal.as_mut() {
         j.finish()?;
     }
-    write_history(&dir, &finished.history)?;
+    if let Some(dir) = &dir {
+        write_history(dir, &finished.history)?;
+    }
     if let Some(c) = finished.crash {
         return Err(RunError::Crash(c.message));
     }
-    let lags = &measured.lags;
     let mut harness = HarnessStats {
-        wall_s: measured.wall_s,
-        cpu_s: process_cpu_seconds() - cpu_start,
-        deliveries: lags.count(),
+        wall_s: measured.as_ref().map_or_else(|| start.elapsed().as_secs_f64(), |m| m.wall_s),
+        cpu_s: cpu_seconds(thread_cpu) - cpu_start,
         peak_msgs_per_sec: finished.sends_per_sec.iter().copied().max().unwrap_or(0),
         ..HarnessStats::default()
     };
-    if let (Some(a), Some(b), Some(c)) = (lags.quantile(0.5), lags.quantile(0.99), lags.quantile(1.0)) {
-        harness.delivery_lag_us = Some([a, b, c]);
+    if let Some(lags) = measured.as_ref().map(|m| &m.lags) {
+        harness.deliveries = lags.count();
+        if let (Some(a), Some(b), Some(c)) = (lags.quantile(0.5), lags.quantile(0.99), lags.quantile(1.0)) {
+            harness.delivery_lag_us = Some([a, b, c]);
+        }
     }
     Ok(Recording {
         net: finished.net,

@@ -313,7 +313,7 @@ async fn read_stderr(
     let end_line = |head: &mut String, bytes: &mut usize| {
         let shown = if *bytes > head.len() { format!("{head}… ({bytes} bytes in all)") } else { head.clone() };
         if echo {
-            tracing::info!(target: "node", "{name} stderr: {shown}");
+            tracing::info!(target: "node", "{name} stderr: {}", crate::diagnostic::printable(&shown));
         }
         if let Ok(mut t) = tail.lock() {
             if t.len() == TAIL_LINES {

@@ -250,6 +250,8 @@ impl<'c> Shell<'c> {
                 }
                 Effect::Pause { node } | Effect::Resume { node } => {
                     let pause = matches!(effect, Effect::Pause { .. });
+                    // A stopped node reads nothing, rightly: its reading is timed again from the resume.
+                    self.slots[node].watch.since = self.now();
                     if let Some(Err(e)) = self.slots[node].proc.as_ref().map(|p| p.signal_pause(pause)) {
                         let what = if pause { "pause (SIGSTOP)" } else { "resume (SIGCONT)" };
                         warn!("could not {what} {}: {e}", self.cfg.nodes[node]);

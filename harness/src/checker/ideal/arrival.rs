@@ -11,10 +11,14 @@
 //! decreases as `h` grows, so the sender's best moment is the moment it came to hold the element, and Dijkstra's
 //! order (settle the earliest holder first) is exact.
 //!
-//! Cost: every life other than the origin's holds the element no earlier than `max(h_origin + floor, start)`.
-//! Lives whose copy from the origin meets that bound are settled at once; only the others (cut off, paused or
-//! restarted when the copy would land) are searched, so a run without faults costs `O(lives)` per element and
-//! one with faults `O(lives × affected lives)`.
+//! Which offers can matter: every life other than the origin's holds the element no earlier than the origin's copy
+//! would bring it if accepted at its send, `first_run(I, max(h_origin + floor, start(I)))`, and a copy accepted
+//! at its send from a later holder brings it no sooner. So a life whose node accepts the origin at `h_origin` is
+//! settled by the origin's copy, and one cut off from it (an *open* life) by the first holder it accepts at that
+//! holder's moment, unless a copy waiting out a grudge comes sooner. A waiting copy lands no sooner than the next
+//! change of the grudges in force (the heal, or what remains when one of several partitions ends), which bounds it
+//! in O(1). A run without faults thus costs `O(lives)` per element;
+//! with partitions, `O(lives × open lives)` bit tests at most.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -65,40 +69,57 @@ impl<'a> IdealNetwork<'a> {
         let Some(floor) = self.floor else { return hold };
         let bound = h0.saturating_add(floor);
 
-        // Settled by the bound, or left for the search with the origin's copy as their first offer.
-        let mut done = vec![false; lives.len()];
-        done[first] = true;
         let mut queue: BinaryHeap<Reverse<(Nanos, usize)>> = BinaryHeap::new();
         let mut open: Vec<usize> = Vec::new();
+        let cut_off = s.dropping(origin, h0).map(|(d, _)| d);
         for (i, life) in lives.iter().enumerate() {
-            if i == first || life.end <= bound {
+            if i == first || life.end < bound {
                 continue; // the origin, or a life over before any copy could land
             }
-            let offer = self.copy(first, h0, i);
-            if offer == Some(bound.max(life.start)) {
-                done[i] = true;
-            } else {
-                open.push(i);
-            }
-            hold[i] = offer;
-            if let Some(t) = offer {
+            hold[i] = self.copy(first, h0, i);
+            if let Some(t) = hold[i] {
                 queue.push(Reverse((t, i)));
             }
+            if cut_off.is_some_and(|d| d[life.node]) {
+                open.push(i);
+            }
         }
+        let mut done = vec![false; lives.len()];
+        done[first] = true;
         while let Some(Reverse((t, i))) = queue.pop() {
-            if hold[i] != Some(t) {
-                continue; // a stale offer
+            if done[i] || hold[i] != Some(t) {
+                continue; // settled already, or a stale offer
             }
             done[i] = true;
-            open.retain(|&k| !done[k]);
-            for &k in &open {
-                if let Some(c) = self.copy(i, t, k)
+            if open.is_empty() {
+                continue;
+            }
+            let earliest = t.saturating_add(floor);
+            let dropping = s.dropping(lives[i].node, t);
+            open.retain(|&k| {
+                if done[k] {
+                    return false;
+                }
+                let offer = match dropping {
+                    Some((d, change)) if d[lives[k].node] => {
+                        // Cut off from this holder too: its copy waits out the grudge, landing no sooner than the
+                        // grudges' next change.
+                        if hold[k].is_some_and(|best| best <= earliest.max(change)) {
+                            return true;
+                        }
+                        self.copy(i, t, k)
+                    }
+                    _ => s.first_run(k, earliest.max(lives[k].start)),
+                };
+                if let Some(c) = offer
                     && hold[k].is_none_or(|best| c < best)
                 {
                     hold[k] = Some(c);
                     queue.push(Reverse((c, k)));
                 }
-            }
+                // Accepted at the send: nothing later can do better. A waiting copy may yet be beaten.
+                dropping.is_some_and(|(d, _)| d[lives[k].node])
+            });
         }
         hold
     }

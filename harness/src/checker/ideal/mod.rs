@@ -160,8 +160,10 @@ pub struct IdealResult {
     pub lost: Vec<Value>,
     /// Observed and ideal stable latencies of every element stable in both, in element order.
     pub excess: Vec<Excess>,
-    /// The staleness of every (element, node) pair with a read on that node, element order then node order.
-    pub staleness: Vec<Staleness>,
+    /// The staleness (ms) of every (element, node) pair with a read on that node, element order then node order.
+    pub staleness_ms: Vec<u64>,
+    /// The largest positive stalenesses, at most 8, largest first (ties in element then node order).
+    pub worst_staleness: Vec<Staleness>,
     /// How many (read, element) pairs returned an element before it could have arrived.
     pub early_read_count: u64,
     /// The first few of them.
@@ -178,7 +180,7 @@ impl IdealResult {
 
     /// The largest staleness (ms), if any node was read.
     pub fn worst_staleness_ms(&self) -> Option<u64> {
-        self.staleness.iter().map(|s| s.ms).max()
+        self.staleness_ms.iter().copied().max()
     }
 
     /// The `:ideal` map. Key order: `:about :latency-floor-ms :stable-count :lost-count :lost [:stable-latencies]
@@ -198,8 +200,7 @@ impl IdealResult {
         if let Some(q) = quantiles_edn(&excess) {
             m.push(("excess", q));
         }
-        let staleness: Vec<u64> = self.staleness.iter().map(|s| s.ms).collect();
-        if let Some(q) = quantiles_edn(&staleness) {
+        if let Some(q) = quantiles_edn(&self.staleness_ms) {
             m.push(("staleness", q));
         }
         let mut worst: Vec<&Excess> = self.excess.iter().filter(|e| e.excess() > 0).collect();
@@ -213,9 +214,7 @@ impl IdealResult {
             ])
         });
         m.push(("worst-excess", Edn::Vector(worst.collect())));
-        let mut stale: Vec<&Staleness> = self.staleness.iter().filter(|s| s.ms > 0).collect();
-        stale.sort_by_key(|s| Reverse(s.ms));
-        let stale = stale.iter().take(WORST).map(|s| {
+        let stale = self.worst_staleness.iter().map(|s| {
             Edn::kw_map([
                 ("element", Edn::from_json(&s.element)),
                 ("node", Edn::str(s.node.as_str())),
@@ -350,6 +349,7 @@ pub fn check(history: &History, observed: &SetFullResult, cluster: &Cluster) -> 
         .filter_map(|(e, r)| Some((e, *index.get(&ValueKey::of(&r.element))?)))
         .collect();
     order.sort_unstable();
+    let mut worst: Vec<(u64, usize, usize)> = Vec::with_capacity(WORST + 1);
     for (e, at) in order {
         let obs = &observed.elements[e];
         let t = &tracked[at];
@@ -371,7 +371,13 @@ pub fn check(history: &History, observed: &SetFullResult, cluster: &Cluster) -> 
         let node_views = &views[at * n..(at + 1) * n];
         for (v, view) in node_views.iter().enumerate().filter(|(_, w)| w.last_read.is_some()) {
             let ms = view.staleness / 1_000_000;
-            result.staleness.push(Staleness { element: obs.element.clone(), node: cluster.nodes[v].clone(), ms });
+            result.staleness_ms.push(ms);
+            // Keep the largest few by (ms, earliest pair) without materialising every pair.
+            if ms > 0 && (worst.len() < WORST || worst.last().is_some_and(|w| w.0 < ms)) {
+                let at = worst.partition_point(|w| w.0 >= ms);
+                worst.insert(at, (ms, e, v));
+                worst.truncate(WORST);
+            }
         }
         if obs.outcome == Outcome::Lost {
             let lacking =
@@ -379,6 +385,14 @@ pub fn check(history: &History, observed: &SetFullResult, cluster: &Cluster) -> 
             result.lacking.push((obs.element.clone(), lacking.map(|(_, name)| name.clone()).collect()));
         }
     }
+    result.worst_staleness = worst
+        .into_iter()
+        .map(|(ms, e, v)| Staleness {
+            element: observed.elements[e].element.clone(),
+            node: cluster.nodes[v].clone(),
+            ms,
+        })
+        .collect();
     result
 }
 

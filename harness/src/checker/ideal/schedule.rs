@@ -12,16 +12,19 @@
 //! | `:resume` | the node names | each named paused node runs again |
 //!
 //! Node names may be a string, an array of strings, or an object whose keys are the names (Jepsen's completions
-//! map each node to what happened to it); names of neither the invocation nor the completion are merged. Unknown
-//! names are ignored.
+//! map each node to what happened to it). The completion's names count when it has any (it lists the nodes the
+//! fault changed), else the invocation's. Unknown names are ignored. A `:start-partition` at the very instant of a
+//! `:stop-partition` re-imposes what remained when one of several partitions ended: its grudges never lapsed.
 //!
-//! Every fault is taken at its *narrowest*: it begins at the last entry of its operation (the completion) and
-//! ends at the first entry of the operation that undoes it (the invocation), because the harness applies a fault
-//! somewhere between the two entries and the ideal must never assume a fault that might not yet, or no longer,
-//! have been in force.
+//! Every fault is taken at its *narrowest*: in force strictly after the last entry of its operation (the
+//! completion) and strictly before the first entry of the operation that undoes it (the invocation), because the
+//! harness applies a fault somewhere between the two entries, and in virtual time a node may still act at the very
+//! instant a fault is applied: the ideal must never assume a fault that might not yet, or no longer, have been in
+//! force. So a partition does not drop, a paused node runs and a killed node is alive at those instants.
 
 use std::collections::BTreeMap;
 
+use bitvec::vec::BitVec;
 use serde_json::Value;
 
 use crate::history::{F, History, Nanos, Op, Process};
@@ -36,9 +39,9 @@ pub struct Life {
     pub node: usize,
     /// When it started running.
     pub start: Nanos,
-    /// When it was killed ([`FOREVER`] if never).
+    /// When it was killed ([`FOREVER`] if never). It is alive from `start` to `end`, both included.
     pub end: Nanos,
-    /// `[from, until)` stretches it was paused, in order, disjoint, within `[start, end)`.
+    /// Stretches it was paused, `(from, until)` both excluded, in order, disjoint, within its life.
     pub pauses: Vec<(Nanos, Nanos)>,
 }
 
@@ -70,8 +73,29 @@ pub struct FaultSchedule {
     lives: Vec<Life>,
     /// node → its lives (indices into `lives`), in time order.
     by_node: Vec<Vec<usize>>,
-    /// (receiver, sender) → `[from, until)` stretches in which the receiver dropped the sender, in order.
-    drops: BTreeMap<(usize, usize), Vec<(Nanos, Nanos)>>,
+    /// Partition periods, in order, disjoint.
+    periods: Vec<Period>,
+}
+
+/// From a first `start-partition` to the heal: grudges only accumulate within a period, and all end at its heal.
+#[derive(Debug, Clone)]
+struct Period {
+    /// When the grudges in force changed (each `start-partition`), with what was dropped from then on; in order,
+    /// the first at the period's start.
+    epochs: Vec<Epoch>,
+    /// The heal ([`FOREVER`] if none came).
+    heal: Nanos,
+}
+
+#[derive(Debug, Clone)]
+struct Epoch {
+    /// When it took over: strictly after `from` when it only adds grudges to the epoch before (a
+    /// `start-partition`), from `from` itself when it is what remained at a partition's end (see
+    /// [`FaultSchedule::from_history`]).
+    from: Nanos,
+    inclusive: bool,
+    /// sender → the receivers that drop it (one bit per node).
+    dropped_by: Vec<BitVec>,
 }
 
 /// One nemesis operation: its first entry and, if recorded, its second.
@@ -107,13 +131,13 @@ fn nemesis_ops(history: &History) -> Vec<NemesisOp<'_>> {
     ops
 }
 
-/// The node names a kill/start/pause/resume value mentions.
-fn names(value: &Value) -> Vec<&str> {
+/// The node names a kill/start/pause/resume value mentions, `None` if it names none (not even as an empty list).
+fn names(value: &Value) -> Option<Vec<&str>> {
     match value {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-        Value::Object(map) => map.keys().map(String::as_str).collect(),
-        _ => Vec::new(),
+        Value::String(s) => Some(vec![s.as_str()]),
+        Value::Array(items) => Some(items.iter().filter_map(Value::as_str).collect()),
+        Value::Object(map) => Some(map.keys().map(String::as_str).collect()),
+        _ => None,
     }
 }
 
@@ -130,7 +154,7 @@ impl FaultSchedule {
     /// No faults: every node runs for the whole history.
     pub fn healthy(node_count: usize) -> Self {
         let lives = (0..node_count).map(|node| Life { node, start: 0, end: FOREVER, pauses: Vec::new() }).collect();
-        FaultSchedule { lives, by_node: (0..node_count).map(|i| vec![i]).collect(), drops: BTreeMap::new() }
+        FaultSchedule { lives, by_node: (0..node_count).map(|i| vec![i]).collect(), periods: Vec::new() }
     }
 
     /// Reads the schedule of `nodes` (the cluster's node names, in test order) from the nemesis operations of
@@ -138,12 +162,19 @@ impl FaultSchedule {
     pub fn from_history(history: &History, nodes: &[String]) -> Self {
         let index: BTreeMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
         let mut s = FaultSchedule::healthy(nodes.len());
-        let mut open_drops: BTreeMap<(usize, usize), Nanos> = BTreeMap::new();
+        let n = nodes.len();
+        // The period in progress: its epochs so far; and one just stopped, which a start at the same instant resumes.
+        let mut open: Option<Vec<Epoch>> = None;
+        let mut resumed: Option<Vec<Epoch>> = None;
+        let mut stopped_at: Nanos = 0;
         let mut paused_since: BTreeMap<usize, Nanos> = BTreeMap::new();
         for op in nemesis_ops(history) {
+            // The completion names the nodes the fault changed (a node already down is not killed again, one still
+            // starting is not paused); without names there, the invocation's.
             let named = || {
-                let mut v: Vec<usize> =
-                    op.values().into_iter().flat_map(names).filter_map(|n| index.get(n).copied()).collect();
+                let [inv, done] = op.values();
+                let names = names(done).or_else(|| names(inv)).unwrap_or_default();
+                let mut v: Vec<usize> = names.into_iter().filter_map(|n| index.get(n).copied()).collect();
                 v.sort_unstable();
                 v.dedup();
                 v
@@ -155,20 +186,43 @@ impl FaultSchedule {
                     else {
                         continue;
                     };
+                    // A start at the very instant of a stop re-imposes the partitions still in force (the harness
+                    // records one partition's end that way): those grudges never lapsed, so the period goes on
+                    // with exactly this grudge, in force from that instant on.
+                    let inclusive = resumed.is_some() && op.first.time == stopped_at;
+                    if let Some(epochs) = resumed.take() {
+                        if inclusive {
+                            open = Some(epochs);
+                        } else {
+                            s.add_period(epochs, stopped_at);
+                        }
+                    }
+                    let epochs = open.get_or_insert_with(Vec::new);
+                    let mut dropped_by = match epochs.last() {
+                        Some(e) if !inclusive => e.dropped_by.clone(),
+                        _ => vec![BitVec::repeat(false, n); n],
+                    };
                     for (receiver, senders) in g {
                         let Some(&r) = index.get(receiver.as_str()) else { continue };
                         for sender in senders.as_array().into_iter().flatten().filter_map(Value::as_str) {
                             if let Some(&snd) = index.get(sender).filter(|&&snd| snd != r) {
-                                open_drops.entry((r, snd)).or_insert(at);
+                                dropped_by[snd].set(r, true);
                             }
                         }
                     }
+                    let from = if inclusive { stopped_at } else { at };
+                    if epochs.last().is_some_and(|e| e.from == from) {
+                        epochs.pop(); // one epoch per instant: the later record is what holds from then on
+                    }
+                    epochs.push(Epoch { from, inclusive, dropped_by });
                 }
                 F::StopPartition => {
-                    let at = op.first.time;
-                    for (pair, from) in std::mem::take(&mut open_drops) {
-                        s.add_drop(pair, from, at);
+                    if let Some(epochs) = resumed.take() {
+                        s.add_period(epochs, stopped_at);
                     }
+                    // Closed for good unless a start follows at the same instant.
+                    resumed = open.take();
+                    stopped_at = op.first.time;
                 }
                 F::Kill => {
                     for node in named() {
@@ -209,8 +263,11 @@ impl FaultSchedule {
                 _ => {}
             }
         }
-        for (pair, from) in open_drops {
-            s.add_drop(pair, from, FOREVER);
+        if let Some(epochs) = resumed {
+            s.add_period(epochs, stopped_at);
+        }
+        if let Some(epochs) = open {
+            s.add_period(epochs, FOREVER);
         }
         for (node, from) in paused_since {
             s.add_pause(node, from, FOREVER);
@@ -222,10 +279,27 @@ impl FaultSchedule {
         *self.by_node[node].last().expect("every node has a first life")
     }
 
-    fn add_drop(&mut self, pair: (usize, usize), from: Nanos, until: Nanos) {
-        if from < until {
-            self.drops.entry(pair).or_default().push((from, until));
+    /// Keeps a period healed at `heal` if it drops anything. Its epochs stay as they are: one that drops nothing
+    /// may be what remained when a partition ended, and so end the grudges before it.
+    fn add_period(&mut self, epochs: Vec<Epoch>, heal: Nanos) {
+        let drops = epochs.iter().any(|e| e.dropped_by.iter().any(|d| d.any()));
+        if drops && epochs.first().is_some_and(|e| e.from < heal) {
+            self.periods.push(Period { epochs, heal });
         }
+    }
+
+    /// The epoch in force at `t` (strictly before its period's heal), as `(period, epoch)` indices.
+    fn epoch_at(&self, t: Nanos) -> Option<(usize, usize)> {
+        let p = self.periods.partition_point(|p| p.heal <= t);
+        let period = self.periods.get(p)?;
+        let e = period.epochs.partition_point(|e| e.from < t || (e.from == t && e.inclusive));
+        Some((p, e.checked_sub(1)?))
+    }
+
+    /// When the epoch `(p, e)` gives way: the next epoch's start, or the heal.
+    fn epoch_end(&self, p: usize, e: usize) -> Nanos {
+        let period = &self.periods[p];
+        period.epochs.get(e + 1).map_or(period.heal, |next| next.from)
     }
 
     fn add_pause(&mut self, node: usize, from: Nanos, until: Nanos) {
@@ -249,7 +323,15 @@ impl FaultSchedule {
 
     /// Does any receiver drop any sender at some time?
     pub fn has_partitions(&self) -> bool {
-        !self.drops.is_empty()
+        !self.periods.is_empty()
+    }
+
+    /// The receivers (one bit per node) that drop messages from `sender` at `t`, and an instant before which none
+    /// of those grudges lifts; `None` when none drops it.
+    pub fn dropping(&self, sender: usize, t: Nanos) -> Option<(&BitVec, Nanos)> {
+        let (p, e) = self.epoch_at(t)?;
+        let d = self.periods[p].epochs[e].dropped_by.get(sender).filter(|d| d.any())?;
+        Some((d, self.epoch_end(p, e)))
     }
 
     /// The first instant `>= t` at which `life` runs (alive and not paused), if any.
@@ -257,22 +339,25 @@ impl FaultSchedule {
         let l = &self.lives[life];
         let mut t = t.max(l.start);
         for &(from, until) in &l.pauses {
-            if from <= t && t < until {
+            if from < t && t < until {
                 t = until;
             }
         }
-        (t < l.end).then_some(t)
+        (t <= l.end && t != FOREVER).then_some(t)
     }
 
     /// The first instant `>= t` at which `receiver` does not drop `sender` ([`FOREVER`] if it drops it to the end).
     pub fn first_accept(&self, receiver: usize, sender: usize, t: Nanos) -> Nanos {
-        let mut t = t;
-        for &(from, until) in self.drops.get(&(receiver, sender)).into_iter().flatten() {
-            if from <= t && t < until {
-                t = until;
-            }
+        let Some((p, e)) = self.epoch_at(t) else { return t };
+        let period = &self.periods[p];
+        // Walk the period's epochs until one no longer drops the sender: only an epoch that replaces the grudges
+        // (from its instant on) can; one that adds to them cannot. Otherwise the grudge lasts to the heal, at which
+        // instant it is lifted even if a new period starts then.
+        let dropped = |e: &Epoch| e.dropped_by[sender][receiver];
+        if !dropped(&period.epochs[e]) {
+            return t;
         }
-        t
+        period.epochs[e + 1..].iter().find(|next| !dropped(next)).map_or(period.heal, |next| next.from)
     }
 
     /// The life of `node` that answered a read completed at `t`: the one alive then, else the latest one started
@@ -286,7 +371,12 @@ impl FaultSchedule {
     /// what a plot shades.
     pub fn shading(&self) -> Vec<(FaultKind, Nanos, Nanos)> {
         let mut spans: Vec<(FaultKind, Nanos, Nanos)> = Vec::new();
-        spans.extend(self.drops.values().flatten().map(|&(a, b)| (FaultKind::Partition, a, b)));
+        for p in &self.periods {
+            // From the first epoch that drops anything to the heal (a grudge that cuts nothing is no fault).
+            if let Some(first) = p.epochs.iter().find(|e| e.dropped_by.iter().any(|d| d.any())) {
+                spans.push((FaultKind::Partition, first.from, p.heal));
+            }
+        }
         for node in &self.by_node {
             for pair in node.windows(2) {
                 let (dead, next) = (&self.lives[pair[0]], &self.lives[pair[1]]);

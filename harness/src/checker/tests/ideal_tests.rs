@@ -68,8 +68,9 @@ fn a_cut_off_node_gets_the_element_when_the_partition_heals_and_a_copy_sent_befo
     assert_eq!(holds(&h.h, &c, 0, 850), [Some(850), Some(950), Some(950)]);
     // added 100 ms before the partition's start ends up in flight across its start: still accepted at the send
     assert_eq!(holds(&h.h, &c, 0, 904), [Some(904), Some(1004), Some(1004)]);
-    // the grudge starts at the completion (905 ms), not at the invocation (900 ms)
-    assert_eq!(holds(&h.h, &c, 0, 905), [Some(905), Some(1005), Some(1500)]);
+    // the grudge is in force strictly after the completion (905 ms), not from the invocation (900 ms)
+    assert_eq!(holds(&h.h, &c, 0, 905), [Some(905), Some(1005), Some(1005)]);
+    assert_eq!(holds(&h.h, &c, 0, 906), [Some(906), Some(1006), Some(1500)]);
 }
 
 #[test]
@@ -129,8 +130,10 @@ fn nemesis_values_may_name_nodes_as_a_string_a_list_or_a_map_and_unknown_names_a
     let s = FaultSchedule::from_history(&h.h, &c.nodes);
     assert_eq!(s.lives().iter().map(|l| l.end / MS).collect::<Vec<_>>(), [10, 20, FOREVER / MS]);
     assert_eq!(s.lives()[2].pauses, [(30 * MS, FOREVER)]);
-    assert_eq!(s.first_run(2, 29 * MS), Some(29 * MS));
-    assert_eq!(s.first_run(2, 30 * MS), None, "paused to the end");
+    assert_eq!(s.first_run(2, 30 * MS), Some(30 * MS), "a node still runs at the instant it is paused");
+    assert_eq!(s.first_run(2, 31 * MS), None, "paused to the end");
+    assert_eq!(s.first_run(0, 10 * MS), Some(10 * MS), "and is alive at the instant it is killed");
+    assert_eq!(s.first_run(0, 10 * MS + 1), None);
 }
 
 /// Two nodes, one client thread each (process 0 → n1, 1 → n2), 100 ms apart.
@@ -157,8 +160,8 @@ fn replay_measures_ideal_stable_latency_excess_and_staleness_exactly() {
     assert_eq!(r.stable_latencies, [49]); // the last ideally-absent read is the one invoked at 50 ms
     assert_eq!(r.excess.len(), 1);
     assert_eq!((r.excess[0].observed, r.excess[0].ideal, r.excess[0].excess()), (149, 49, 100));
-    assert_eq!(r.staleness.len(), 1, "only n2 was read");
-    assert_eq!((r.staleness[0].node.as_str(), r.staleness[0].ms), ("n2", 50));
+    assert_eq!(r.staleness_ms, [50], "only n2 was read");
+    assert_eq!((r.worst_staleness[0].node.as_str(), r.worst_staleness[0].ms), ("n2", 50));
     assert_eq!((r.early_read_count, r.lost.len(), r.lacking.len()), (0, 0, 0));
     assert_eq!((r.worst_excess_ms(), r.worst_staleness_ms()), (Some(100), Some(50)));
     let edn = r.to_edn();
@@ -176,7 +179,7 @@ fn with_zero_latency_and_no_faults_the_ideal_stable_latency_is_zero() {
     let r = ideal::check(&h.h, &observed, &cluster(2, 0));
     assert_eq!(r.stable_latencies, [0]);
     assert_eq!(r.excess[0].excess(), 149);
-    assert_eq!(r.staleness[0].ms, 150, "n2 could have held it from 0 ms; its read invoked at 150 ms lacked it");
+    assert_eq!(r.staleness_ms, [150], "n2 could have held it from 0 ms; its read invoked at 150 ms lacked it");
 }
 
 #[test]
@@ -213,7 +216,8 @@ fn an_element_no_copy_could_carry_is_lost_even_ideally_and_the_lacking_nodes_are
     assert_eq!(r.lost, [json!(3)]);
     assert!(r.stable_latencies.is_empty() && r.excess.is_empty());
     assert_eq!(r.lacking, [(json!(3), vec!["n2".to_owned()])], "n1's last read had it");
-    assert_eq!(r.staleness.iter().map(|s| s.ms).collect::<Vec<_>>(), [0, 0], "n2 never could have held it");
+    assert_eq!(r.staleness_ms, [0, 0], "n2 never could have held it");
+    assert!(r.worst_staleness.is_empty());
 }
 
 #[test]
@@ -235,4 +239,75 @@ fn results_carry_the_ideal_map_after_the_workload_and_expose_the_worst_figures()
     // counters have no ideal
     config.workload = Workload::GCounter;
     assert!(check(&config, &h.h, &NetStats::default(), &[]).ideal().is_none());
+}
+
+#[test]
+fn staleness_is_listed_per_element_and_node_and_the_worst_come_largest_first() {
+    let mut h = Hist::new();
+    h.invoke(0, F::Broadcast, json!(1), 0);
+    h.ok(0, F::Broadcast, json!(1), 1);
+    h.invoke(1, F::Read, Value::Null, 150); // n2 lacks 1, 50 ms after it could have had it
+    h.ok(1, F::Read, json!([]), 151);
+    h.invoke(2, F::Read, Value::Null, 250); // n3 lacks 1: 150 ms
+    h.ok(2, F::Read, json!([]), 251);
+    h.invoke(0, F::Broadcast, json!(2), 300);
+    h.ok(0, F::Broadcast, json!(2), 301);
+    h.invoke(1, F::Read, Value::Null, 500); // n2 lacks 2: 100 ms
+    h.ok(1, F::Read, json!([1]), 501);
+    for p in 0..3 {
+        h.invoke(p, F::Read, Value::Null, 600);
+        h.ok(p, F::Read, json!([1, 2]), 601);
+    }
+    let observed = set_full::check(&h.h).unwrap();
+    let r = ideal::check(&h.h, &observed, &cluster(3, 100));
+    // element 1 on n1, n2, n3, then element 2 on n1, n2, n3 (n3's read at 250 ms came before 2 existed, its last one
+    // had it)
+    assert_eq!(r.staleness_ms, [0, 50, 150, 0, 100, 0]);
+    let worst: Vec<(Value, &str, u64)> =
+        r.worst_staleness.iter().map(|s| (s.element.clone(), s.node.as_str(), s.ms)).collect();
+    assert_eq!(worst, [(json!(1), "n3", 150), (json!(2), "n2", 100), (json!(1), "n2", 50)]);
+}
+
+#[test]
+fn a_partition_still_in_force_when_another_ends_never_lapses() {
+    // A random partition (n1 | n2 n3) from 100 ms to 300 ms overlaps a targeted cut of n3 from 200 ms to 500 ms.
+    // When the random one ends, the harness records a stop and, at the same instant, a start of what remains.
+    let c = cluster(3, 100);
+    let mut h = Hist::new();
+    h.fault(F::StartPartition, 100, 101, json!(["isolated", {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}]));
+    h.fault(F::StartPartition, 200, 200, isolate("n3", &["n1", "n2"]));
+    h.fault(F::StopPartition, 300, 300, json!("network-healed"));
+    h.fault(F::StartPartition, 300, 300, isolate("n3", &["n1", "n2"]));
+    h.fault(F::StopPartition, 500, 500, json!("network-healed"));
+    let s = FaultSchedule::from_history(&h.h, &c.nodes);
+    let (n1, n2, n3) = (0, 1, 2);
+    assert_eq!(s.first_accept(n2, n1, 250 * MS), 300 * MS, "the random partition's grudge lifts at its stop");
+    assert_eq!(s.first_accept(n2, n1, 300 * MS), 300 * MS);
+    assert_eq!(s.first_accept(n3, n1, 250 * MS), 500 * MS, "the cut's does not, though a stop was recorded");
+    assert_eq!(s.first_accept(n3, n2, 300 * MS), 500 * MS);
+    assert_eq!(s.first_accept(n3, n2, 150 * MS), 150 * MS, "n3 heard n2 before the cut");
+    assert_eq!(holds(&h.h, &c, n1, 250), [Some(250), Some(350), Some(500)]);
+    assert_eq!(s.shading(), [(FaultKind::Partition, 101 * MS, 500 * MS)]);
+    // A stop and a start at different instants are two partitions, with the gap between them.
+    let mut h = Hist::new();
+    h.fault(F::StartPartition, 100, 100, isolate("n3", &["n1", "n2"]));
+    h.fault(F::StopPartition, 300, 300, json!("network-healed"));
+    h.fault(F::StartPartition, 301, 301, isolate("n3", &["n1", "n2"]));
+    let s = FaultSchedule::from_history(&h.h, &c.nodes);
+    assert_eq!(s.first_accept(n3, n1, 250 * MS), 300 * MS);
+    assert_eq!(s.first_accept(n3, n1, 302 * MS), FOREVER);
+}
+
+#[test]
+fn a_fault_applies_to_the_nodes_its_completion_names() {
+    let c = cluster(3, 0);
+    let mut h = Hist::new();
+    // asked to pause n1 and n2; n1 was still starting, so only n2 was paused
+    h.push_fault(F::Pause, 10, json!(["n1", "n2"]), json!(["n2"]));
+    // asked to kill n3, which the completion says changed nothing
+    h.push_fault(F::Kill, 20, json!(["n3"]), json!([]));
+    let s = FaultSchedule::from_history(&h.h, &c.nodes);
+    assert!(s.lives()[0].pauses.is_empty());
+    assert_eq!(s.lives()[1].pauses, [(10 * MS, FOREVER)]);
+    assert_eq!(s.lives()[2].end, FOREVER);
 }

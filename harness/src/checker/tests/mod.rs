@@ -64,6 +64,12 @@ impl Hist {
         self.push(Process::Nemesis, OpType::Info, f, Value::Null, ms)
     }
 
+    /// A whole nemesis operation at `ms` with both values.
+    pub(super) fn push_fault(&mut self, f: F, ms: u64, invoke: Value, done: Value) {
+        self.push(Process::Nemesis, OpType::Info, f, invoke, ms);
+        self.push(Process::Nemesis, OpType::Info, f, done, ms);
+    }
+
     /// A whole nemesis operation: its invocation at `ms` and its completion with `value` at `done_ms`.
     pub(super) fn fault(&mut self, f: F, ms: u64, done_ms: u64, value: Value) {
         self.push(Process::Nemesis, OpType::Info, f, Value::Null, ms);

@@ -31,6 +31,7 @@ fn config(workload: Workload, nodes: usize) -> TestConfig {
         store: PathBuf::from("/nonexistent"),
         recovery_s: 1.0,
         test_count: 1,
+        sim: None,
     }
 }
 

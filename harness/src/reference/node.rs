@@ -1,4 +1,5 @@
-//! The node's logic, sans-IO: one input line in, a list of [`Effect`]s out. The driver in `main` performs them.
+//! The node's logic, sans-IO: one input line in, a list of [`Effect`]s out. The binary's driver performs them, or
+//! the in-process adapter ([`super::InProcess`]).
 //!
 //! Protocol (spec §3): every message is `{"src","dest","body"}` (the harness adds an integer `"id"`, ignored here).
 //! Requests carrying a `msg_id` get exactly one reply with `in_reply_to = msg_id` and the node's own `msg_id`
@@ -10,11 +11,11 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::args::{Config, LATE_REPLY_DELAY, Mode, Workload};
+use super::args::{Config, LATE_REPLY_DELAY, Mode, Workload};
 
 /// Something the driver must do.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Effect {
+pub enum Effect {
     /// Print this message as one JSON line on stdout.
     Send(Value),
     /// Print this message as one JSON line on stdout after the delay, without holding up other messages.
@@ -25,6 +26,8 @@ pub(crate) enum Effect {
     Log(String),
     /// Flush stdout and exit with this status.
     Exit(i32),
+    /// Never read stdin again (stay alive).
+    StopReading,
 }
 
 /// Error codes used in `error` replies (spec §3.4 error registry).
@@ -33,11 +36,11 @@ const TEMPORARILY_UNAVAILABLE: i64 = 11;
 const MALFORMED_REQUEST: i64 = 12;
 
 /// The line printed instead of a reply by the `garbage` mode.
-pub(crate) const GARBAGE_LINE: &str = "this is not JSON: reference node in garbage mode";
+pub const GARBAGE_LINE: &str = "this is not JSON: reference node in garbage mode";
 
 /// One node's state.
 #[derive(Debug)]
-pub(crate) struct Node {
+pub struct Node {
     config: Config,
     /// `Some` once `init` arrived.
     id: Option<String>,
@@ -61,7 +64,7 @@ pub(crate) struct Node {
 
 impl Node {
     /// A fresh node, before `init`.
-    pub(crate) fn new(config: Config) -> Node {
+    pub fn new(config: Config) -> Node {
         Node {
             config,
             id: None,
@@ -77,7 +80,7 @@ impl Node {
     }
 
     /// Handles one stdin line. Malformed input yields only a [`Effect::Log`].
-    pub(crate) fn on_line(&mut self, line: &str) -> Vec<Effect> {
+    pub fn on_line(&mut self, line: &str) -> Vec<Effect> {
         if line.trim().is_empty() {
             return Vec::new();
         }
@@ -174,6 +177,10 @@ impl Node {
         self.topology_neighbours = strings(map.get(me));
         out.push(log(format!("topology: my neighbours are {:?}", self.topology_neighbours)));
         self.reply(src, msg_id, "topology_ok", [], out);
+        if self.config.mode == Mode::DeafAfterTopology {
+            out.push(log("deaf-after-topology: not reading stdin any more".into()));
+            out.push(Effect::StopReading);
+        }
     }
 
     /// Neighbours a new value is forwarded to: topology for broadcast, all other nodes otherwise.
@@ -229,6 +236,10 @@ impl Node {
                 self.garbage_done = true;
                 out.push(log("garbage: printing a non-JSON line instead of a reply".into()));
                 out.push(Effect::Raw(GARBAGE_LINE.into()));
+            }
+            Mode::WrongReplyId => {
+                let wrong = msg_id.as_u64().map_or(msg_id, |id| Value::from(id + 1000));
+                self.reply(src, Some(wrong), ok, [], out);
             }
             Mode::LateReply => {
                 let mut reply = Vec::new();
@@ -298,7 +309,7 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 
 /// A line cut for logging.
 fn clip(line: &str) -> String {
-    osmosis_harness::diagnostic::clip(line, 200)
+    crate::diagnostic::clip(line, 200)
 }
 
 #[cfg(test)]

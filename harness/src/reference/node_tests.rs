@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde_json::{Value, json};
 
 use super::{Effect, GARBAGE_LINE, Node};
-use crate::args::{Config, LATE_REPLY_DELAY, Mode, Workload};
+use crate::reference::args::{Config, LATE_REPLY_DELAY, Mode, Workload};
 
 fn node(mode: Mode, workload: Workload) -> Node {
     Node::new(Config { mode, workload })

@@ -4,7 +4,7 @@ use std::fmt;
 
 /// How the node behaves: a forwarding policy, or a fault for the harness's failure-handling tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mode {
+pub enum Mode {
     /// Forwards each new value once to all neighbours: 2E server messages per broadcast (spec §12).
     Flood,
     /// Like `Flood` but skips the neighbour the value came from: 2E − (N − 1) per broadcast (spec §12).
@@ -23,13 +23,17 @@ pub(crate) enum Mode {
     ExtraKey,
     /// Answers every `broadcast`/`add` with error 11 `temporarily-unavailable` and does not apply it (spec §3.4).
     ErrorReply,
+    /// Floods, but answers every `broadcast`/`add` with an `in_reply_to` 1000 past the request's `msg_id`.
+    WrongReplyId,
+    /// Answers `init` and `topology`, then never reads stdin again (the process stays alive).
+    DeafAfterTopology,
 }
 
 /// How long [`Mode::LateReply`] waits before answering a `broadcast`/`add`.
-pub(crate) const LATE_REPLY_DELAY: std::time::Duration = std::time::Duration::from_secs(6);
+pub const LATE_REPLY_DELAY: std::time::Duration = std::time::Duration::from_secs(6);
 
 impl Mode {
-    const ALL: [(&'static str, Mode); 9] = [
+    const ALL: [(&'static str, Mode); 11] = [
         ("flood", Mode::Flood),
         ("flood-skip-sender", Mode::FloodSkipSender),
         ("silent", Mode::Silent),
@@ -39,6 +43,8 @@ impl Mode {
         ("late-reply", Mode::LateReply),
         ("extra-key", Mode::ExtraKey),
         ("error-reply", Mode::ErrorReply),
+        ("wrong-reply-id", Mode::WrongReplyId),
+        ("deaf-after-topology", Mode::DeafAfterTopology),
     ];
 
     fn parse(name: &str) -> Option<Mode> {
@@ -46,19 +52,19 @@ impl Mode {
     }
 
     /// Whether new values are forwarded at all (every mode but `Silent`; fault modes flood).
-    pub(crate) fn forwards(self) -> bool {
+    pub fn forwards(self) -> bool {
         self != Mode::Silent
     }
 
     /// Whether forwarding skips the neighbour the value came from.
-    pub(crate) fn skips_sender(self) -> bool {
+    pub fn skips_sender(self) -> bool {
         self == Mode::FloodSkipSender
     }
 }
 
 /// The Maelstrom workload the node serves (spec §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Workload {
+pub enum Workload {
     /// `broadcast` (default): `topology`, `broadcast`, `read` → `messages`.
     Broadcast,
     /// `g-set`: `add {element}`, `read` → `value: [..]`; neighbours = all other nodes.
@@ -86,16 +92,16 @@ impl Workload {
 
 /// Parsed command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Config {
+pub struct Config {
     /// Behaviour.
-    pub(crate) mode: Mode,
+    pub mode: Mode,
     /// Workload served.
-    pub(crate) workload: Workload,
+    pub workload: Workload,
 }
 
 /// What was wrong with the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ArgsError {
+pub enum ArgsError {
     /// `--help` was asked for: not an error, print [`USAGE`] and exit 0.
     Help,
     /// Something unusable, with the reason.
@@ -112,12 +118,13 @@ impl fmt::Display for ArgsError {
 }
 
 /// Usage text.
-pub(crate) const USAGE: &str = "usage: osmosis-reference-node <mode> [--workload W | W]
-modes: flood, flood-skip-sender, silent, crash-after-init, garbage, hang-init, late-reply, extra-key, error-reply
+pub const USAGE: &str = "usage: osmosis-reference-node <mode> [--workload W | W]
+modes: flood, flood-skip-sender, silent, crash-after-init, garbage, hang-init, late-reply, extra-key, error-reply,
+  wrong-reply-id, deaf-after-topology
 workloads: broadcast (default), g-set, g-counter, pn-counter, echo, unique-ids";
 
 /// Parses the arguments after the program name.
-pub(crate) fn parse<I, S>(args: I) -> Result<Config, ArgsError>
+pub fn parse<I, S>(args: I) -> Result<Config, ArgsError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,

@@ -1,0 +1,5 @@
+//! `osmosisd`: see `osmosisd --help`.
+
+fn main() -> std::process::ExitCode {
+    osmosis_daemon::server::main()
+}
