@@ -423,8 +423,10 @@ fn plan<S: KeySet + ?Sized>(mine: &KeySummary, theirs: &KeySummary, set: &S, bud
     let ask = |upto| Plan::Ask(Want { upto, sketch: Vec::new() });
     if one_sided {
         let want = 3.0 + base64_len(3) as f64;
+        // The responder decodes and ends the round with an empty part (`"EAQ"`, 5 bytes; crate::repair).
+        let answer = 5.0;
         return if na > nb {
-            ask(batch(target(d) - summary - want, 3, w, d))
+            ask(batch(target(d) - summary - want - answer, 3, w, d))
         } else {
             Plan::Send(batch(target(d) - summary, hashed_header, w, d))
         };
