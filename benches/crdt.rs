@@ -11,7 +11,7 @@ use std::hint::black_box;
 use crdts::{CmRDT, CvRDT};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use datasets::{SIZES, Spread, elements};
-use osmosis::crdt::{DeltaCrdt, GCounter, GSet, Lattice};
+use osmosis_sync::crdt::{DeltaCrdt, GCounter, GSet, Lattice};
 use roaring::{MultiOps, RoaringBitmap};
 
 const SPREADS: [Spread; 2] = [Spread::Dense, Spread::Sparse];

@@ -5,7 +5,7 @@
 mod datasets;
 
 use datasets::{SIZES, Spread, elements};
-use osmosis::crdt::{DeltaCrdt, GSet};
+use osmosis_sync::crdt::{DeltaCrdt, GSet};
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");

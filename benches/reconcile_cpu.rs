@@ -13,7 +13,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use osmosis::crdt::{GSet, Lattice, Reconcile, Repair};
+use osmosis_sync::crdt::{GSet, Lattice, Reconcile, Repair};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

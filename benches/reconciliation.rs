@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use osmosis::crdt::{GCounter, GSet, Lattice, Reconcile, Repair};
+use osmosis_sync::crdt::{GCounter, GSet, Lattice, Reconcile, Repair};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

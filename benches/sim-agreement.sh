@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seeds=${1:-"1 2 3"}
 scenarios=${2:-"headline efficiency latency g-set-25 partition-25"}
 store=${STORE:-/tmp/osmosis-sim-agreement}
-cargo build --release -p osmosis -p osmosis-harness -p osmosis-sim >&2
+cargo build --release -p osmosis-sync -p osmosis-harness -p osmosis-sim >&2
 
 figures() { # results.json -> "msgs_per_op p50 p95 max"
   python3 -c '

@@ -1,7 +1,7 @@
 //! Through the facade: replicas of each set and counter type, fed seeded random operations, converge under
 //! random push-pull gossip with a fresh digest seed per exchange, and pass their invariant checks.
 
-use osmosis::crdt::{DeltaCrdt, GCounter, JsonSet, PNCounter};
+use osmosis_sync::crdt::{DeltaCrdt, GCounter, JsonSet, PNCounter};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;

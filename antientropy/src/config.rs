@@ -95,6 +95,10 @@ pub struct Config {
     /// The most bytes of JSON one message may take: larger deltas are cut into several messages. The default
     /// fits a UDP datagram.
     pub max_message_bytes: usize,
+    /// A local update that would wait for a batching window also goes at once to one peer (the parent, or a
+    /// relay's first child), so that a crash within the window cannot lose an acknowledged update. Costs one
+    /// message per local update of a node whose own updates are batched (the star's hub: 1/N of the updates).
+    pub backup: bool,
 }
 
 /// The most members one push reports unreachable.
@@ -118,6 +122,7 @@ impl Default for Config {
             ack_slack: Duration::from_millis(300),
             suspicion_ttl: Duration::from_secs(5),
             max_message_bytes: 60_000,
+            backup: true,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! reconciliation ([`osmosis_crdt::Reconcile`]) carried between two peers, repair whatever the eager path lost.
 //! Merges are idempotent, so there are no retry queues and no acks: a lost, duplicated or reordered message is
 //! repaired by a later round. The protocol, its convergence argument and its costs are written down in
-//! `antientropy/ALGORITHM.md`.
+//! [`algorithm`] (the crate's `ALGORITHM.md`).
 //!
 //! The engine never reads a clock, never does I/O and draws randomness from a seed: callers pass the time in,
 //! feed it messages and drain its outbox, so the same engine runs under the node's tokio driver and in
@@ -32,7 +32,11 @@
 //!
 //! Modules: `config` ([`Config`], [`Overlay`]), `overlay` (one node's view of the eager graph), `engine` (the
 //! state machine, split into the eager path, the rounds and the round timer), [`message`] (the wire enum),
-//! [`error`] (typed errors), `id` ([`NodeId`]), [`sim`] (a deterministic simulated network).
+//! [`error`] (typed errors), `id` ([`NodeId`]), [`sim`] (a deterministic simulated network), [`algorithm`] (the
+//! design, as prose).
+//!
+//! The engine over a real network: the workspace's `examples/udp_loopback.rs` (three replicas over tokio UDP on
+//! loopback) and the `osmosis-daemon` crate.
 
 mod config;
 mod engine;
@@ -48,3 +52,11 @@ pub use engine::{Engine, Replica, Stats};
 pub use error::{ConfigError, EngineError, OverlayParseError};
 pub use id::NodeId;
 pub use message::{Message, Report};
+
+#[doc = include_str!("../ALGORITHM.md")]
+pub mod algorithm {}
+
+/// The README's code blocks, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -52,8 +52,9 @@ fn updates_within_one_relay_window_share_the_hubs_messages() {
     s.run_until(ms(500));
     assert!(s.converged());
     assert_eq!(s.engines[3].state().len(), n as u64);
-    // 24 leaf pushes, then one relay batch per leaf (which acknowledges its push).
-    assert_eq!(kinds(&s, ms(0), ms(500)), (2 * (n - 1), 0));
+    // 24 leaf pushes, the hub's backup push of its own update to n1, then one relay batch per leaf (which
+    // acknowledges its push).
+    assert_eq!(kinds(&s, ms(0), ms(500)), (2 * (n - 1) + 1, 0));
 }
 
 #[test]
@@ -407,4 +408,28 @@ fn a_peer_that_floods_summaries_gets_at_most_eight_answers_per_round_min() {
     // Once those sessions expire, the peer is answered again.
     y.on_message(Config::default().round_min, &0, Message::Summary { round: 20, summary });
     assert_eq!(y.take_outbox().len(), 1);
+}
+
+/// While the leaves keep writing (news flows, every push to the hub acknowledged, the hub's pushes numbered without a
+/// gap), no leaf runs a timed round: the eager path's acknowledgements and numbers show that nothing was lost. Once the
+/// writes stop, rounds come back (and find the replicas agreeing).
+#[test]
+fn timed_rounds_are_skipped_while_news_flows_over_proven_links_and_return_when_it_stops() {
+    let n = 5;
+    let mut s = sim(n, Overlay::Star);
+    for k in 0..200u64 {
+        s.run_until(ms(100 * k));
+        s.update(1 + (k as usize) % (n - 1), |s| s.insert(k));
+    }
+    s.run_until(ms(20_000));
+    assert!(s.converged());
+    let summaries = |s: &Sim<GSet>, from, to| s.sent_between(from, to).filter(|m| m.kind == "ae_summary").count();
+    let from_leaves = s.sent_between(ms(0), ms(20_000)).filter(|m| m.kind == "ae_summary" && m.from != 0).count();
+    assert_eq!(from_leaves, 0, "no leaf runs a round while news flows");
+    // The hub has no upstream to prove: it keeps its timed round every round_max (8 s), with one random peer.
+    assert_eq!(summaries(&s, ms(0), ms(20_000)), 2);
+    assert!(s.engines[1..].iter().all(|e| e.stats().skipped_rounds > 0), "every leaf skipped its timed rounds");
+    s.run_until(ms(40_000));
+    assert!(summaries(&s, ms(20_000), ms(40_000)) > 0, "rounds return once the writes stop");
+    assert_eq!(kinds(&s, ms(20_000), ms(40_000)).1, 0, "the rounds find agreement: no reply, no delta");
 }

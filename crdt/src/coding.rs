@@ -11,7 +11,7 @@
 //! # Differences and peeling
 //! The cell-wise XOR of two replicas' prefixes is the coding of their symmetric difference: keys held by both
 //! cancel. A difference cell holding exactly one key has a sum equal to the key, a checksum equal to the key's
-//! checksum, and its index in the key's sequence. The decoder ([`peel`]) repeatedly takes such a *pure* cell,
+//! checksum, and its index in the key's sequence. The decoder (`peel`) repeatedly takes such a *pure* cell,
 //! records the key and removes it from every other cell it belongs to; it has decoded everything when every cell
 //! is zero. Which side a decoded key belongs to is a lookup in the decoder's own keys: a cell needs no count, so
 //! it is 11 bytes for 64-bit keys (fewer for small ones). About 1.4 to 2.5 cells per difference suffice
@@ -38,7 +38,7 @@ use crate::fingerprint::mix64;
 pub use crate::sketch::{SKETCH_BUCKETS, SUMMARY_BUCKETS, SetHash, Sketch, estimate};
 
 /// Cells in the prefix every replica keeps up to date. At about 1.4 cells per difference, a prefix decodes up to
-/// ~2 800 differences without walking the set; beyond it, cells are computed from the elements.
+/// ~2 800 differences without walking the set; beyond it, cells are computed from the elements (`cells_from`).
 pub const PREFIX_CELLS: usize = 4096;
 /// Bytes of the per-key checksum on the wire.
 pub const CHECK_BYTES: usize = 3;

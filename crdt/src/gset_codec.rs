@@ -25,6 +25,7 @@
 //!   checks container keys, array order, bitmap cardinalities and run overlaps, and bounds its allocations by the
 //!   format (at most 2^16 containers, 8 KiB per container) before reading them.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use base64::Engine as _;
@@ -45,7 +46,8 @@ pub enum GSetEncoding {
     Roaring,
 }
 
-fn decimal_len(x: u64) -> usize {
+/// The digits of `x` in decimal.
+pub(crate) fn decimal_len(x: u64) -> usize {
     x.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
@@ -53,15 +55,37 @@ impl GSet {
     /// The length in bytes of the JSON array form (`[1,2]` is 5).
     pub fn json_array_len(&self) -> usize {
         let digits: usize = self.set.iter().map(decimal_len).sum();
-        2 + digits + (self.set.len() as usize).saturating_sub(1)
+        2 + digits + (self.len() as usize).saturating_sub(1)
     }
 
-    /// The run-optimized treemap and the length of its base64 string form in JSON (quotes included).
-    fn optimized(&self) -> (RoaringTreemap, usize) {
-        let mut opt = self.set.clone();
-        opt.optimize();
+    /// The run-optimized treemap and the length of its base64 string form in JSON (quotes included). The set
+    /// itself when optimizing would change nothing (see [`GSet::optimize_is_noop`]); a copy otherwise.
+    fn optimized(&self) -> (Cow<'_, RoaringTreemap>, usize) {
+        let opt = if self.optimize_is_noop() {
+            Cow::Borrowed(&self.set)
+        } else {
+            let mut opt = self.set.clone();
+            opt.optimize();
+            Cow::Owned(opt)
+        };
         let raw = opt.serialized_size();
         (opt, 2 + raw.div_ceil(3) * 4)
+    }
+
+    /// Whether roaring's `optimize` would leave every container as it is, checked without copying the set (a
+    /// copy of a set of scattered `u64`s costs three allocations per element; encoding a push or a hub's batch
+    /// copied it twice). True when no two elements are consecutive and no container is a run container: each
+    /// run then holds one element, so a run container (2 + 4·c bytes for c elements) is larger than the array
+    /// (2·c bytes) or bitmap (8 KiB, for c > 4096) that holds the container now, and roaring keeps that.
+    fn optimize_is_noop(&self) -> bool {
+        let no_runs = self.set.bitmaps().all(|(_, b)| b.statistics().n_run_containers == 0);
+        let mut before: Option<u64> = None;
+        no_runs
+            && self.set.iter().all(|x| {
+                let apart = before.is_none_or(|b| x - b > 1);
+                before = Some(x);
+                apart
+            })
     }
 
     /// The wire form [`Serialize`] will use, and its JSON length in bytes.
@@ -76,7 +100,7 @@ impl GSet {
     /// The array form's length if it is shorter than `roaring`; skips the O(n) digit count when even the
     /// shortest possible array (`2·len + 1` bytes: one digit and one comma per element) is not shorter.
     fn array_len_if_shorter(&self, roaring: usize) -> Option<usize> {
-        let lower_bound = 2 * self.set.len() as usize + 1;
+        let lower_bound = 2 * self.len() as usize + 1;
         if lower_bound >= roaring {
             return None;
         }
@@ -109,7 +133,7 @@ impl Serialize for GSet {
                 return serializer.serialize_str(&roaring_base64(&opt));
             }
         }
-        let mut seq = serializer.serialize_seq(Some(self.set.len() as usize))?;
+        let mut seq = serializer.serialize_seq(Some(self.len() as usize))?;
         for x in self.set.iter() {
             seq.serialize_element(&x)?;
         }
@@ -206,6 +230,30 @@ mod tests {
         for text in [r#""not base64!""#, r#""AAAA""#, "[-1]", "[1.5]", "{}", r#""""#] {
             assert!(serde_json::from_str::<GSet>(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn the_uncopied_encoding_is_the_optimized_one() {
+        let scattered: GSet = (0..5000u64).map(|i| i * 3 + (i % 7) * (1 << 33)).collect();
+        let mut runs: Vec<u64> = (0..5000u64).map(|i| i * 3).collect();
+        runs.extend(1 << 40..(1 << 40) + 100);
+        let sets = [scattered, runs.into_iter().collect(), (0..70_000u64).collect(), GSet::new()];
+        for (set, noop) in sets.iter().zip([true, false, false, true]) {
+            assert_eq!(set.optimize_is_noop(), noop);
+            let mut opt = set.as_treemap().clone();
+            assert_eq!(!opt.optimize(), noop || set.is_empty());
+            assert_eq!(roaring_base64(&set.optimized().0), roaring_base64(&opt));
+        }
+        // A run container of single elements (a peer may send one) is optimized, not encoded as it is.
+        let mut single_runs: RoaringTreemap = (0..100u64).collect();
+        single_runs.optimize();
+        for x in (1..100).step_by(2) {
+            single_runs.remove(x);
+        }
+        let set = GSet::from_treemap(single_runs.clone());
+        assert!(!set.optimize_is_noop());
+        assert!(single_runs.optimize(), "roaring turns the run container back into an array");
+        assert_eq!(roaring_base64(&set.optimized().0), roaring_base64(&single_runs));
     }
 
     #[test]

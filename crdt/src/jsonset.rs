@@ -140,6 +140,7 @@ struct JsonSetWire {
 }
 
 impl Serialize for JsonSet {
+    /// As `{"ints": …, "other": […]}`, borrowing both halves (serde's `into` would copy the whole set first).
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct Wire<'a> {
@@ -283,6 +284,11 @@ impl JsonSet {
     /// The half holding every other value.
     pub fn other(&self) -> &OrdGSet<CanonicalJson> {
         &self.other
+    }
+
+    /// Both halves, taken apart without copying (for [`crate::Split`]).
+    pub(crate) fn into_halves(self) -> (GSet, OrdGSet<CanonicalJson>) {
+        (self.ints, self.other)
     }
 
     /// Checks: both halves valid; every other value canonical and not an unsigned integer.

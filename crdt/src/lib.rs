@@ -68,3 +68,8 @@ pub use split::{Split, json_len};
 pub use state_repair::ReconcileByState;
 pub use traits::{DeltaCrdt, Lattice};
 pub use wire::WireError;
+
+/// The README's code blocks, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -12,10 +12,13 @@
 use std::collections::BTreeMap;
 use std::io;
 
+use roaring::RoaringTreemap;
+
 use serde::Serialize;
 
 use crate::gcounter::{GCounter, ReplicaId};
 use crate::gset::GSet;
+use crate::gset_codec::{GSetEncoding, decimal_len};
 use crate::jsonset::JsonSet;
 use crate::ordgset::{OrdElement, OrdGSet};
 use crate::pncounter::PNCounter;
@@ -38,23 +41,28 @@ pub trait Split: Lattice + Serialize + Sized {
     /// Parts whose join is `self`, each encoded in at most `budget` bytes of JSON — except indivisible elements
     /// larger than that, each returned as a part of its own. One part (`self`) when it fits.
     fn split_to(self, budget: usize) -> Vec<Self> {
-        let mut parts = Vec::new();
-        let mut todo = vec![self];
-        while let Some(part) = todo.pop() {
-            if part.json_len() <= budget {
-                parts.push(part);
-                continue;
-            }
-            match part.halve() {
-                Some((a, b)) => {
-                    todo.push(b);
-                    todo.push(a);
-                }
-                None => parts.push(part),
-            }
-        }
-        parts
+        split_by_halves(self, budget)
     }
+}
+
+/// [`Split::split_to`] by halving: parts that do not fit are halved until they do.
+fn split_by_halves<T: Split>(whole: T, budget: usize) -> Vec<T> {
+    let mut parts = Vec::new();
+    let mut todo = vec![whole];
+    while let Some(part) = todo.pop() {
+        if part.json_len() <= budget {
+            parts.push(part);
+            continue;
+        }
+        match part.halve() {
+            Some((a, b)) => {
+                todo.push(b);
+                todo.push(a);
+            }
+            None => parts.push(part),
+        }
+    }
+    parts
 }
 
 /// The length of any value's JSON encoding (0 if it cannot be encoded, which none of the osmosis types can fail).
@@ -81,6 +89,11 @@ impl io::Write for Count {
 }
 
 impl Split for GSet {
+    /// From the lengths of both forms, without writing either.
+    fn json_len(&self) -> usize {
+        self.encoding().1
+    }
+
     /// At the median element.
     fn halve(&self) -> Option<(Self, Self)> {
         let set = self.as_treemap();
@@ -90,6 +103,38 @@ impl Split for GSet {
         high.remove_range(..mid);
         Some((GSet::from_treemap(low), GSet::from_treemap(high)))
     }
+
+    /// A set sent as a JSON array (scattered elements: a hub's batch of hash ids) is cut in one pass, in element
+    /// order, each part as long as its array still fits: linear, where halving encodes and copies every level
+    /// (a hub spent most of its time there), and never more parts. A part's encoding is the shorter of its array
+    /// and roaring forms, so it fits too. A set sent in roaring form (runs) is halved, each half then encoded.
+    fn split_to(self, budget: usize) -> Vec<Self> {
+        match self.encoding() {
+            (_, len) if len <= budget => return vec![self],
+            (GSetEncoding::Roaring, _) => return split_by_halves(self, budget),
+            (GSetEncoding::Array, _) => {}
+        }
+        let mut parts = Vec::new();
+        let mut part: Vec<u64> = Vec::new();
+        let mut len = 2; // "[]"
+        for x in self.iter() {
+            if !part.is_empty() && len + 1 + decimal_len(x) > budget {
+                parts.push(sorted_part(std::mem::take(&mut part)));
+                len = 2;
+            }
+            len += decimal_len(x) + usize::from(!part.is_empty());
+            part.push(x);
+        }
+        if !part.is_empty() {
+            parts.push(sorted_part(part));
+        }
+        parts
+    }
+}
+
+/// The set of these ascending, distinct elements.
+fn sorted_part(elements: Vec<u64>) -> GSet {
+    GSet::from_treemap(RoaringTreemap::from_sorted_iter(elements).expect("the elements of a set, in order"))
 }
 
 impl<T: OrdElement> Split for OrdGSet<T> {
@@ -101,6 +146,21 @@ impl<T: OrdElement> Split for OrdGSet<T> {
 }
 
 impl Split for JsonSet {
+    /// A set of integers only is cut as its [`GSet`] is (one pass for scattered integers); others by halves.
+    fn split_to(self, budget: usize) -> Vec<Self> {
+        if !self.other().is_empty() {
+            return split_by_halves(self, budget);
+        }
+        // The integers' own cut returns them whole when they fit: no measuring here first.
+        // The envelope around the integers: `{"ints":` and `,"other":[]}`.
+        let envelope = JsonSet::new().json_len() - GSet::new().json_len();
+        let (ints, _) = self.into_halves();
+        ints.split_to(budget.saturating_sub(envelope))
+            .into_iter()
+            .map(|part| JsonSet::from_halves(part, OrdGSet::new()))
+            .collect()
+    }
+
     /// Integers and other values apart, then each half on its own.
     fn halve(&self) -> Option<(Self, Self)> {
         let (ints, other) = (self.ints(), self.other());
@@ -174,6 +234,32 @@ mod tests {
         assert!(parts.len() >= 9, "{} parts", parts.len());
         assert!(parts.iter().all(|p| p.json_len() <= 60_000));
         assert_eq!(joined(&parts), set);
+    }
+
+    #[test]
+    fn scattered_integers_are_cut_in_one_pass_into_full_parts() {
+        let set: GSet = (0..20_000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+        let halved = split_by_halves(set.clone(), 60_000);
+        let parts = set.clone().split_to(60_000);
+        assert!(parts.iter().all(|p| p.json_len() <= 60_000));
+        assert_eq!(joined(&parts), set);
+        // Every part but the last is full: one more element would not have fitted.
+        assert_eq!(parts.len(), set.json_len().div_ceil(60_000 - 21));
+        assert!(parts.len() <= halved.len(), "{} parts, halving makes {}", parts.len(), halved.len());
+        let mut json = JsonSet::new();
+        for x in set.iter() {
+            json.insert(&json!(x));
+        }
+        let parts = json.clone().split_to(60_000);
+        assert!(parts.iter().all(|p| p.json_len() <= 60_000 && p.other().is_empty()));
+        assert_eq!(joined(&parts), json);
+        // Runs go in roaring form and are halved; one element over the budget comes back alone.
+        let runs: GSet = (0..200_000u64).map(|i| i * 3 / 2).collect();
+        let parts = runs.clone().split_to(1_000);
+        assert!(parts.iter().all(|p| p.json_len() <= 1_000));
+        assert_eq!(joined(&parts), runs);
+        let big: GSet = [u64::MAX, u64::MAX - 7].into_iter().collect();
+        assert_eq!(big.split_to(10).len(), 2);
     }
 
     #[test]

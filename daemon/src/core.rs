@@ -87,6 +87,8 @@ pub struct Core {
     outbox: Vec<(SocketAddr, Vec<u8>)>,
     /// The replica's sizes, kept up to date with every merge (walking every object per write would not do).
     sizes: Sizes,
+    /// Counts inputs that may have changed the replica (see [`Core::generation`]).
+    generation: u64,
 }
 
 fn depth(v: &Value) -> usize {
@@ -121,6 +123,7 @@ impl Core {
             addrs: BTreeMap::new(),
             outbox: Vec::new(),
             sizes,
+            generation: 0,
         };
         core.after(now);
         core.update_gauges();
@@ -130,6 +133,15 @@ impl Core {
     /// The replica.
     pub fn state(&self) -> &Objects {
         self.replica.state()
+    }
+
+    /// A number that grows whenever the replica may have changed: at every local write that added something, and
+    /// at every peer message whose delta adds elements or carries counter entries (a counter's growth is not
+    /// worth computing exactly). Equal generations mean an unchanged replica, so the snapshot task compares these
+    /// rather than keeping a copy of the replica (whose clone, for a million scattered integers, costs as much as
+    /// loading it).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// This node's name.
@@ -172,6 +184,9 @@ impl Core {
                         match self.after_merge(&msg) {
                             Err(why) => self.drop(DropReason::OverCap, from, &why),
                             Ok(sizes) => {
+                                if sizes != self.sizes || msg_counters(&msg) {
+                                    self.generation += 1;
+                                }
                                 self.replica.on_message(now, &name, msg);
                                 self.sizes = sizes;
                             }
@@ -222,6 +237,9 @@ impl Core {
         let added = delta.len();
         let delta = Objects::with_set(name, delta);
         let sizes = self.check_caps(&delta)?;
+        if !delta.is_empty() {
+            self.generation += 1;
+        }
         self.replica.apply_local(now, delta.clone());
         self.sizes = sizes;
         let len = self.replica.state().set(name).map_or(0, JsonSet::len);
@@ -239,6 +257,7 @@ impl Core {
             .map_err(|e| OpError::BadValue(format!("this node's share of {name:?} would overflow: {e}")))?;
         let delta = Objects::with_counter(name, change);
         let sizes = self.check_caps(&delta)?;
+        self.generation += 1;
         self.replica.apply_local(now, delta.clone());
         self.sizes = sizes;
         let value = self.replica.state().counter(name).map_or(0, Counter::read);
@@ -360,6 +379,15 @@ impl Core {
             let c = self.metrics.rounds.get_or_create(&label("cause", cause));
             c.inc_by(total.saturating_sub(c.get()));
         }
+    }
+}
+
+/// Whether `msg` carries counter entries.
+fn msg_counters(msg: &Message<Objects>) -> bool {
+    match msg {
+        Message::Push { delta, .. } => !delta.counters().is_empty(),
+        Message::Reply { repair, .. } | Message::Repair { repair, .. } => !repair.part().counters().is_empty(),
+        Message::Summary { .. } => false,
     }
 }
 

@@ -134,9 +134,14 @@ async fn add_elements(
         _ => return Err(ApiError::bad_request("give exactly one of \"element\" and \"elements\"")),
     };
     let (added, ack) = app.write(|core, now| {
-        let added = core.add_elements(now, &name, &values)?;
+        let mut added = core.add_elements(now, &name, &values)?;
         // The record holds every value written, new or not: a value another write added moments ago may not be on
-        // disk yet, and this write's acknowledgement must not come before it is.
+        // disk yet, and this write's acknowledgement must not come before it is. When every value was new, that
+        // is the delta.
+        if added.added == values.len() as u64 {
+            let record = std::mem::take(&mut added.delta);
+            return Ok((added, record));
+        }
         let mut all = osmosis_crdt::JsonSet::new();
         for v in &values {
             all.insert(v);

@@ -24,7 +24,7 @@
 //!
 //! ## Modules
 //!
-//! [`config`] (flags and file), [`objects`], [`wire`], [`membership`], [`replica`], [`core`], [`storage`],
+//! [`config`] (flags and file), [`objects`], [`wire`], [`membership`], [`replica`], [`core`], [`storage`], [`snapshot`],
 //! [`http`], [`metrics`], [`server`].
 
 pub mod config;
@@ -35,5 +35,6 @@ pub mod metrics;
 pub mod objects;
 pub mod replica;
 pub mod server;
+pub mod snapshot;
 pub mod storage;
 pub mod wire;

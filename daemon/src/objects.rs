@@ -58,13 +58,7 @@ struct ObjectsWire {
 impl TryFrom<ObjectsWire> for Objects {
     type Error = String;
     fn try_from(w: ObjectsWire) -> Result<Self, String> {
-        for name in w.sets.keys().chain(w.counters.keys()) {
-            check_name(name)?;
-        }
-        // Empty objects carry nothing; dropping them keeps equal replicas structurally equal.
-        let sets = w.sets.into_iter().filter(|(_, s)| !s.is_empty()).collect();
-        let counters = w.counters.into_iter().filter(|(_, c)| !c.is_empty()).collect();
-        Ok(Objects { sets, counters })
+        Objects::from_maps(w.sets, w.counters)
     }
 }
 
@@ -115,6 +109,30 @@ impl Objects {
             o.counters.insert(name.to_string(), counter);
         }
         o
+    }
+
+    /// The objects of these maps, after checking every name (for decoders: the wire form and snapshots).
+    pub fn from_maps(sets: BTreeMap<String, JsonSet>, counters: BTreeMap<String, Counter>) -> Result<Self, String> {
+        for name in sets.keys().chain(counters.keys()) {
+            check_name(name)?;
+        }
+        // Empty objects carry nothing; dropping them keeps equal replicas structurally equal.
+        let sets = sets.into_iter().filter(|(_, s)| !s.is_empty()).collect();
+        let counters = counters.into_iter().filter(|(_, c)| !c.is_empty()).collect();
+        Ok(Objects { sets, counters })
+    }
+
+    /// These objects without their sets' integers, and the integers by set name.
+    pub fn take_ints(self) -> (Objects, Vec<(String, Vec<u64>)>) {
+        let mut ints = Vec::new();
+        let mut sets = BTreeMap::new();
+        for (name, set) in self.sets {
+            if !set.other().is_empty() {
+                sets.insert(name.clone(), JsonSet::from_parts(GSet::new(), set.other().clone()));
+            }
+            ints.push((name, set.ints().iter().collect()));
+        }
+        (Objects { sets, counters: self.counters }, ints)
     }
 
     /// A set by name (`None`: never written, i.e. empty).

@@ -45,7 +45,12 @@ pub struct App {
     /// The largest request body.
     pub max_body_bytes: usize,
     log: Option<Log>,
+    /// The UDP socket, for receiving (tokio's: the receive task awaits it).
     socket: Arc<UdpSocket>,
+    /// The same socket, for sending: a plain non-blocking send refuses only when the kernel's send buffer is
+    /// full, while tokio's `try_send_to` also refuses whenever its reactor has not yet seen the socket writable
+    /// (the first datagrams after the start were dropped that way).
+    sender: std::net::UdpSocket,
     wake: Notify,
     start: Instant,
 }
@@ -92,7 +97,7 @@ impl App {
     /// Sends datagrams without waiting: a full socket buffer drops the datagram (counted), as the network may.
     fn send(&self, datagrams: Vec<(SocketAddr, Vec<u8>)>) {
         for (to, d) in datagrams {
-            if let Err(e) = self.socket.try_send_to(&d, to) {
+            if let Err(e) = self.sender.send_to(&d, to) {
                 self.metrics.send_errors.get_or_create(&label("reason", "socket")).inc();
                 tracing::debug!("send to {to}: {e}");
             }
@@ -181,14 +186,16 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()> + Send +
         }
     }
     let core = Core::new(&settings, state, bump, metrics.clone(), CLOCK_ORIGIN).map_err(anyhow::Error::msg)?;
-    let socket = UdpSocket::bind(settings.listen).await?;
+    let socket = std::net::UdpSocket::bind(settings.listen)?;
+    socket.set_nonblocking(true)?;
+    let sender = socket.try_clone()?;
+    let socket = UdpSocket::from_std(socket)?;
     // A split delta arrives as a burst of datagrams: ask for a receive buffer that holds a few hundred of them
     // (the kernel caps it at net.core.rmem_max).
     if let Err(e) = socket2::SockRef::from(&socket).set_recv_buffer_size(RECV_BUFFER) {
         tracing::warn!("could not enlarge the UDP receive buffer: {e}");
     }
     let socket = Arc::new(socket);
-    let listener = tokio::net::TcpListener::bind(settings.http).await?;
     let app = Arc::new(App {
         core: Mutex::new(core),
         metrics,
@@ -196,9 +203,15 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()> + Send +
         max_body_bytes: settings.limits.max_body_bytes,
         log,
         socket,
+        sender,
         wake: Notify::new(),
         start,
     });
+    // The core's first datagrams (the announce to the seeds) go out now: the timer task would send them only at
+    // the core's next deadline, a second later.
+    let first = app.lock().take_outbox();
+    app.send(first);
+    let listener = tokio::net::TcpListener::bind(settings.http).await?;
     tracing::info!(
         "{} serving: peers on udp {} (advertised {}), api on http://{}",
         settings.name,
@@ -285,7 +298,7 @@ async fn tick(app: Arc<App>) {
 /// Writes a snapshot every `every` when the replica changed, or sooner once the log passes `log_bytes`.
 async fn snapshots(app: Arc<App>, dir: Option<PathBuf>, every: Duration, log_bytes: u64) {
     let Some(dir) = dir else { return };
-    let mut last = app.read(|c| c.state().clone());
+    let mut last = app.read(Core::generation);
     let mut since = Instant::now();
     let mut peers = Vec::new();
     loop {
@@ -304,28 +317,30 @@ async fn snapshots(app: Arc<App>, dir: Option<PathBuf>, every: Duration, log_byt
             continue;
         }
         since = Instant::now();
-        let changed = app.read(|c| c.state() != &last);
+        let changed = app.read(Core::generation) != last;
         if !changed && !big {
             continue;
         }
         match snapshot(&app, &dir).await {
-            Ok(state) => last = state,
+            Ok(generation) => last = generation,
             Err(e) => tracing::error!("snapshot: {e:#}"),
         }
     }
 }
 
-/// Writes a snapshot now; returns the state it holds.
-async fn snapshot(app: &Arc<App>, dir: &std::path::Path) -> anyhow::Result<Objects> {
-    let (state, covers) = {
+/// Writes a snapshot now; returns the generation ([`Core::generation`]) of the replica it holds.
+async fn snapshot(app: &Arc<App>, dir: &std::path::Path) -> anyhow::Result<u64> {
+    let (state, covers, generation) = {
         let core = app.lock();
-        let covers = app.log.as_ref().map_or(0, Log::rotate);
-        (core.state().clone(), covers)
+        let covers = app.log.as_ref().map_or(Ok(0), Log::rotate)?;
+        (core.state().clone(), covers, core.generation())
     };
-    let (d, s) = (dir.to_path_buf(), state.clone());
+    let d = dir.to_path_buf();
     let t = std::time::Instant::now();
-    tokio::task::spawn_blocking(move || storage::write_snapshot(&d, covers, &s)).await??;
+    let sizes =
+        tokio::task::spawn_blocking(move || storage::write_snapshot(&d, covers, &state).map(|()| state.sizes()))
+            .await??;
     app.metrics.snapshots.inc();
-    tracing::debug!("snapshot of {:?} written in {:?}", state.sizes(), t.elapsed());
-    Ok(state)
+    tracing::debug!("snapshot of {sizes:?} written in {:?}", t.elapsed());
+    Ok(generation)
 }

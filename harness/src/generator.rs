@@ -44,7 +44,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
 
-use crate::history::{F, Nanos, OpType};
+use crate::history::{F, Nanos, Op, OpType, Process};
 use crate::nemesis::{FaultKind, Grudge, GrudgeKind, TargetedFault};
 use crate::workload::Workload;
 use faults::NemesisSchedule;
@@ -119,6 +119,23 @@ pub struct Invocation {
     pub value: Value,
     /// `:final? true`
     pub final_read: bool,
+}
+
+impl Invocation {
+    /// The history's `:invoke` entry for this operation by client `process` at `at` (indexed when the history is
+    /// finished).
+    pub fn invoke_op(&self, at: Nanos, process: u64) -> Op {
+        Op {
+            index: 0,
+            time: at,
+            op_type: OpType::Invoke,
+            process: Process::Client(process),
+            f: self.f,
+            value: self.value.clone(),
+            final_read: self.final_read,
+            error: None,
+        }
+    }
 }
 
 /// A nemesis operation.

@@ -3,8 +3,9 @@
 //! A Maelstrom-compatible test bench. It runs any Maelstrom node binary the way `maelstrom test` does — one
 //! process per node, newline-delimited JSON on stdin/stdout, a simulated network with per-receiver deadline
 //! queues, Jepsen's client and generator semantics, the partition nemesis — and scores the run with Maelstrom's
-//! checkers, writing `results.edn`/`results.json` with Maelstrom's key names. The behaviour it reproduces is
-//! written down in `shared/maelstrom-spec.md`; comments cite its sections as `spec §N`.
+//! checkers, writing `results.edn`/`results.json` with Maelstrom's key names. What it implements of Maelstrom, its
+//! extensions and the known differences are written down in [`maelstrom`] (the crate's `MAELSTROM.md`); comments
+//! cite its sections as `spec §N`. The ideal-latency checker's definition: [`ideal_latency`].
 //!
 //! ## Design
 //!
@@ -17,9 +18,9 @@
 //!
 //! ## Modules
 //!
-//! - [`cli`]: flags, defaults and validation (spec §1); [`bench`]: named scenarios run in turn, one table;
+//! - [`cli`]: flags, defaults and validation (spec §1); [`mod@bench`]: named scenarios run in turn, one table;
 //!   [`sweep`]: scenarios over many seeds in virtual time, on every core.
-//! - [`reference`]: the reference node (its binary is `osmosis-reference-node`), also runnable in process.
+//! - [`mod@reference`]: the reference node (its binary is `osmosis-reference-node`), also runnable in process.
 //! - [`run`]: running a test (spec §2, §3): the sans-IO cluster core and the shell that runs it with processes;
 //!   the store and journal.
 //! - [`net`]: the simulated network (spec §4) and its `:net` counters.
@@ -51,6 +52,12 @@ pub mod sweep;
 pub mod topology;
 pub mod workload;
 
+#[doc = include_str!("../MAELSTROM.md")]
+pub mod maelstrom {}
+
+#[doc = include_str!("../ideal-latency.md")]
+pub mod ideal_latency {}
+
 use checker::edn::Edn;
 use checker::{CheckConfig, check};
 
@@ -67,7 +74,7 @@ pub struct CheckedRun {
 
 /// Runs one test and scores it: writes `results.edn`, `results.json`, the history, journal and plots into the run
 /// directory and returns the results, printing nothing on stdout. A crash (spec §2 step 7) is an error: no
-/// analysis. Shared by `osmosis-harness test` ([`test`]) and `osmosis-harness bench` ([`bench`]).
+/// analysis. Shared by `osmosis-harness test` ([`test()`]) and `osmosis-harness bench` ([`mod@bench`]).
 pub fn run_and_check(config: &cli::TestConfig) -> Result<CheckedRun, run::RunError> {
     run_and_check_in(config, true)
 }

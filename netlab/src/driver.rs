@@ -342,16 +342,7 @@ pub fn drive(lab: &mut Lab, cfg: &DriveConfig) -> Result<Outcome> {
         let now = nanos();
         let wake = match sched.next(now) {
             Action::Invoke { at, thread, process, op } => {
-                history.push(Op {
-                    index: 0,
-                    time: at,
-                    op_type: OpType::Invoke,
-                    process: Process::Client(process),
-                    f: op.f,
-                    value: op.value.clone(),
-                    final_read: op.final_read,
-                    error: None,
-                });
+                history.push(op.invoke_op(at, process));
                 let (client, base, token, tx) =
                     (client.clone(), urls[thread % urls.len()].clone(), lab.token.clone(), tx.clone());
                 let workload = cfg.workload;

@@ -97,6 +97,10 @@ struct Args {
     /// client's element larger than fits is refused (error 14).
     #[arg(long, value_name = "BYTES")]
     max_message_bytes: Option<usize>,
+    /// Whether a node whose own updates wait for a batching window (the hub) also sends each at once to one peer,
+    /// so that a crash within the window loses no acknowledged update (`true` or `false`).
+    #[arg(long, value_name = "BOOL")]
+    backup: Option<bool>,
     /// Base seed of the engine's randomness (each node XORs in a hash of its id).
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u64,
@@ -108,7 +112,8 @@ struct Args {
 ///   128 nodes), relay window 250 ms, local window 0 (a client's update leaves at once, the hub batches), a push
 ///   unacknowledged for 250 + 300 ms makes a node route around its hub, suspicions last 5 s, messages to peers at
 ///   most 60 000 bytes.
-/// - g-counter, pn-counter: `auto` overlay, relay and local windows 1500 ms, first round 4 s after the last news,
+/// - g-counter, pn-counter: `auto` overlay, relay and local windows 1500 ms, no backup pushes (every node
+///   batches its own updates: a backup per update would cost more than the batching saves), first round 4 s after the last news,
 ///   the rest as [`Config::default`]. Counters are judged only by the final reads after the recovery pause
 ///   (spec §9.2), so long batching windows cost nothing there and save messages. `round_min` must stay well above
 ///   the time between two pushes of a busy hub (its window), or leaves take the gaps for silence and start rounds:
@@ -121,6 +126,7 @@ pub fn default_config(workload: Workload) -> Config {
             relay_window: Duration::from_millis(1500),
             local_window: Duration::from_millis(1500),
             round_min: Duration::from_secs(4),
+            backup: false,
             ..Config::default()
         },
         Workload::Broadcast | Workload::GSet | Workload::Echo | Workload::UniqueIds => Config::default(),
@@ -149,7 +155,7 @@ fn defaults_help() -> String {
         text.push_str(&format!(
             "  {:<11} --overlay {} --relay-window-ms {} --local-window-ms {} --round-min-ms {} --round-max-ms {} \
              --fanout {} --gap-timeout-ms {} --star-limit {} --ack-slack-ms {} --suspicion-ttl-ms {} \
-             --max-message-bytes {}\n",
+             --max-message-bytes {} --backup {}\n",
             w.name(),
             c.overlay,
             ms(c.relay_window),
@@ -162,6 +168,7 @@ fn defaults_help() -> String {
             ms(c.ack_slack),
             ms(c.suspicion_ttl),
             c.max_message_bytes,
+            c.backup,
         ));
     }
     text.push_str("(echo and unique-ids run no engine: their knobs are checked but unused.)");
@@ -216,6 +223,9 @@ where
     }
     if let Some(v) = args.max_message_bytes {
         config.max_message_bytes = v;
+    }
+    if let Some(v) = args.backup {
+        config.backup = v;
     }
     check_config(&config)
         .map_err(|e| command.error(clap::error::ErrorKind::ValueValidation, format!("bad config: {e}")))?;
@@ -293,7 +303,8 @@ fn init_tracing() {
 
 /// Runs `node` on `input` lines (at most `max_line` bytes each, at most [`QUEUE_BYTES`] of them queued) until EOF,
 /// writing its lines to `output` (one `flush` per loop iteration). Fails only when writing fails; the reader task
-/// is then aborted, which cannot interrupt a read in progress on tokio's blocking pool (see [`serve`]).
+/// is then aborted, which cannot interrupt a read in progress on tokio's blocking pool (so the binary shuts its
+/// runtime down without waiting for it).
 pub async fn run<R, W>(mut node: Node, input: R, mut output: W, max_line: usize) -> io::Result<()>
 where
     R: AsyncBufRead + Unpin + Send + 'static,

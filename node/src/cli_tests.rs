@@ -52,6 +52,8 @@ fn each_flag_overrides_one_field_of_the_workloads_defaults() {
         "700",
         "--max-message-bytes",
         "9000",
+        "--backup",
+        "true",
         "--seed",
         "11",
     ])
@@ -67,6 +69,7 @@ fn each_flag_overrides_one_field_of_the_workloads_defaults() {
         ack_slack: Duration::from_millis(40),
         suspicion_ttl: Duration::from_millis(700),
         max_message_bytes: 9000,
+        backup: true,
         ..default_config(Workload::PnCounter)
     };
     assert_eq!(s, Settings { workload: Workload::PnCounter, config: expected, seed: 11, incarnation: 0 });
@@ -246,10 +249,11 @@ impl SharedOutput {
 
 #[test]
 fn the_driver_sends_a_hubs_batch_when_its_relay_window_ends() {
-    let settings = settings(&["broadcast", "--relay-window-ms", "20"]).unwrap();
+    let settings = settings(&["broadcast", "--relay-window-ms", "20", "--backup", "false"]).unwrap();
     let init = r#"{"src":"c0","dest":"n0","body":{"type":"init","node_id":"n0","node_ids":["n0","n1"],"msg_id":1}}"#;
     let broadcast = r#"{"src":"c1","dest":"n0","body":{"type":"broadcast","message":42,"msg_id":2}}"#;
-    // n0 is the star's hub: the lines answering the broadcast hold no push, only the relay window's deadline can.
+    // n0 is the star's hub: without backup pushes, the lines answering the broadcast hold no push, only the relay
+    // window's deadline can.
     let mut node = Node::new(settings.clone()).unwrap();
     node.handle_line(Duration::ZERO, init);
     node.handle_line(Duration::ZERO, broadcast);

@@ -467,6 +467,7 @@ fn insert_capped(engine: &mut Engine<JsonSet>, now: Duration, value: &Value) -> 
             "the element takes {bytes} bytes of JSON, more than the {most} one message to a peer carries"
         )));
     }
+    // Below the cap there is room whether or not the element is new: no lookup before the insert's own.
     if engine.state().size() >= JsonSet::CAP && !engine.state().contains(value) {
         room_for_one(engine)?;
     }

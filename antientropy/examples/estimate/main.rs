@@ -70,6 +70,10 @@ struct Args {
     partitions: bool,
     #[arg(long, default_value_t = 10.0)]
     nemesis_interval: f64,
+    /// `FILE:FROM:TO`: one partition, the grudge of a harness run's `start-partition` (its history.jsonl line),
+    /// from FROM to TO seconds; reproduces a harness run's partition on the simulator (staleness printed too).
+    #[arg(long)]
+    grudge: Option<String>,
     /// Print the N elements that took longest to reach every healthy node.
     #[arg(long, default_value_t = 0)]
     worst: usize,
@@ -168,14 +172,15 @@ fn main() {
         events.push((f.to, Event::End(*f)));
     }
     let latency = Duration::from_millis(a.latency_ms);
-    let parts = match a.partitions {
-        true => partitions::schedule(
+    let parts = match (&a.grudge, a.partitions) {
+        (Some(spec), _) => vec![partitions::from_history(spec)],
+        (None, true) => partitions::schedule(
             a.nodes,
             Duration::from_secs_f64(a.nemesis_interval),
             Duration::from_secs(a.time_limit),
             a.seed,
         ),
-        false => Vec::new(),
+        (None, false) => Vec::new(),
     };
     for (i, p) in parts.iter().enumerate() {
         events.push((p.start, Event::Cut(i)));
@@ -216,7 +221,7 @@ fn main() {
     let adds: Vec<(Duration, usize)> =
         adds.iter().zip(&written).map(|(&(t, w), &ok)| (t, if ok { w } else { usize::MAX })).collect();
     report(&a, &sim, ops, &adds, &arrival, &faults, &restarted);
-    if a.partitions {
+    if a.partitions || a.grudge.is_some() {
         staleness(&a, &parts, &adds, &arrival, latency);
     }
 }

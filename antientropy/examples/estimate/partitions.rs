@@ -102,3 +102,23 @@ pub(crate) fn earliest(n: usize, parts: &[Partition], writer: usize, at: Duratio
     }
     best
 }
+
+/// `FILE:FROM:TO`: the grudge of a harness history's `start-partition` line (`["isolated", {receiver: [senders
+/// it drops]}]`, nodes named `n<i>`), in force from FROM to TO seconds.
+pub(crate) fn from_history(spec: &str) -> Partition {
+    let mut parts = spec.rsplitn(3, ':');
+    let to: f64 = parts.next().and_then(|s| s.parse().ok()).expect("FILE:FROM:TO");
+    let from: f64 = parts.next().and_then(|s| s.parse().ok()).expect("FILE:FROM:TO");
+    let file = parts.next().expect("FILE:FROM:TO");
+    let text = std::fs::read_to_string(file).expect("a readable file");
+    let op: serde_json::Value = serde_json::from_str(text.trim()).expect("a history line");
+    let grudge = op["value"][1].as_object().expect("[\"isolated\", {receiver: [senders]}]");
+    let index = |name: &str| name.trim_start_matches('n').parse::<usize>().expect("nodes named n<i>");
+    let mut cut = Cut::new();
+    for (receiver, senders) in grudge {
+        for sender in senders.as_array().into_iter().flatten().filter_map(|s| s.as_str()) {
+            cut.insert((index(sender), index(receiver)));
+        }
+    }
+    Partition { start: Duration::from_secs_f64(from), end: Duration::from_secs_f64(to), cut, kind: "from history" }
+}

@@ -40,10 +40,13 @@ pub(super) struct Link<C> {
     next_seq: u64,
     /// What this node knows about the peer's pushes to it.
     inbound: Inbound,
-    /// Pushes sent to the peer as to this node's parent and not acknowledged yet: (number, when sent).
+    /// Pushes sent to the peer as to this node's parent and not acknowledged yet: (number, when the
+    /// acknowledgement is overdue).
     pub(super) unacked: VecDeque<(u64, Duration)>,
-    /// The join of their deltas (handed to the next parent if this one is suspected).
-    pub(super) backlog: Option<C>,
+    /// Their deltas (handed to the next parent if this one is suspected), kept apart: joining each push into one
+    /// set cost a leaf as much as its own replica's insert (an insert into a roaring bitmap shifts its containers),
+    /// and the join is only needed at a hand-off, which is rare.
+    pub(super) backlog: Vec<C>,
 }
 
 impl<C> Default for Link<C> {
@@ -55,7 +58,7 @@ impl<C> Default for Link<C> {
             next_seq: 0,
             inbound: Inbound::default(),
             unacked: VecDeque::new(),
-            backlog: None,
+            backlog: Vec::new(),
         }
     }
 }
@@ -67,7 +70,7 @@ impl<C> Link<C> {
             self.unacked.pop_front();
         }
         if self.unacked.is_empty() {
-            self.backlog = None;
+            self.backlog.clear();
         }
     }
 }
@@ -154,6 +157,11 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             self.flush_down(now);
         }
         if push.urgent {
+            // A hand-off from a node that just chose this one as its parent: it waits for the acknowledgement only
+            // `ack_slack`, so the acknowledgement leaves now.
+            if push.up {
+                self.flush_link(now, from, false);
+            }
             self.hurry_down(now);
         }
         if arrival == Arrival::RoundNow {
@@ -208,6 +216,28 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         }
         if self.down_due.is_some_and(|t| t <= now) {
             self.flush_down(now);
+        }
+    }
+
+    /// With [`crate::Config::backup`]: a local update that is waiting for a window goes now to one peer — the
+    /// parent, or the first child — in that peer's batch, so that no acknowledged update lives only here for
+    /// longer than it takes to write a message (a crash loses what is only in memory).
+    pub(super) fn back_up(&mut self, now: Duration) {
+        if !self.config.backup {
+            return;
+        }
+        match self.parent() {
+            Some(_) if self.up_due.is_some() => self.flush_up(now),
+            Some(_) => {}
+            None => {
+                let adopted: Vec<usize> = self.adopted.keys().filter_map(|id| self.members.position(id)).collect();
+                let first = self.plan.targets(Source::Local, adopted.into_iter()).first().copied();
+                if let Some(first) =
+                    first.filter(|&f| self.links.get(self.members.id(f)).is_some_and(|l| l.pending.is_some()))
+                {
+                    self.flush_link(now, first, false);
+                }
+            }
         }
     }
 
@@ -271,7 +301,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
 
     /// Sends the batch waiting for the member at `pos` (an acknowledgement alone if nothing else waits for it but
     /// one is owed), cut to the byte budget; `up` if it is this node's parent.
-    fn flush_link(&mut self, now: Duration, pos: usize, up: bool) {
+    pub(super) fn flush_link(&mut self, now: Duration, pos: usize, up: bool) {
         let suspects = self.reports(now, pos);
         let link = self.link(pos);
         let delta = link.pending.take();
@@ -302,8 +332,10 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             if C::delta_is_empty(&part) {
                 self.stats.empty_pushes += 1;
             } else if up {
-                link.unacked.push_back((seq, now));
-                link.backlog.get_or_insert_with(C::default).join(&part);
+                let wait = if urgent { self.config.ack_slack } else { self.ack_timeout() };
+                let link = self.link(pos);
+                link.unacked.push_back((seq, now.saturating_add(wait)));
+                link.backlog.push(part.clone());
             }
             let suspects = suspects.take().unwrap_or_default();
             let msg = Message::Push { seq, delta: part, ack: ack.take(), up, urgent, suspects };
@@ -381,6 +413,16 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         self.link(peer).inbound.resolve();
         self.stats.gap_rounds += 1;
         self.open_rounds(now, &[peer]);
+    }
+
+    /// Whether the link with the member at `pos` is proven to work both ways: nothing pushed to it awaits an
+    /// acknowledgement, no push number from it is missing, and it was heard from within the round interval.
+    pub(super) fn upstream_link_proven(&self, now: Duration, pos: usize) -> bool {
+        self.members.heard_within(pos, now, self.interval)
+            && self
+                .links
+                .get(self.members.id(pos))
+                .is_some_and(|l| l.unacked.is_empty() && l.inbound.gap_since.is_none() && l.inbound.highest.is_some())
     }
 
     /// The link with the member at `pos`, created on first use.

@@ -14,7 +14,8 @@ use crate::overlay::Source;
 
 impl<C: Replica, I: NodeId> Engine<C, I> {
     /// How long a push to the parent may go unacknowledged: the parent's relay window (it acknowledges on its next
-    /// batch) plus the slack for two trips over the network.
+    /// batch) plus the slack for two trips over the network. An urgent push (a hand-off to a new parent) is
+    /// acknowledged at once, so it waits `ack_slack` only.
     pub(super) fn ack_timeout(&self) -> Duration {
         self.config.relay_window.saturating_add(self.config.ack_slack)
     }
@@ -67,7 +68,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         self.adopted.retain(|_, until| *until > now);
         let mut changed = self.members.expire(now) || self.adopted.len() != adopted;
         if let Some(parent) = self.parent()
-            && self.overdue_since(parent).is_some_and(|t| t.saturating_add(self.ack_timeout()) <= now)
+            && self.ack_deadline(parent).is_some_and(|t| t <= now)
         {
             self.stats.suspicions += 1;
             changed |= self.members.suspect_direct(parent, now, self.config.suspicion_ttl);
@@ -79,13 +80,14 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
 
     /// When the health checks have work next: a suspicion or adoption ends, or a push to the parent is overdue.
     pub(super) fn next_health_deadline(&self) -> Option<Duration> {
-        let overdue = self.parent().and_then(|p| self.overdue_since(p)).map(|t| t + self.ack_timeout());
+        let overdue = self.parent().and_then(|p| self.ack_deadline(p));
         [self.members.next_expiry(), self.adopted.values().min().copied(), overdue].into_iter().flatten().min()
     }
 
-    /// When the oldest unacknowledged push to the member at `pos` was sent.
-    fn overdue_since(&self, pos: usize) -> Option<Duration> {
-        self.links.get(self.members.id(pos)).and_then(|l| l.unacked.front()).map(|&(_, t)| t)
+    /// When the first unacknowledged push to the member at `pos` is overdue (a later hand-off may be due before an
+    /// earlier ordinary push).
+    fn ack_deadline(&self, pos: usize) -> Option<Duration> {
+        self.links.get(self.members.id(pos)).and_then(|l| l.unacked.iter().map(|&(_, t)| t).min())
     }
 
     /// [`Engine::replan`], then a round with the new parent if the parent changed (the old one may have failed
@@ -191,7 +193,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         if let Some(old) = old {
             let link = self.link(old);
             link.unacked.clear();
-            for part in [link.backlog.take(), link.pending.take()].into_iter().flatten() {
+            for part in std::mem::take(&mut link.backlog).into_iter().chain(link.pending.take()) {
                 handoff.get_or_insert_with(C::default).join(&part);
             }
         }

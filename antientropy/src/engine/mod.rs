@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use osmosis_crdt::{DeltaCrdt, Reconcile, Split};
 use rand::SeedableRng;
+use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::config::Config;
@@ -49,8 +50,11 @@ pub struct Stats {
     pub repairs: u64,
     /// Rounds started by the round timer.
     pub rounds: u64,
-    /// Rounds started because a push from a peer went missing, a suspected peer was heard from again, or this
-    /// node's parent changed.
+    /// Timed rounds skipped while news flowed because the link with the upstream node was proven both ways: every
+    /// push to it acknowledged, its pushes here numbered without a gap, heard from within the interval.
+    pub skipped_rounds: u64,
+    /// Rounds started because a push from a peer went missing, a suspected peer was heard from again, this node's
+    /// parent changed, or this node was alone and was given members.
     pub gap_rounds: u64,
     /// Summaries received that matched this replica (answered with silence).
     pub agreements: u64,
@@ -286,13 +290,25 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     }
 
     /// Replaces the member list (this node stays a member whatever the list says). Suspicions of members that
-    /// stay are kept; the overlay is re-formed.
+    /// stay are kept; the overlay is re-formed. A node whose parent changed runs a round with the new one at once;
+    /// so does a node that was alone and now has members (it joined, or came back from a crash or a partition that
+    /// isolated it): it may lack everything they hold and they what it holds, and without a parent (the root, or
+    /// no overlay) nothing else would start a round before the timer — it runs one with a random member.
     pub fn set_members(&mut self, now: Duration, members: impl IntoIterator<Item = I>) {
         let before = self.shape_ids();
+        let was_alone = self.members.len() == 1;
         self.members.set(&self.me, members);
         self.adopted.retain(|id, _| self.members.position(id).is_some());
-        if let Some(parent) = self.replan_from(now, before) {
-            self.gap_round(now, parent);
+        match self.replan_from(now, before) {
+            Some(parent) => self.gap_round(now, parent),
+            None if was_alone && self.members.len() > 1 => {
+                let me = self.members.me();
+                let others: Vec<usize> = (0..self.members.len()).filter(|&p| p != me).collect();
+                if let Some(&peer) = others.choose(&mut self.rng) {
+                    self.gap_round(now, peer);
+                }
+            }
+            None => {}
         }
         self.links.retain(|id, _| self.members.position(id).is_some());
     }
@@ -344,6 +360,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             return false;
         }
         self.after_change(now, Source::Local, &delta);
+        self.back_up(now);
         true
     }
 

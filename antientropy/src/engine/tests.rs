@@ -58,3 +58,77 @@ fn messages_from_outside_the_cluster_are_counted_and_ignored() {
     assert_eq!(hub.stats().foreign, 2);
     assert!(hub.state().is_empty());
 }
+
+/// Delivers every message between `nodes` (by id = index) at `now` until none is left; returns how many went.
+fn settle(nodes: &mut [Engine<GSet, u8>], now: Duration) -> usize {
+    let mut delivered = 0;
+    for _ in 0..20 {
+        let sent: Vec<(u8, u8, Message<GSet, u8>)> = nodes
+            .iter_mut()
+            .flat_map(|n| {
+                let from = *n.me();
+                n.take_outbox().into_iter().map(move |(to, m)| (from, to, m))
+            })
+            .collect();
+        if sent.is_empty() {
+            break;
+        }
+        delivered += sent.len();
+        for (from, to, m) in sent {
+            nodes[usize::from(to)].on_message(now, &from, m);
+        }
+    }
+    delivered
+}
+
+fn summaries_to(outbox: &[(u8, Message<GSet, u8>)]) -> Vec<u8> {
+    outbox.iter().filter(|(_, m)| matches!(m, Message::Summary { .. })).map(|(to, _)| *to).collect()
+}
+
+#[test]
+fn a_root_that_was_alone_runs_a_round_with_a_member_as_soon_as_it_is_given_members() {
+    // Node 0 (the star's hub once it has members) restarts alone with what it had logged; 1 and 2 hold the rest.
+    let config = Config::default();
+    let mut nodes: Vec<Engine<GSet, u8>> =
+        (0..3).map(|i| Engine::new(i, [0, 1, 2], config.clone(), u64::from(i), T0).unwrap()).collect();
+    nodes[1].update(T0, |s| s.insert(10));
+    nodes[2].update(T0, |s| s.insert(20));
+    for step in 0..100 {
+        let now = Duration::from_millis(10 * step);
+        nodes.iter_mut().for_each(|n| n.on_tick(now));
+        settle(&mut nodes, now);
+    }
+    assert!(nodes[1].state().contains(20) && nodes[2].state().contains(10));
+    let t = Duration::from_secs(1);
+    nodes[0] = Engine::new(0, [0], config, 9, t).unwrap();
+    nodes[0].update(t, |s| s.insert(1));
+    assert!(nodes[0].take_outbox().is_empty(), "alone, it sends nothing");
+    nodes[0].set_members(t, [0, 1, 2]);
+    let outbox = nodes[0].take_outbox();
+    let summaries = summaries_to(&outbox);
+    assert_eq!(summaries.len(), 1, "one round at once: {outbox:?}");
+    assert!(summaries[0] == 1 || summaries[0] == 2);
+    assert_eq!(nodes[0].stats().gap_rounds, 1);
+    for (to, m) in outbox {
+        nodes[usize::from(to)].on_message(t, &0, m);
+    }
+    settle(&mut nodes, t);
+    assert_eq!(nodes[0].state(), &GSet::from_iter([1, 10, 20]), "caught up within the round, without the timer");
+    assert!(nodes[usize::from(summaries[0])].state().contains(1), "and its partner has what it logged");
+}
+
+#[test]
+fn a_leaf_that_was_alone_runs_its_round_with_the_hub() {
+    let mut leaf: Engine<GSet, u8> = Engine::new(2, [2], Config::default(), 3, T0).unwrap();
+    leaf.set_members(T0, [0, 1, 2]);
+    assert_eq!(summaries_to(&leaf.take_outbox()), [0]);
+    assert_eq!(leaf.stats().gap_rounds, 1);
+}
+
+#[test]
+fn a_root_with_members_given_one_more_starts_no_round() {
+    let mut root: Engine<GSet, u8> = Engine::new(0, [0, 1], Config::default(), 3, T0).unwrap();
+    root.set_members(T0, [0, 1, 2]);
+    assert_eq!(summaries_to(&root.take_outbox()), Vec::<u8>::new());
+    assert_eq!(root.stats().gap_rounds, 0);
+}

@@ -29,12 +29,21 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// Runs the timed round: with the upstream node, and, unless news arrived within the last interval, `fanout`
     /// random other peers.
     pub(super) fn timed_round(&mut self, now: Duration) {
-        self.stats.rounds += 1;
         let upstream = self.parent();
         // News arrived within the last interval: the eager path works, the round only guards against a lost push
         // of this node's own, and the upstream node is the one that must have it. Otherwise (quiet, or cut off)
         // random peers too.
         let news_flows = self.last_news.saturating_add(self.interval) > now;
+        if news_flows && upstream.is_some_and(|u| self.upstream_link_proven(now, u)) {
+            // Nothing for the round to find: every push to the upstream node was acknowledged (a lost one would be
+            // overdue and make this node suspect it), and its pushes here arrive without a gap (a lost one opens a
+            // gap at the next, which starts a round by itself).
+            self.stats.skipped_rounds += 1;
+            self.last_round = Some(now);
+            self.interval = self.interval.saturating_mul(2).min(self.config.round_max);
+            return;
+        }
+        self.stats.rounds += 1;
         let fanout = if news_flows && upstream.is_some() { 0 } else { self.config.fanout };
         let me = self.members.me();
         // Suspected peers stay candidates: suspicion steers the eager path, while a round is what repairs a link

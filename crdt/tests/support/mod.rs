@@ -2,15 +2,15 @@
 
 use std::fmt::Debug;
 
-use osmosis_crdt::{DeltaCrdt, GCounter, GSet, JsonSet, OrdElement, OrdGSet, PNCounter, Reconcile};
+use osmosis_crdt::{DeltaCrdt, GCounter, GSet, JsonSet, OrdElement, OrdGSet, PNCounter, Reconcile, Split};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// A CRDT under test: deltas are states, and invariants can be checked.
+/// A CRDT under test: deltas are states, they can be cut to a byte budget, and invariants can be checked.
 pub(crate) trait Checked:
-    DeltaCrdt<Delta = Self> + Clone + PartialEq + Debug + Default + Serialize + DeserializeOwned
+    DeltaCrdt<Delta = Self> + Split + Clone + PartialEq + Debug + Default + Serialize + DeserializeOwned
 {
     fn check(&self) -> Result<(), String>;
 }
@@ -85,9 +85,27 @@ pub(crate) fn delta_laws<T: Checked>(a: &T, b: &T, seed: u64) -> Result<(), Test
     prop_assert!(b.digest_matching(&digest) == digest, "a replica's own digest matches itself");
     roundtrip(a)?;
     roundtrip(&delta)?;
+    split_law(a, 40 + (seed % 400) as usize)?;
     let text = serde_json::to_string(&digest).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let back: T::Digest = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(back, digest);
+    Ok(())
+}
+
+/// `split_to` cuts a state into valid parts whose join is the state, each within the budget unless it is one
+/// indivisible element; `json_len` is the length of the JSON text.
+pub(crate) fn split_law<T: Checked>(x: &T, budget: usize) -> Result<(), TestCaseError> {
+    let text = serde_json::to_string(x).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert_eq!(x.json_len(), text.len(), "json_len");
+    let parts = x.clone().split_to(budget);
+    let mut all = T::default();
+    for part in &parts {
+        valid(part)?;
+        prop_assert!(part.json_len() <= budget || part.halve().is_none(), "a part over the budget is divisible");
+        all.join(part);
+    }
+    prop_assert_eq!(&all, x, "the parts join to the whole");
+    prop_assert_eq!(parts.len() == 1, x.json_len() <= budget || x.halve().is_none(), "one part when it fits");
     Ok(())
 }
 

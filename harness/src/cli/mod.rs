@@ -175,7 +175,8 @@ pub struct TestArgs {
     /// (osmosis) Seed for every random choice: op schedule, latency samples, partitions. Printed at start.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// (osmosis) Where runs are stored: <store>/<workload>/<time>/, with <store>/latest pointing at the newest.
+    /// (osmosis) Where runs are stored: `<store>/<workload>/<time>/`, with `<store>/latest` pointing at the
+    /// newest.
     #[arg(long, default_value = "store", value_name = "DIR")]
     pub store: PathBuf,
     /// (osmosis extension) Run in virtual time, the node in process instead of --bin's processes: the same core,

@@ -10,8 +10,8 @@ flag (nor a flag's value) on goes to the node, provided no harness flag follows 
 the node whatever it looks like. An unknown flag followed by a harness flag, or one a letter or two away from a \
 harness flag, is an error (exit 254): `--latecy 100` is not passed to the node silently.";
 
-/// Splits the arguments of `test` (after the subcommand name) into the harness's and the node's (see
-/// [`NODE_ARGS_HELP`]); an unknown flag among the harness's is an error, one line.
+/// Splits the arguments of `test` (after the subcommand name) into the harness's and the node's (the rule that
+/// `test --help` prints after the flags); an unknown flag among the harness's is an error, one line.
 pub fn split_node_args(tokens: &[String]) -> Result<(Vec<String>, Vec<String>), String> {
     let known = harness_flags();
     // (takes a value) of a harness flag token, `None` if it is not one. `--flag=value` and `-wvalue` carry their value.

@@ -126,16 +126,7 @@ impl Cluster<'_> {
     /// A scheduled client operation (spec §5.1): a new process id means a new client, except for unique-ids whose
     /// client is reusable; thread t talks to node t mod N.
     pub(super) fn invoke(&mut self, now: Nanos, at: Nanos, thread: usize, process: u64, op: Invocation) {
-        self.history.push(Op {
-            index: 0,
-            time: at,
-            op_type: OpType::Invoke,
-            process: Process::Client(process),
-            f: op.f,
-            value: op.value.clone(),
-            final_read: op.final_read,
-            error: None,
-        });
+        self.history.push(op.invoke_op(at, process));
         let state = self.threads[thread];
         let client = match state.client {
             Some(c) if state.process == process || self.cfg.workload == Workload::UniqueIds => c,
