@@ -99,8 +99,8 @@ fn main() {
     }
     let mut one_more = ints.clone();
     one_more.insert(&json!(5_000));
-    row("JsonSet (by state), sequential", 2_000, "agreeing", one_round(&ints, &ints));
-    row("JsonSet (by state), sequential", 2_000, "responder lacks 1", one_round(&one_more, &ints));
+    row("JsonSet, sequential", 2_000, "agreeing", one_round(&ints, &ints));
+    row("JsonSet, sequential", 2_000, "responder lacks 1", one_round(&one_more, &ints));
     for replicas in [25usize, 1000] {
         let mut c = GCounter::<String>::new();
         for i in 0..replicas {
@@ -108,8 +108,8 @@ fn main() {
         }
         let mut ahead = c.clone();
         ahead.increment("n3".into(), 1).expect("small");
-        row("GCounter (by state)", replicas as u64, "agreeing", one_round(&c, &c));
-        row("GCounter (by state)", replicas as u64, "initiator lacks 1 entry", one_round(&c, &ahead));
-        row("GCounter (by state)", replicas as u64, "responder lacks 1 entry", one_round(&ahead, &c));
+        row("GCounter", replicas as u64, "agreeing", one_round(&c, &c));
+        row("GCounter", replicas as u64, "initiator lacks 1 entry", one_round(&c, &ahead));
+        row("GCounter", replicas as u64, "responder lacks 1 entry", one_round(&ahead, &c));
     }
 }

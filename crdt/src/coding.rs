@@ -61,7 +61,7 @@ pub enum Space {
 }
 
 /// The hashed key of an item's wire record.
-pub(crate) fn record_key(record: &[u8]) -> u64 {
+pub fn record_key(record: &[u8]) -> u64 {
     crate::fingerprint::hash_bytes(record, RECORD)
 }
 
@@ -179,7 +179,7 @@ impl Default for CodedPrefix {
 
 impl CodedPrefix {
     /// The prefix of `keys` (each key once).
-    pub(crate) fn from_keys(keys: impl Iterator<Item = (Space, u64)>) -> CodedPrefix {
+    pub fn from_keys(keys: impl Iterator<Item = (Space, u64)>) -> CodedPrefix {
         let mut p = CodedPrefix::default();
         for (space, x) in keys {
             p.add(space, x);
@@ -188,13 +188,13 @@ impl CodedPrefix {
     }
 
     /// Adds a key that was not in the set.
-    pub(crate) fn add(&mut self, space: Space, x: u64) {
+    pub fn add(&mut self, space: Space, x: u64) {
         self.toggle(space, x, true);
         self.set.add(space, x);
     }
 
     /// Removes a key that was in the set (a counter entry's key, when the entry grows).
-    pub(crate) fn remove(&mut self, space: Space, x: u64) {
+    pub fn remove(&mut self, space: Space, x: u64) {
         self.toggle(space, x, false);
         self.set.remove(space, x);
     }
@@ -226,21 +226,21 @@ impl CodedPrefix {
 /// A replica's [`CodedPrefix`], built on first use and kept up to date from then on. It is derived data: two
 /// replicas are equal whatever their prefixes (its `PartialEq` always holds), and a delta never builds one.
 #[derive(Clone, Default)]
-pub(crate) struct LazyPrefix(std::sync::OnceLock<Box<CodedPrefix>>);
+pub struct LazyPrefix(std::sync::OnceLock<Box<CodedPrefix>>);
 
 impl LazyPrefix {
     /// The prefix, built from `keys` if this is its first use.
-    pub(crate) fn get_or_build<I: Iterator<Item = (Space, u64)>>(&self, keys: impl FnOnce() -> I) -> &CodedPrefix {
+    pub fn get_or_build<I: Iterator<Item = (Space, u64)>>(&self, keys: impl FnOnce() -> I) -> &CodedPrefix {
         self.0.get_or_init(|| Box::new(CodedPrefix::from_keys(keys())))
     }
 
     /// The prefix, if built (to update it).
-    pub(crate) fn get_mut(&mut self) -> Option<&mut CodedPrefix> {
+    pub fn get_mut(&mut self) -> Option<&mut CodedPrefix> {
         self.0.get_mut().map(|p| &mut **p)
     }
 
     /// The prefix, if built (to check it).
-    pub(crate) fn get(&self) -> Option<&CodedPrefix> {
+    pub fn get(&self) -> Option<&CodedPrefix> {
         self.0.get().map(|p| &**p)
     }
 }

@@ -24,7 +24,7 @@ pub struct KeySummary {
 
 impl KeySummary {
     /// The summary of a coded prefix.
-    pub(crate) fn of(prefix: &CodedPrefix) -> KeySummary {
+    pub fn of(prefix: &CodedPrefix) -> KeySummary {
         let mut sketch = [0u8; SUMMARY_BUCKETS];
         sketch.copy_from_slice(&prefix.sketch().fold(SUMMARY_BUCKETS));
         KeySummary { set: prefix.set_hash(), sketch }
@@ -160,8 +160,9 @@ impl Want {
     }
 }
 
-/// What a key set offers a [`KeySession`].
-pub(crate) trait KeySet {
+/// What a key set offers a [`KeySession`] (public so that a composite type outside this crate can reconcile by
+/// keys too: see [`crate::repair::Keyed`]).
+pub trait KeySet {
     /// The incrementally kept prefix (built on first use).
     fn prefix(&self) -> &CodedPrefix;
     /// Every key, for cells beyond the prefix.

@@ -50,7 +50,6 @@ pub mod reconcile;
 pub mod repair;
 mod sketch;
 pub mod split;
-pub mod state_repair;
 pub mod traits;
 pub mod wire;
 
@@ -65,7 +64,6 @@ pub use pncounter::PNCounter;
 pub use reconcile::{Reconcile, Step};
 pub use repair::Repair;
 pub use split::{Split, json_len};
-pub use state_repair::ReconcileByState;
 pub use traits::{DeltaCrdt, Lattice};
 pub use wire::WireError;
 

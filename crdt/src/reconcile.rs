@@ -44,8 +44,8 @@ use std::fmt::Debug;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-pub use crate::key_session::{CellBatch, KeySummary, MAX_CELLS, Want};
-pub(crate) use crate::key_session::{KeySession, KeySet, KeyStep};
+pub use crate::key_session::{CellBatch, KeySet, KeySummary, MAX_CELLS, Want};
+pub(crate) use crate::key_session::{KeySession, KeyStep};
 use crate::traits::Lattice;
 use crate::wire::WireError;
 

@@ -352,7 +352,7 @@ pub(crate) fn items(ints: &RoaringTreemap, records: Vec<Vec<u8>>, want: Vec<u64>
 ///   [`crate::coding::record_key`]`(record)`, in a prefix kept up to date by every mutation and join;
 /// - make `parse` reject (with nothing changed) any record that is not a valid item, and `absorb` return
 ///   exactly what it added.
-pub(crate) trait Keyed: KeySet + Lattice + Default + Clone + Debug {
+pub trait Keyed: KeySet + Lattice + Default + Clone + Debug {
     /// This replica's records with their keys, ascending by key (empty for a type without hashed items).
     fn records(&self) -> Vec<(u64, Vec<u8>)>;
     /// This replica's integer elements, if it has any.
@@ -380,7 +380,7 @@ fn records_for<T: Keyed>(set: &T, keys: &[u64]) -> Vec<Vec<u8>> {
 }
 
 /// [`KeySet::membership`] for a [`Keyed`] type: its integer elements, and the keys of its records.
-pub(crate) fn membership_of<T: Keyed>(set: &T) -> Box<dyn Fn(Space, u64) -> bool + '_> {
+pub fn membership_of<T: Keyed>(set: &T) -> Box<dyn Fn(Space, u64) -> bool + '_> {
     let hashed: Vec<u64> = set.records().into_iter().map(|(k, _)| k).collect();
     let ints = set.int_elements();
     Box::new(move |space, x| match space {
@@ -416,7 +416,7 @@ fn state_messages<T: Keyed>(set: &T, budget: usize) -> Vec<Repair> {
 }
 
 /// The responder's first step: `None` when the summaries agree.
-pub(crate) fn open<T: Keyed>(set: &T, theirs: &KeySummary, budget: usize) -> Option<(Session<T>, Vec<Repair>)> {
+pub fn open<T: Keyed>(set: &T, theirs: &KeySummary, budget: usize) -> Option<(Session<T>, Vec<Repair>)> {
     let (keys, step) = KeySession::open(set, theirs, budget)?;
     let send = match step {
         KeyStep::Cells(batches) => batches.into_iter().map(Repair::Cells).collect(),
@@ -427,7 +427,7 @@ pub(crate) fn open<T: Keyed>(set: &T, theirs: &KeySummary, budget: usize) -> Opt
 }
 
 /// Any later step, on either side.
-pub(crate) fn step<T: Keyed>(
+pub fn step<T: Keyed>(
     set: &mut T,
     session: &mut Session<T>,
     msg: &Repair,
@@ -507,7 +507,9 @@ fn key_step<T: Keyed>(set: &mut T, step: KeyStep, budget: usize) -> Result<Step<
     })
 }
 
-/// [`crate::Reconcile`] for a [`Keyed`] type: its summary, [`open`] and [`step`].
+/// [`crate::Reconcile`] for a [`Keyed`] type: its summary, [`open`] and [`step`]. For a type outside this crate:
+/// `osmosis_crdt::reconcile_by_keys!(MyType);` (the daemon's map of objects does so).
+#[macro_export]
 macro_rules! reconcile_by_keys {
     ($ty:ty $(, $g:ident: $bound:path)?) => {
         impl$(<$g: $bound>)? $crate::reconcile::Reconcile for $ty {
