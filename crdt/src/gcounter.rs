@@ -38,7 +38,7 @@ impl<T: Ord + Clone + Debug + Serialize + DeserializeOwned> ReplicaId for T {}
 /// reserves no space from a length field.
 ///
 /// A replica that takes part in [`crate::Reconcile`] rounds also keeps a coded prefix of its entries (each
-/// `(replica, count)` pair is one hashed key, see [`entry_record`]), updated by every increment and join.
+/// `(replica, count)` pair is one hashed key, see `entry_record`), updated by every increment and join.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GCounter<K: ReplicaId = String> {
     entries: BTreeMap<K, u64>,

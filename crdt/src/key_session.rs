@@ -160,8 +160,8 @@ impl Want {
     }
 }
 
-/// What a key set offers a [`KeySession`] (public so that a composite type outside this crate can reconcile by
-/// keys too: see [`crate::repair::Keyed`]).
+/// What a key set offers the key session that reconciles it. Public so that a composite type outside this crate
+/// can reconcile by keys too (see [`crate::repair::Keyed`]).
 pub trait KeySet {
     /// The incrementally kept prefix (built on first use).
     fn prefix(&self) -> &CodedPrefix;

@@ -1,6 +1,6 @@
 //! Reconciliation that costs what two replicas differ by: the [`Reconcile`] trait. Every osmosis type implements
 //! it on the same machinery: each replica keeps a rateless coding of its keys ([`crate::coding`]), and a round is
-//! a [`KeySession`] (the protocol below) whose messages are [`crate::Repair`]s.
+//! a key session (`KeySession`) (the protocol below) whose messages are [`crate::Repair`]s.
 //!
 //! # A round
 //! 1. The initiator `A` sends its [`Reconcile::summary`] ([`KeySummary`], at most 48 bytes of JSON at any size:

@@ -1,5 +1,5 @@
 //! The messages of a reconciliation round after the summary ([`Repair`], one type for every osmosis CRDT), and
-//! the driver that runs a [`KeySession`] for a type that says what its keys stand for ([`Keyed`]).
+//! the driver that runs a key session (`KeySession`) for a type that says what its keys stand for ([`Keyed`]).
 //!
 //! # Items
 //! Once a side has decoded the difference it knows two lists of keys: the peer's that it lacks, and its own that
@@ -345,7 +345,7 @@ pub(crate) fn items(ints: &RoaringTreemap, records: Vec<Vec<u8>>, want: Vec<u64>
     out
 }
 
-/// What a type's keys stand for, so that the [`KeySession`] driver ([`open`], [`step`]) can reconcile it.
+/// What a type's keys stand for, so that the key-session driver ([`open`], [`step`]) can reconcile it.
 ///
 /// # Contract (implementors must)
 /// - code every integer element under [`Space::Int`] and every record under [`Space::Hashed`] with the key
