@@ -43,7 +43,7 @@
 use std::time::Duration;
 
 use osmosis_antientropy::{Config, ConfigError, Engine, EngineError, Message};
-use osmosis_crdt::{GCounter, JsonSet, PNCounter};
+use osmosis_crdt::{GCounter, GSet, JsonSet, PNCounter, Repair};
 use serde_json::Value;
 
 use crate::protocol::{
@@ -63,7 +63,7 @@ pub const MAX_SET_ELEMENTS: u64 = 1 << 22;
 pub const MAX_COUNTER_ENTRIES: u64 = 1 << 16;
 
 /// A replica whose size is capped (see the module docs): the size counts what a `read` or a digest walks.
-trait Capped: osmosis_antientropy::Replica {
+trait Capped: osmosis_antientropy::Replica + osmosis_crdt::Reconcile<Repair = Repair> {
     /// The largest [`Capped::size`] allowed.
     const CAP: u64;
     /// What [`Capped::size`] counts, for logs.
@@ -75,6 +75,21 @@ trait Capped: osmosis_antientropy::Replica {
     /// for a counter). Exact, not `size + delta.size`:
     /// a round's delta resends whole chunks the replica mostly holds, and must not be refused for it.
     fn merged_size(&self, delta: &Self) -> u64;
+    /// The size this replica would have at most after a round's message (exact for integer elements, one more
+    /// per record, the batch's end for coded cells: a decode adds at most that many keys).
+    fn size_after(&self, repair: &Repair) -> u64 {
+        match repair {
+            Repair::Cells(batch) => self.size().saturating_add(batch.upto() as u64),
+            Repair::Want(_) => self.size(),
+            Repair::Items(_) | Repair::State(_) => {
+                let ints = repair.ints().map_or(0, |i| self.new_ints(i));
+                let records = repair.items_len() - repair.ints().map_or(0, GSet::len);
+                self.size().saturating_add(ints).saturating_add(records)
+            }
+        }
+    }
+    /// How many of `ints` this replica lacks (none of them can be added to a counter: the step refuses them).
+    fn new_ints(&self, ints: &GSet) -> u64;
 }
 
 impl Capped for JsonSet {
@@ -84,16 +99,18 @@ impl Capped for JsonSet {
         self.len()
     }
     fn merged_size(&self, delta: &Self) -> u64 {
-        let (mine, theirs) = (self.ints(), delta.ints());
+        let new_other = delta.other().iter().filter(|v| !self.other().contains(v)).count() as u64;
+        self.len().saturating_add(self.new_ints(delta.ints())).saturating_add(new_other)
+    }
+    fn new_ints(&self, theirs: &GSet) -> u64 {
+        let mine = self.ints();
         // A small delta (a push, a repair) is looked up element by element: O(d log n). roaring's `union_len`
         // walks every container of both sides, O(n) per message for scattered elements.
-        let ints = if theirs.len() <= 4096 {
-            mine.len() + theirs.iter().filter(|&x| !mine.contains(x)).count() as u64
+        if theirs.len() <= 4096 {
+            theirs.iter().filter(|&x| !mine.contains(x)).count() as u64
         } else {
-            mine.as_treemap().union_len(theirs.as_treemap())
-        };
-        let new_other = delta.other().iter().filter(|v| !self.other().contains(v)).count() as u64;
-        ints.saturating_add(self.other().len() as u64).saturating_add(new_other)
+            mine.as_treemap().union_len(theirs.as_treemap()) - mine.len()
+        }
     }
 }
 
@@ -107,6 +124,9 @@ impl Capped for GCounter<String> {
         let new = delta.entries().keys().filter(|k| !self.entries().contains_key(*k)).count() as u64;
         self.size() + new
     }
+    fn new_ints(&self, _: &GSet) -> u64 {
+        0
+    }
 }
 
 impl Capped for PNCounter<String> {
@@ -117,6 +137,9 @@ impl Capped for PNCounter<String> {
     }
     fn merged_size(&self, delta: &Self) -> u64 {
         self.increments().merged_size(delta.increments()) + self.decrements().merged_size(delta.decrements())
+    }
+    fn new_ints(&self, _: &GSet) -> u64 {
+        0
     }
 }
 
@@ -262,7 +285,8 @@ impl Node {
             tracing::warn!("dropping a {} message addressed to {:?}, not to this node", excerpt(&msg.kind), msg.dest);
             return;
         }
-        if Message::<JsonSet>::is_engine_type(&msg.kind) {
+        // Every `ae_*` type is the engine's, known or not: a peer of another version is never answered.
+        if msg.kind.starts_with("ae_") {
             match &msg.defect {
                 Some(defect) => tracing::warn!("dropping a {} from {:?}: {defect}", excerpt(&msg.kind), msg.src),
                 None => self.on_engine_message(now, msg),
@@ -505,7 +529,8 @@ fn room_for_one<C: Capped>(engine: &Engine<C>) -> Result<(), RequestError> {
 }
 
 /// Inserts a client's element in place, unless it is new and the replica is full, or it is larger than any message
-/// to a peer can carry (error 14 either way: acknowledged, it could never spread).
+/// to a peer can carry (error 14 either way: acknowledged, it could never spread). Below the cap the element is not
+/// looked up first (ingest costs one lookup, the insert's).
 fn insert_capped(engine: &mut Engine<JsonSet>, now: Duration, value: &Value) -> Result<(), RequestError> {
     let (bytes, most) = (osmosis_crdt::json_len(value), engine.max_element_bytes());
     if bytes > most {
@@ -531,23 +556,21 @@ fn deliver<C: Capped>(engine: &mut Engine<C>, now: Duration, from: &String, body
             return;
         }
     };
-    let delta = match &msg {
-        Message::Push { delta, .. } | Message::Delta { delta } => Some(delta),
-        Message::Reply { delta, .. } => delta.as_ref(),
-        Message::Digest { .. } => None,
-    };
-    if let Some(delta) = delta {
-        let (have, merged) = (engine.state().size(), engine.state().merged_size(delta));
-        if merged > C::CAP {
-            tracing::warn!(
-                "dropping a {} from {from:?}: its delta would take this replica from {have} to {merged} {}, past \
-                 the cap of {}",
-                msg.kind(),
-                C::UNIT,
-                C::CAP
-            );
-            return;
+    let (have, after) = match &msg {
+        Message::Push { delta, .. } => (engine.state().size(), engine.state().merged_size(delta)),
+        Message::Reply { repair, .. } | Message::Repair { repair, .. } => {
+            (engine.state().size(), engine.state().size_after(repair))
         }
+        Message::Summary { .. } => (0, 0),
+    };
+    if after > C::CAP {
+        tracing::warn!(
+            "dropping a {} from {from:?}: it could take this replica from {have} to {after} {}, past the cap of {}",
+            msg.kind(),
+            C::UNIT,
+            C::CAP
+        );
+        return;
     }
     engine.on_message(now, from, msg);
 }

@@ -1,4 +1,5 @@
-use osmosis_crdt::DeltaCrdt;
+use osmosis_crdt::Reconcile;
+use osmosis_crdt::repair::Items;
 use proptest::prelude::*;
 use serde_json::{Map, json};
 
@@ -134,9 +135,10 @@ fn malformed_engine_messages_are_dropped_without_reply() {
     let bodies = [
         json!({"type": "ae_push", "msg_id": 1}),
         json!({"type": "ae_push", "seq": 0, "delta": 5, "msg_id": 2}),
-        json!({"type": "ae_digest", "digest": "x", "msg_id": 3}),
+        json!({"type": "ae_summary", "summary": "x", "msg_id": 3}),
         json!({"type": "ae_reply", "msg_id": 4}),
-        json!({"type": "ae_delta", "delta": {"ints": [], "other": [1]}, "msg_id": 5}),
+        // A well-formed repair of a round this node never took part in.
+        json!({"type": "ae_repair", "round": 0, "seq": 0, "repair": {"delta": {"part": {"ints": [], "other": [1]}, "last": true}}}),
     ];
     for body in bodies {
         let line = json!({"src": "n2", "dest": "n1", "body": body}).to_string();
@@ -257,24 +259,47 @@ fn replica_size(node: &Node) -> u64 {
     }
 }
 
+/// A round message carrying `ints` and `records` (counter entries or JSON values in their record form), as an
+/// item part (`state`: false) or a state part.
+fn round_part(ints: JsonSet, records: Vec<Vec<u8>>, state: bool) -> Value {
+    let items = Items { last: true, ints: ints.ints().clone(), records, want: vec![] };
+    serde_json::to_value(if state { Repair::State(items) } else { Repair::Items(items) }).unwrap()
+}
+
+/// The records of counter entries `f0..f{n}` at 1 (`half`: a pn-counter's increments 0, decrements 1).
+fn fake_entries(n: u64, half: Option<u8>) -> Vec<Vec<u8>> {
+    let record = |i: u64| half.into_iter().chain([1]).chain(format!("\"f{i}\"").into_bytes()).collect();
+    (0..n).map(record).collect()
+}
+
+/// Peer n2 opens round `round` with a summary no replica has, then sends `repair` as its first repair message:
+/// the message reaches a live session (the node answered the summary).
+fn round_from_n2(node: &mut Node, round: u64, repair: Value) {
+    let summary = osmosis_crdt::GSet::from_iter([u64::MAX, 3]).summary();
+    node.handle_line(T0, &from_n2(json!({"type": "ae_summary", "round": round, "summary": summary})));
+    let answer = node.take_output();
+    assert!(answer.iter().any(|l| l.contains("ae_reply")), "the node answers the summary: {answer:?}");
+    node.handle_line(T0, &from_n2(json!({"type": "ae_repair", "round": round, "seq": 0, "repair": repair})));
+    node.take_output();
+}
+
 #[test]
 fn a_peer_delta_of_four_billion_elements_is_dropped_and_reads_keep_the_old_state() {
     let mut node = initialised(Workload::Broadcast);
     ask(&mut node, json!({"type": "broadcast", "message": 7, "msg_id": 1}));
     let huge = int_range(0..1 << 32);
     assert_eq!(huge.len(), 1 << 32);
-    let digest = serde_json::to_value(JsonSet::new().digest_seeded(1)).unwrap();
-    let bodies = [
-        json!({"type": "ae_push", "seq": 0, "delta": huge}),
-        json!({"type": "ae_reply", "delta": huge, "digest": digest}),
-        json!({"type": "ae_delta", "delta": huge}),
-    ];
-    for body in bodies {
-        let line = from_n2(body);
-        assert!(line.len() < 2 << 20, "a line of {} bytes: within what stdin accepts", line.len());
-        node.handle_line(T0, &line);
-        node.take_output();
-        assert_eq!(replica_size(&node), 1, "{}", excerpt(&line));
+    let line = from_n2(json!({"type": "ae_push", "seq": 0, "delta": huge}));
+    assert!(line.len() < 2 << 20, "a line of {} bytes: within what stdin accepts", line.len());
+    node.handle_line(T0, &line);
+    node.take_output();
+    assert_eq!(replica_size(&node), 1, "{}", excerpt(&line));
+    // A round's part of one run 0..2^32, written by hand (an honest peer splits parts at 2^20 elements): the
+    // bytes `1 0 ff ff ff ff 0f` (last part; gap 0; length − 1 as a varint) in base64.
+    let text = "AQD/////Dw==";
+    for (round, letter) in [(0, 'E'), (1, 'S')] {
+        round_from_n2(&mut node, round, json!(format!("{letter}{text}")));
+        assert_eq!(replica_size(&node), 1, "a round's part ({letter})");
     }
     assert_eq!(ask(&mut node, json!({"type": "read", "msg_id": 2}))[0]["messages"], json!([7]));
 }
@@ -292,11 +317,16 @@ fn a_set_fills_up_to_its_cap_then_refuses_new_elements_with_error_14() {
     for known in [json!("x"), json!(5)] {
         assert_eq!(ask(&mut node, json!({"type": "add", "element": known, "msg_id": 4}))[0]["type"], "add_ok");
     }
-    node.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": int_range(1 << 40..(1 << 40) + 1)})));
-    node.take_output();
+    round_from_n2(&mut node, 0, round_part(int_range(1 << 40..(1 << 40) + 1), vec![], false));
     assert_eq!(replica_size(&node), MAX_SET_ELEMENTS);
+    round_from_n2(&mut node, 1, round_part(JsonSet::new(), vec![b"\"z\"".to_vec()], false));
+    assert_eq!(replica_size(&node), MAX_SET_ELEMENTS, "a JSON value's record counts as one more element");
+    // A round's part holds at most 2^20 elements: four fill a fresh replica to the cap.
     let mut b = initialised(Workload::Broadcast);
-    b.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": int_range(0..MAX_SET_ELEMENTS)})));
+    let quarter = MAX_SET_ELEMENTS / 4;
+    for i in 0..4 {
+        round_from_n2(&mut b, i, round_part(int_range(i * quarter..(i + 1) * quarter), vec![], i % 2 == 0));
+    }
     assert_eq!(error_code(&ask(&mut b, json!({"type": "broadcast", "message": -1, "msg_id": 1}))), Some(14));
     assert_eq!(replica_size(&b), MAX_SET_ELEMENTS);
 }
@@ -313,17 +343,18 @@ fn counter_deltas_with_too_many_replica_ids_are_dropped_and_local_adds_past_the_
 
     // A replica at the cap without an entry of its own: the first local add would create one more.
     let mut g = initialised(Workload::GCounter);
-    g.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": fake(MAX_COUNTER_ENTRIES)})));
+    round_from_n2(&mut g, 0, round_part(JsonSet::new(), fake_entries(MAX_COUNTER_ENTRIES, None), false));
     assert_eq!(replica_size(&g), MAX_COUNTER_ENTRIES);
     assert_eq!(error_code(&ask(&mut g, json!({"type": "add", "delta": 1, "msg_id": 1}))), Some(14));
     assert_eq!(ask(&mut g, json!({"type": "read", "msg_id": 2}))[0]["value"], MAX_COUNTER_ENTRIES);
 
     let mut pn = initialised(Workload::PnCounter);
-    let delta = json!({"p": fake(MAX_COUNTER_ENTRIES / 2), "n": fake(MAX_COUNTER_ENTRIES / 2 + 1)});
-    pn.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": delta})));
+    let half = MAX_COUNTER_ENTRIES / 2;
+    let records = [fake_entries(half, Some(0)), fake_entries(half + 1, Some(1))].concat();
+    round_from_n2(&mut pn, 0, round_part(JsonSet::new(), records, true));
     assert_eq!(replica_size(&pn), 0);
-    let delta = json!({"p": fake(MAX_COUNTER_ENTRIES / 2), "n": fake(MAX_COUNTER_ENTRIES / 2)});
-    pn.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": delta})));
+    let records = [fake_entries(half, Some(0)), fake_entries(half, Some(1))].concat();
+    round_from_n2(&mut pn, 1, round_part(JsonSet::new(), records, true));
     assert_eq!(replica_size(&pn), MAX_COUNTER_ENTRIES);
     assert_eq!(error_code(&ask(&mut pn, json!({"type": "add", "delta": -1, "msg_id": 1}))), Some(14));
     assert_eq!(ask(&mut pn, json!({"type": "read", "msg_id": 2}))[0]["value"], 0);
@@ -333,7 +364,7 @@ fn counter_deltas_with_too_many_replica_ids_are_dropped_and_local_adds_past_the_
 fn stateless_workloads_have_no_deadline_and_ignore_engine_messages() {
     let mut node = initialised(Workload::UniqueIds);
     assert_eq!(node.next_deadline(), None);
-    let line = json!({"src": "n2", "dest": "n1", "body": {"type": "ae_delta", "delta": {"n2": 1}}});
+    let line = json!({"src": "n2", "dest": "n1", "body": {"type": "ae_push", "seq": 0, "delta": {"n2": 1}}});
     assert!(feed(&mut node, T0, &line.to_string()).is_empty());
     node.on_tick(Duration::from_secs(100));
     assert!(node.take_output().is_empty());
@@ -375,14 +406,27 @@ fn near_miss_line() -> impl Strategy<Value = String> {
         "add",
         "generate",
         "ae_push",
-        "ae_digest",
+        "ae_summary",
         "ae_reply",
-        "ae_delta",
+        "ae_repair",
         "error",
         "read_ok",
     ]);
     let fields = prop::sample::subsequence(
-        vec!["msg_id", "in_reply_to", "message", "element", "delta", "echo", "seq", "digest", "topology", "node_id"],
+        vec![
+            "msg_id",
+            "in_reply_to",
+            "message",
+            "element",
+            "delta",
+            "echo",
+            "seq",
+            "round",
+            "summary",
+            "repair",
+            "topology",
+            "node_id",
+        ],
         0..5,
     );
     let src = prop::sample::select(vec!["c1", "n2", "n3", "n1", "zz"]);
@@ -424,15 +468,15 @@ proptest! {
 }
 
 #[test]
-fn a_replica_over_half_the_cap_still_takes_a_rounds_delta_that_mostly_repeats_it() {
+fn a_replica_near_its_cap_still_takes_a_state_part_that_mostly_repeats_it() {
     let mut node = initialised(Workload::Broadcast);
-    let most = MAX_SET_ELEMENTS / 2 + 10;
+    let most = MAX_SET_ELEMENTS - 10;
     node.handle_line(T0, &from_n2(json!({"type": "ae_push", "seq": 0, "delta": int_range(0..most)})));
     node.take_output();
     assert_eq!(replica_size(&node), most);
-    // A round's delta resends the whole chunk: everything the replica has, plus one element.
-    node.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": int_range(0..most + 1)})));
-    node.take_output();
+    // A state part may repeat what the replica has (a peer's whole state), plus one element.
+    let part = int_range(most + 1 - (1 << 20)..most + 1);
+    round_from_n2(&mut node, 0, round_part(part, vec![], true));
     assert_eq!(replica_size(&node), most + 1, "merged: the union is far below the cap");
 }
 

@@ -183,7 +183,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             self.hurry_down(now);
         }
         if arrival == Arrival::RoundNow {
-            self.gap_round(from);
+            self.gap_round(now, from);
         }
     }
 
@@ -417,7 +417,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             && was_bridge
             && let Some(parent) = self.refresh_parent(now)
         {
-            self.gap_round(parent); // a bridge that pushes here as to its parent cannot be one
+            self.gap_round(now, parent); // a bridge that pushes here as to its parent cannot be one
         }
         self.link(from).ack_owed = true;
         let by = now.saturating_add(self.config.relay_window);
@@ -435,7 +435,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             .collect();
         for peer in expired {
             if let Some(peer) = self.members.position(&peer) {
-                self.gap_round(peer);
+                self.gap_round(now, peer);
             }
         }
     }
@@ -448,10 +448,10 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
 
     /// A round with `peer` now: its pushes have a gap (which the round repairs, so the gap is forgotten), or it was
     /// suspected and has just been heard from again.
-    pub(super) fn gap_round(&mut self, peer: usize) {
+    pub(super) fn gap_round(&mut self, now: Duration, peer: usize) {
         self.link(peer).inbound.resolve();
         self.stats.gap_rounds += 1;
-        self.open_rounds(&[peer]);
+        self.open_rounds(now, &[peer]);
     }
 
     /// Whether the link with the member at `pos` is proven to work both ways: nothing pushed to it awaits an

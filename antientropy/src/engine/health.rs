@@ -26,7 +26,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         let was = self.members.suspicion(peer).map(|s| s.origin);
         if matches!(was, Some(Origin::Direct | Origin::Reported)) && self.members.heard(peer, now) {
             match self.replan(now) {
-                Some(parent) if !(in_round && parent == peer) => self.gap_round(parent),
+                Some(parent) if !(in_round && parent == peer) => self.gap_round(now, parent),
                 _ => {}
             }
             return true;
@@ -94,7 +94,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// before relaying everything).
     pub(super) fn replan_and_catch_up(&mut self, now: Duration) {
         if let Some(parent) = self.replan(now) {
-            self.gap_round(parent);
+            self.gap_round(now, parent);
         }
     }
 

@@ -14,7 +14,7 @@ mod timer;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use osmosis_crdt::{DeltaCrdt, Split};
+use osmosis_crdt::{DeltaCrdt, Reconcile, Split};
 use rand::SeedableRng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
@@ -27,11 +27,13 @@ use crate::message::Message;
 use crate::overlay::{Plan, Source};
 
 use eager::Link;
+use rounds::Rounds;
 
 /// What a replica must offer the engine: a delta-state CRDT whose deltas are states, with an empty default, that
-/// can be cut to a byte budget. Every osmosis CRDT is one.
-pub trait Replica: DeltaCrdt<Delta = Self> + Split + Default + Clone {}
-impl<C: DeltaCrdt<Delta = C> + Split + Default + Clone> Replica for C {}
+/// can be cut to a byte budget ([`Split`]) and that two peers can reconcile ([`Reconcile`]). Every osmosis CRDT is
+/// one.
+pub trait Replica: DeltaCrdt<Delta = Self> + Split + Reconcile + Default + Clone {}
+impl<C: DeltaCrdt<Delta = C> + Split + Reconcile + Default + Clone> Replica for C {}
 
 /// What an engine has done so far (each field counts messages or events).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,12 +43,12 @@ pub struct Stats {
     /// Of them, pushes without a delta: an acknowledgement (the receiver had pushed to this node and nothing else
     /// was due for it within the window), or a notice to a node that now climbs to this one.
     pub empty_pushes: u64,
-    /// `ae_digest` messages sent (one per round and peer).
-    pub digests: u64,
-    /// `ae_reply` messages sent.
+    /// `ae_summary` messages sent (one per round and peer).
+    pub summaries: u64,
+    /// `ae_reply` messages sent (this node's messages in rounds that peers opened).
     pub replies: u64,
-    /// `ae_delta` messages sent.
-    pub deltas: u64,
+    /// `ae_repair` messages sent (this node's messages, after the summary, in rounds it opened).
+    pub repairs: u64,
     /// Rounds started by the round timer.
     pub rounds: u64,
     /// Timed rounds skipped while news flowed because the link with the upstream node was proven both ways: every
@@ -55,8 +57,17 @@ pub struct Stats {
     /// Rounds started because a push from a peer went missing, a suspected peer was heard from again, this node's
     /// parent changed, or this node was alone and was given members.
     pub gap_rounds: u64,
-    /// Digests received that matched this replica (answered with silence).
+    /// Summaries received that matched this replica (answered with silence).
     pub agreements: u64,
+    /// Round messages dropped because they fit no live session: duplicates, late ones, ones of rounds that
+    /// expired or were never opened.
+    pub stale: u64,
+    /// Round messages the CRDT refused as malformed (each ends its session).
+    pub rejected: u64,
+    /// Rounds this node opened that expired without an answer (agreement, or a lost message).
+    pub silent_rounds: u64,
+    /// Rounds this node opened that were answered, then expired before this side was done (a lost message).
+    pub stalled_rounds: u64,
     /// Messages ignored because they came from a node outside the cluster (or from this node).
     pub foreign: u64,
     /// Times this node suspected its parent because its pushes went unacknowledged.
@@ -117,6 +128,7 @@ pub struct Engine<C: Replica, I: NodeId = String> {
     unconfirmed: BTreeSet<u64>,
     outbox: Vec<(I, Message<C, I>)>,
     stats: Stats,
+    rounds: Rounds<C, I>,
 }
 
 impl<C: Replica, I: NodeId> Engine<C, I> {
@@ -159,6 +171,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             unconfirmed: BTreeSet::new(),
             outbox: Vec::new(),
             stats: Stats::default(),
+            rounds: Rounds::default(),
         })
     }
 
@@ -276,7 +289,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
                 if healed && self.parent() != Some(peer) {
                     // It was unreachable: each side may lack what the other learned meanwhile (a new parent got
                     // its round already).
-                    self.gap_round(peer);
+                    self.gap_round(now, peer);
                 }
             }
             round => self.on_round_message(now, peer, round),
@@ -294,6 +307,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             self.flush_down(now);
         }
         self.expire_gaps(now);
+        self.expire_rounds(now);
         self.ask_confirmation(now);
         if self.round_due().is_some_and(|t| t <= now) {
             self.timed_round(now);
@@ -332,12 +346,12 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         self.members.set(&self.me, members);
         self.adopted.retain(|id, _| self.members.position(id).is_some());
         match self.replan_from(now, before) {
-            Some(parent) => self.gap_round(parent),
+            Some(parent) => self.gap_round(now, parent),
             None if was_alone && self.members.len() > 1 => {
                 let me = self.members.me();
                 let others: Vec<usize> = (0..self.members.len()).filter(|&p| p != me).collect();
                 if let Some(&peer) = others.choose(&mut self.rng) {
-                    self.gap_round(peer);
+                    self.gap_round(now, peer);
                 }
             }
             None => {}
@@ -409,9 +423,9 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     fn emit(&mut self, to: I, msg: Message<C, I>) {
         match &msg {
             Message::Push { .. } => self.stats.pushes += 1,
-            Message::Digest { .. } => self.stats.digests += 1,
+            Message::Summary { .. } => self.stats.summaries += 1,
             Message::Reply { .. } => self.stats.replies += 1,
-            Message::Delta { .. } => self.stats.deltas += 1,
+            Message::Repair { .. } => self.stats.repairs += 1,
         }
         self.outbox.push((to, msg));
     }
