@@ -433,3 +433,101 @@ fn timed_rounds_are_skipped_while_news_flows_over_proven_links_and_return_when_i
     assert!(summaries(&s, ms(20_000), ms(40_000)) > 0, "rounds return once the writes stop");
     assert_eq!(kinds(&s, ms(20_000), ms(40_000)).1, 0, "the rounds find agreement: no reply, no delta");
 }
+
+#[test]
+fn a_local_update_counts_as_sent_once_its_first_push_has_left_and_not_before() {
+    let config = Config { overlay: Overlay::Star, relay_window: ms(100), backup: false, ..Config::default() };
+    let mut s: Sim<GSet> = Sim::new(5, &config, Faults::reliable(ms(10)), 7);
+    // A leaf pushes its own update at once (local window 0): sent as soon as it is taken.
+    s.update(3, |s| s.insert(1));
+    assert_eq!((s.engines[3].local_updates(), s.engines[3].sent_local()), (1, 1));
+    // The hub batches its own: two updates wait for its relay window, then leave together.
+    s.run_until(ms(500));
+    s.update(0, |s| s.insert(2));
+    s.run_until(ms(550));
+    s.update(0, |s| s.insert(3));
+    assert_eq!((s.engines[0].local_updates(), s.engines[0].sent_local()), (2, 0));
+    s.run_until(ms(599));
+    assert_eq!(s.engines[0].sent_local(), 0, "the window opened at 500 ms closes at 600 ms");
+    s.run_until(ms(600));
+    assert_eq!(s.engines[0].sent_local(), 2);
+    // An update that changes nothing is no local update; one with no peer to go to is sent at once.
+    s.update(0, |s| s.insert(3));
+    assert_eq!((s.engines[0].local_updates(), s.engines[0].sent_local()), (2, 2));
+    let mut alone: Sim<GSet> = Sim::new(1, &config, Faults::reliable(ms(10)), 7);
+    alone.update(0, |s| s.insert(1));
+    assert_eq!((alone.engines[0].local_updates(), alone.engines[0].sent_local()), (1, 1));
+    // With backup pushes the hub's update leaves at once, to one leaf.
+    let mut s: Sim<GSet> = Sim::new(5, &Config { backup: true, ..config }, Faults::reliable(ms(10)), 7);
+    s.update(0, |s| s.insert(2));
+    assert_eq!(s.engines[0].sent_local(), 1);
+}
+
+#[test]
+fn an_update_waiting_only_for_a_member_that_left_counts_as_sent() {
+    let config = Config { overlay: Overlay::Star, relay_window: ms(100), backup: false, ..Config::default() };
+    let mut s: Sim<GSet> = Sim::new(2, &config, Faults::reliable(ms(10)), 7);
+    s.update(0, |s| s.insert(1));
+    assert_eq!(s.engines[0].sent_local(), 0);
+    let now = s.now;
+    s.engines[0].remove_member(now, &1);
+    assert_eq!(s.engines[0].sent_local(), 1, "nobody is left to send it to");
+}
+
+#[test]
+fn with_confirm_a_local_update_counts_once_a_peer_acknowledged_it_and_a_quiet_hub_asks_one_child() {
+    let config =
+        Config { overlay: Overlay::Star, relay_window: ms(100), backup: false, confirm: true, ..Config::default() };
+    let mut s: Sim<GSet> = Sim::new(3, &config, Faults::reliable(ms(10)), 7);
+    // A leaf's push is acknowledged on the hub's relay batch: sent at 0, relayed and acknowledged at 110 ms.
+    s.update(2, |s| s.insert(1));
+    assert_eq!((s.engines[2].sent_local(), s.engines[2].confirmed_local()), (1, 0));
+    s.run_until(ms(119));
+    assert_eq!(s.engines[2].confirmed_local(), 0);
+    s.run_until(ms(120));
+    assert_eq!(s.engines[2].confirmed_local(), 1);
+    // The hub's own update leaves with its batch at 600 ms; a child's next push up acknowledges it, for free.
+    s.run_until(ms(500));
+    s.update(0, |s| s.insert(2));
+    s.run_until(ms(650));
+    assert_eq!((s.engines[0].sent_local(), s.engines[0].confirmed_local()), (1, 0));
+    let before = s.sent.len();
+    s.update(1, |s| s.insert(3));
+    s.run_until(ms(660));
+    assert_eq!(s.engines[0].confirmed_local(), 1);
+    assert_eq!(s.sent.len(), before + 1, "only the child's own push");
+    // In a quiet cluster nobody pushes up: after an acknowledgement timeout (100 + 300 ms) the hub asks one child,
+    // which answers at once. Two pushes, against none without `confirm`.
+    s.run_until(ms(2_000));
+    s.update(0, |s| s.insert(4));
+    s.run_until(ms(2_100));
+    assert_eq!((s.engines[0].sent_local(), s.engines[0].confirmed_local()), (2, 1));
+    let before = s.sent.len();
+    s.run_until(ms(2_519));
+    assert_eq!(s.engines[0].confirmed_local(), 1);
+    s.run_until(ms(2_520));
+    assert_eq!(s.engines[0].confirmed_local(), 2);
+    let asked: Vec<(usize, usize)> = s.sent[before..].iter().map(|m| (m.from, m.to)).collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert_eq!(asked[0].0, 0);
+    assert_eq!(asked[1], (asked[0].1, 0));
+}
+
+#[test]
+fn with_confirm_an_update_pushed_to_a_dead_hub_is_confirmed_by_the_next_parent() {
+    let config =
+        Config { overlay: Overlay::Star, relay_window: ms(100), backup: false, confirm: true, ..Config::default() };
+    let mut s: Sim<GSet> = Sim::new(4, &config, Faults::reliable(ms(10)), 7);
+    s.run_until(ms(1_000));
+    s.crash(0);
+    s.update(3, |s| s.insert(1));
+    assert_eq!((s.engines[3].sent_local(), s.engines[3].confirmed_local()), (1, 0));
+    // Unacknowledged for 100 + 300 ms: n3 routes around the hub, hands the update to n1, which acknowledges a
+    // hand-off at once.
+    s.run_until(ms(1_399));
+    assert_eq!(s.engines[3].confirmed_local(), 0);
+    s.run_until(ms(1_500));
+    assert_eq!(s.engines[3].upstream(), Some(&1));
+    assert_eq!(s.engines[3].confirmed_local(), 1);
+    assert!(s.engines[1].state().contains(1));
+}

@@ -8,8 +8,20 @@ use crate::cli::default_config;
 
 const T0: Duration = Duration::ZERO;
 
+/// A node that answers updates at once (`--acks applied`): these tests look at what a request does, not when it
+/// is answered (held answers have tests of their own, with [`holding`]).
 fn fresh(workload: Workload) -> Node {
-    Node::new(Settings { workload, config: default_config(workload), seed: 1, incarnation: 0 }).unwrap()
+    Node::new(Settings { workload, config: default_config(workload), seed: 1, incarnation: 0, acks: Acks::Applied })
+        .unwrap()
+}
+
+/// A node with the binary's defaults (`--acks sent`) and `incarnation`, initialised as `me` of n1, n2, n3.
+fn holding(workload: Workload, me: &str, incarnation: u64) -> Node {
+    let settings = Settings { workload, config: default_config(workload), seed: 1, incarnation, acks: Acks::Sent };
+    let mut node = Node::new(settings).unwrap();
+    let init = json!({"src": "c0", "dest": me, "body": {"type": "init", "node_id": me, "node_ids": ["n1", "n2", "n3"], "msg_id": 1}});
+    feed(&mut node, T0, &init.to_string());
+    node
 }
 
 /// Feeds `line` and returns the output lines as JSON values.
@@ -194,6 +206,7 @@ fn a_restarted_node_with_a_new_incarnation_repeats_no_id_of_its_earlier_life() {
             config: default_config(Workload::UniqueIds),
             seed: 1,
             incarnation,
+            acks: Acks::Sent,
         };
         let mut node = Node::new(settings).unwrap();
         feed(&mut node, T0, &json!({"src": "c0", "dest": "n1", "body": {"type": "init", "node_id": "n1", "node_ids": ["n1"], "msg_id": 1}}).to_string());
@@ -465,4 +478,100 @@ fn a_replica_near_its_cap_still_takes_a_state_part_that_mostly_repeats_it() {
     let part = int_range(most + 1 - (1 << 20)..most + 1);
     round_from_n2(&mut node, 0, round_part(part, vec![], true));
     assert_eq!(replica_size(&node), most + 1, "merged: the union is far below the cap");
+}
+
+/// The body types of `out`, and to whom.
+fn kinds(out: &[Value]) -> Vec<(String, String)> {
+    out.iter()
+        .map(|m| (m["dest"].as_str().unwrap().to_owned(), m["body"]["type"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn the_hub_answers_its_clients_update_once_its_batch_has_left_and_a_leaf_at_once() {
+    let pair = |dest: &str, kind: &str| (dest.to_owned(), kind.to_owned());
+    let mut hub = holding(Workload::Broadcast, "n1", 0);
+    let line = |m: u64| {
+        json!({"src": "c1", "dest": "n1", "body": {"type": "broadcast", "message": m, "msg_id": m}}).to_string()
+    };
+    assert!(feed(&mut hub, T0, &line(7)).is_empty(), "held: the batch waits for the relay window");
+    assert!(feed(&mut hub, Duration::from_millis(100), &line(8)).is_empty());
+    let window = default_config(Workload::Broadcast).relay_window;
+    hub.on_tick(window - Duration::from_millis(1));
+    assert!(hub.take_output().is_empty());
+    hub.on_tick(window);
+    let out: Vec<Value> = hub.take_output().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let expected =
+        [pair("n2", "ae_push"), pair("n3", "ae_push"), pair("c1", "broadcast_ok"), pair("c1", "broadcast_ok")];
+    assert_eq!(kinds(&out), expected, "both answers follow the batch that carries their elements");
+    assert_eq!(out[2]["body"]["in_reply_to"], 7);
+    // A read is never held, nor an update that is already sent.
+    assert_eq!(
+        kinds(&feed(
+            &mut hub,
+            window,
+            &json!({"src": "c1", "dest": "n1", "body": {"type": "read", "msg_id": 9}}).to_string()
+        )),
+        [pair("c1", "read_ok")]
+    );
+    assert_eq!(kinds(&feed(&mut hub, window, &line(7))), [pair("c1", "broadcast_ok")]);
+    // A leaf pushes its client's update at once: the answer follows the push in the same lines.
+    let mut leaf = holding(Workload::Broadcast, "n2", 0);
+    let line = json!({"src": "c2", "dest": "n2", "body": {"type": "broadcast", "message": 1, "msg_id": 1}});
+    assert_eq!(kinds(&feed(&mut leaf, T0, &line.to_string())), [pair("n1", "ae_push"), pair("c2", "broadcast_ok")]);
+}
+
+#[test]
+fn a_counter_answers_an_add_once_its_batch_has_left() {
+    let mut leaf = holding(Workload::GCounter, "n2", 0);
+    let add = json!({"src": "c2", "dest": "n2", "body": {"type": "add", "delta": 3, "msg_id": 1}});
+    assert!(feed(&mut leaf, T0, &add.to_string()).is_empty());
+    let window = default_config(Workload::GCounter).local_window;
+    leaf.on_tick(window);
+    let out: Vec<Value> = leaf.take_output().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(out.len(), 2);
+    assert_eq!((out[0]["dest"].as_str(), out[0]["body"]["delta"].clone()), (Some("n1"), json!({"n2": 3})));
+    assert_eq!(out[1]["body"]["type"], "add_ok");
+}
+
+#[test]
+fn a_restarted_counter_counts_under_an_entry_of_its_own_incarnation_so_its_old_adds_still_count() {
+    for workload in [Workload::GCounter, Workload::PnCounter] {
+        let mut node = holding(workload, "n1", 5);
+        // The other nodes still hold what n1 counted in its first life, under that life's entry.
+        let old = match workload {
+            Workload::GCounter => json!({"n1-4": 10}),
+            _ => json!({"p": {"n1-4": 10}, "n": {}}),
+        };
+        feed(&mut node, T0, &from_n2(json!({"type": "ae_push", "seq": 0, "delta": old})));
+        let add = json!({"src": "c1", "dest": "n1", "body": {"type": "add", "delta": 3, "msg_id": 1}});
+        feed(&mut node, T0, &add.to_string());
+        let read = json!({"src": "c1", "dest": "n1", "body": {"type": "read", "msg_id": 2}});
+        assert_eq!(
+            feed(&mut node, T0, &read.to_string())[0]["body"]["value"],
+            13,
+            "{workload}: 10 before the restart, 3 after"
+        );
+    }
+}
+
+#[test]
+fn with_confirmed_answers_a_leaf_answers_once_the_hub_has_acknowledged_its_push() {
+    let settings = Settings {
+        workload: Workload::Broadcast,
+        config: default_config(Workload::Broadcast),
+        seed: 1,
+        incarnation: 0,
+        acks: Acks::Confirmed,
+    };
+    let mut leaf = Node::new(settings).unwrap();
+    let init = json!({"src": "c0", "dest": "n2", "body": {"type": "init", "node_id": "n2", "node_ids": ["n1", "n2"], "msg_id": 1}});
+    feed(&mut leaf, T0, &init.to_string());
+    let line = json!({"src": "c2", "dest": "n2", "body": {"type": "broadcast", "message": 5, "msg_id": 7}});
+    let out = feed(&mut leaf, T0, &line.to_string());
+    assert_eq!(kinds(&out), [("n1".to_owned(), "ae_push".to_owned())], "pushed, not answered");
+    let ack = json!({"src": "n1", "dest": "n2", "body": {"type": "ae_push", "seq": 0, "delta": {"ints": [], "other": []}, "ack": 0}});
+    let out = feed(&mut leaf, Duration::from_millis(300), &ack.to_string());
+    assert_eq!(kinds(&out), [("c2".to_owned(), "broadcast_ok".to_owned())]);
+    assert_eq!(out[0]["body"]["in_reply_to"], 7);
 }

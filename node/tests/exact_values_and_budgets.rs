@@ -135,8 +135,9 @@ fn a_peers_delta_with_a_replica_listed_twice_is_dropped_not_merged() {
 
 #[test]
 fn elements_too_large_for_any_message_are_refused_and_the_rest_of_the_window_still_spreads() {
-    // The case: three 3 MB strings and 42 sent to the hub within one relay window.
-    let mut p = Pair::new(&["broadcast"]);
+    // The case: three 3 MB strings and 42 sent to the hub within one relay window (answered at once, not
+    // when the batch leaves, so that `ask` sees the answers).
+    let mut p = Pair::new(&["broadcast", "--acks", "applied"]);
     let big = "x".repeat(3_000_000);
     for (i, s) in ["a", "b", "c"].into_iter().enumerate() {
         let reply = p.ask("n1", json!({"type": "broadcast", "message": format!("{s}{big}"), "msg_id": i}));

@@ -5,12 +5,13 @@
 //! [`rounds`] (what a push-pull round's messages carry and how each is answered), [`timer`] (when timed rounds run
 //! and whom they ask). This file holds the state they share and the public inputs and outputs.
 
+mod confirm;
 mod eager;
 mod health;
 mod rounds;
 mod timer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use osmosis_crdt::{DeltaCrdt, Reconcile, Split};
@@ -119,6 +120,12 @@ pub struct Engine<C: Replica, I: NodeId = String> {
     last_news: Duration,
     last_round: Option<Duration>,
     interval: Duration,
+    /// Local updates taken so far (those that changed the replica): the number of the latest.
+    local_updates: u64,
+    /// The numbers of local updates waiting in some batch and sent in none yet.
+    unsent: BTreeSet<u64>,
+    /// With [`Config::confirm`]: the numbers of local updates no peer has acknowledged yet.
+    unconfirmed: BTreeSet<u64>,
     outbox: Vec<(I, Message<C, I>)>,
     stats: Stats,
     rounds: Rounds<C, I>,
@@ -159,6 +166,9 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             started: now,
             last_news: now,
             last_round: None,
+            local_updates: 0,
+            unsent: BTreeSet::new(),
+            unconfirmed: BTreeSet::new(),
             outbox: Vec::new(),
             stats: Stats::default(),
             rounds: Rounds::default(),
@@ -237,6 +247,34 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         Ok(self.after_update(now, delta))
     }
 
+    /// How many local updates that changed the replica the engine has taken ([`Engine::update`],
+    /// [`Engine::try_update`]): the number of the latest, counted from 1.
+    pub fn local_updates(&self) -> u64 {
+        self.local_updates
+    }
+
+    /// The local updates that have left this node: every one numbered up to the result (see
+    /// [`Engine::local_updates`]) has gone out in at least one push, or had no peer to go to. A caller that
+    /// acknowledges an update to its client only once it has left (the Maelstrom node does) loses no acknowledged
+    /// update when this node alone crashes and restarts empty: some other node received it, unless the network
+    /// lost that push as well (ALGORITHM.md §4, "Crashes").
+    pub fn sent_local(&self) -> u64 {
+        self.unsent.first().map_or(self.local_updates, |&n| n - 1)
+    }
+
+    /// With [`Config::confirm`], the local updates some peer has acknowledged: every one numbered up to the
+    /// result (see [`Engine::local_updates`]) went out in a push that its receiver acknowledged, or had no peer to
+    /// go to. A caller that acknowledges an update to its client only then loses no acknowledged update when this
+    /// node crashes, even if the network lost the push or its receiver was down (the update then goes to another
+    /// peer: a new parent, or another child, first). Without `confirm`, the same as [`Engine::sent_local`].
+    pub fn confirmed_local(&self) -> u64 {
+        if !self.config.confirm {
+            return self.sent_local();
+        }
+        let first = [self.unsent.first(), self.unconfirmed.first()].into_iter().flatten().min();
+        first.map_or(self.local_updates, |&n| n - 1)
+    }
+
     /// Handles a message from `from`. Messages from nodes outside the cluster, or from this node, are ignored.
     pub fn on_message(&mut self, now: Duration, from: &I, msg: Message<C, I>) {
         let Some(peer) = self.members.position(from).filter(|&p| p != self.members.me()) else {
@@ -270,6 +308,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         }
         self.expire_gaps(now);
         self.expire_rounds(now);
+        self.ask_confirmation(now);
         if self.round_due().is_some_and(|t| t <= now) {
             self.timed_round(now);
         }
@@ -278,10 +317,17 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// When [`Engine::on_tick`] has work next (a batch, a gap, an acknowledgement, a suspicion's end or a round),
     /// if ever.
     pub fn next_deadline(&self) -> Option<Duration> {
-        [self.next_gap_deadline(), self.up_due, self.down_due, self.round_due(), self.next_health_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.next_gap_deadline(),
+            self.up_due,
+            self.down_due,
+            self.round_due(),
+            self.next_health_deadline(),
+            self.next_confirmation_ask(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Takes the messages produced so far, in the order they were produced.
@@ -310,7 +356,10 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             }
             None => {}
         }
-        self.links.retain(|id, _| self.members.position(id).is_some());
+        let gone: Vec<I> = self.links.keys().filter(|id| self.members.position(id).is_none()).cloned().collect();
+        for id in gone {
+            self.drop_link(&id);
+        }
     }
 
     /// Adds a member (a failure detector saw it join). Nothing happens if it is one already.
@@ -359,7 +408,8 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         if C::delta_is_empty(&delta) {
             return false;
         }
-        self.after_change(now, Source::Local, &delta);
+        self.local_updates += 1;
+        self.after_change(now, Source::Local, &delta, &[self.local_updates]);
         self.back_up(now);
         true
     }

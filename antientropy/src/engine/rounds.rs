@@ -204,7 +204,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             }
             Ok(step) => {
                 if !C::delta_is_empty(&step.delta) {
-                    self.after_change(now, Source::Peer(from), &step.delta);
+                    self.after_change(now, Source::Peer(from), &step.delta, &[]);
                     self.found_bridge(now, from);
                 }
                 session.done |= step.done;
