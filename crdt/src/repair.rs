@@ -210,7 +210,9 @@ fn ints_from_runs(bytes: &[u8]) -> Result<GSet, WireError> {
         let extra = r.varint()?;
         let start = next.checked_add(gap).filter(|_| !ended).ok_or_else(|| err("run beyond u64"))?;
         let end = start.checked_add(extra).ok_or_else(|| err("run beyond u64"))?;
-        total = total.saturating_add(extra + 1);
+        // `extra` is the peer's: u64::MAX must saturate to a refusal, not overflow (a panic in debug, a wrap to a
+        // 2^64-element run in release).
+        total = total.saturating_add(extra).saturating_add(1);
         if total > MAX_PART_ELEMENTS {
             return Err(err(format!("more than {MAX_PART_ELEMENTS} elements in one message")));
         }
@@ -582,6 +584,7 @@ mod tests {
         };
         assert!(Items::from_bytes(&encode(&[(1, MAX_PART_ELEMENTS)])).is_err(), "past the cap");
         assert!(Items::from_bytes(&encode(&[(u64::MAX - 1, 4)])).is_err(), "past u64::MAX");
+        assert!(Items::from_bytes(&encode(&[(0, u64::MAX)])).is_err(), "one run of every u64");
         assert!(Items::from_bytes(&encode(&[(u64::MAX, 0), (0, 0)])).is_err(), "a run after u64::MAX");
         assert!(Items::from_bytes(&[16]).is_err(), "unknown flags");
         assert!(Items::from_bytes(&[3, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]).is_err(), "raw repeats");
