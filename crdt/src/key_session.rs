@@ -474,7 +474,16 @@ fn plan<S: KeySet + ?Sized>(mine: &KeySummary, theirs: &KeySummary, set: &S, bud
     let (w, summary) = (set.key_width(), theirs.json_len() as f64);
     let hashed_header = 3 + 8;
     if !set.keys_are_items() {
-        return Plan::Send(cells_p99(if one_sided { d } else { d * 1.3 }));
+        // Counters: the initiator decodes and trades records. One-sided, `d` is exact; symmetric, allow for the
+        // estimate's spread (parity maps: keys that shared a bucket; signed buckets: ±50 %, a bit more than half).
+        let spread = if one_sided {
+            d
+        } else if precise {
+            d + d * d / 128.0
+        } else {
+            d * 1.3
+        };
+        return Plan::Send(cells_p99(spread));
     }
     let ask = |upto| Plan::Ask(Want { upto, sketch: Vec::new() });
     let want = 3.0 + base64_len(3) as f64;
