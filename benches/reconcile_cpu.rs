@@ -3,7 +3,8 @@
 //! roaring: one treemap entry per element) at 1e6 and 1e7 elements, with the coded prefix built:
 //! - `insert`: one client insert (roaring plus the prefix's ~15 cells and one sketch bucket);
 //! - `apply_delta`: joining a delta of 1000 new elements;
-//! - `round`: one whole round where the responder lacks 1000 elements (both sides' steps, JSON included).
+//! - `round`: one whole round where the responder lacks 1000 elements, or where each side lacks 500 of the
+//!   other's (both sides' steps, JSON included).
 //!
 //! Each iteration adds fresh elements, so the sets grow by a few percent over a run, not enough to move the
 //! figures. Run: `cargo bench --bench reconcile_cpu -- --warm-up-time 1 --measurement-time 3 '<group>/'`; building
@@ -85,21 +86,28 @@ fn round(c: &mut Criterion) {
         let mut a = random_set(n, &mut rng);
         let mut b = a.clone();
         g.throughput(Throughput::Elements(D));
-        g.bench_function(BenchmarkId::new("responder_lacks_d1000_random_u64", n), |bch| {
-            bch.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    for _ in 0..D {
-                        a.insert(rng.random());
+        for symmetric in [false, true] {
+            let name = if symmetric { "symmetric_d1000_random_u64" } else { "responder_lacks_d1000_random_u64" };
+            g.bench_function(BenchmarkId::new(name, n), |bch| {
+                bch.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        for i in 0..D {
+                            if symmetric && i % 2 == 1 {
+                                b.insert(rng.random())
+                            } else {
+                                a.insert(rng.random())
+                            };
+                        }
+                        let t = Instant::now();
+                        one_round(&mut a, &mut b);
+                        total += t.elapsed();
                     }
-                    let t = Instant::now();
-                    one_round(&mut a, &mut b);
-                    total += t.elapsed();
-                }
-                total
+                    total
+                });
             });
-        });
-        assert!(a == b, "the rounds converged");
+            assert!(a == b, "the rounds converged");
+        }
     }
 }
 

@@ -4,10 +4,11 @@
 //! differences against the state's own encoding.
 //!
 //! `cargo bench --bench reconciliation` (n up to 1e6). Flags after `--`: `--full` adds n = 1e7 (several minutes,
-//! ~6 GB for the random u64 sets); `--failures` prints only the failure table, `--trials N` sets its rounds per row
-//! (default 200); `--counters`, `--large` print only those tables; `--profile N D` runs only one responder-lacks
-//! round of random u64 at n = N, d = D, and `--profile-ops N` 1000 inserts and a 1000-element delta at n = N (for
-//! `valgrind --tool=callgrind`).
+//! ~6 GB for the random u64 sets), `--n N` prints only the byte table at n = N; `--failures` prints only the
+//! failure table, `--trials N` sets its rounds per row (default 200); `--counters`, `--large` print only those
+//! tables; `--profile N D [seq|u32|u64] [initiator|responder|symmetric]` runs only one round (default random
+//! u64, responder lacks) at n = N, d = D, and `--profile-ops N` 1000 inserts and a 1000-element delta at n = N
+//! (for `valgrind --tool=callgrind` or `perf record`).
 #![allow(clippy::print_stdout)]
 
 use std::collections::VecDeque;
@@ -309,11 +310,9 @@ fn profile_ops(n: u64) {
     println!("{} and {} elements", bare.len(), plain.len());
 }
 
-fn profile(n: u64, d: u64) {
-    let (base, mut rng) = base_set(Dist::U64, n);
-    let (a, b) = replicas(&base, Dist::U64, &mut rng, n, d, Mode::ResponderLacks);
-    let mut joined = a.clone();
-    joined.join(&b);
+fn profile(n: u64, d: u64, dist: Dist, mode: Mode) {
+    let (base, mut rng) = base_set(dist, n);
+    let (a, b) = replicas(&base, dist, &mut rng, n, d, mode);
     let r = round(a, b);
     println!(
         "n {n}, d {d}: {} messages, {} B, initiator {}, responder {}",
@@ -334,7 +333,20 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--profile") {
         let n = args.get(i + 1).and_then(|x| x.parse().ok()).unwrap_or(10_000_000);
         let d = args.get(i + 2).and_then(|x| x.parse().ok()).unwrap_or(1000);
-        return profile(n, d);
+        let dist = match args.get(i + 3).map(String::as_str) {
+            Some("seq") => Dist::Sequential,
+            Some("u32") => Dist::U32,
+            _ => Dist::U64,
+        };
+        let mode = match args.get(i + 4).map(String::as_str) {
+            Some("initiator") => Mode::InitiatorLacks,
+            Some("symmetric") => Mode::Symmetric,
+            _ => Mode::ResponderLacks,
+        };
+        return profile(n, d, dist, mode);
+    }
+    if let Some(n) = value("--n") {
+        return table(&[n]);
     }
     let full = has("--full");
     let sizes: &[u64] = if full { &[10_000, 1_000_000, 10_000_000] } else { &[10_000, 1_000_000] };

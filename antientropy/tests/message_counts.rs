@@ -269,18 +269,25 @@ fn a_gset_round_costs_one_summary_when_replicas_agree_and_two_or_three_messages_
     assert!(ok);
     assert_eq!(log, [("ae_summary", 37), ("ae_reply", 5), ("ae_repair", 22), ("ae_reply", 5)]);
     assert!(bytes_of(&log) <= 64 + 40, "{log:?}");
-    // One difference each way. The sketch cannot tell 1 + 1 from 0, so the responder asks for the cells sized for
-    // two differences, which with these two elements hold no pure cell: its decode fails and it asks the same
-    // sender for the cells after those (the code is rateless: only the extra cells travel), decodes both and
-    // sends the initiator its element. 201 bytes against the 144 of the target: small symmetric rounds are the
-    // case the byte target misses (benches/README.md, "Reconciliation").
+    // One difference each way. The summaries' parity maps tell 1 + 1 (two differing bits, equal counts), so the
+    // responder sends the five cells the byte target affords, with its set hash. These two elements (42 and 43)
+    // share all five: the initiator's decode fails and it asks the same sender for the cells after those (the
+    // code is rateless: only the extra cells travel), decodes both and sends the responder its element. 205
+    // bytes against the 144 of the target: about one round in ten of d = 2 random u64 fails its first decode
+    // like this one (benches/README.md, "Reconciliation").
     let mut other = base.clone();
     other.insert(43);
     let (log, ok) = one_round(&more, &other);
     assert!(ok);
-    let expected =
-        [("ae_summary", 37), ("ae_reply", 5), ("ae_repair", 81), ("ae_reply", 5), ("ae_repair", 66), ("ae_reply", 7)];
+    let expected = [("ae_summary", 37), ("ae_reply", 91), ("ae_repair", 5), ("ae_reply", 66), ("ae_repair", 6)];
     assert_eq!(log, expected);
+    // 44 and 43 are told apart by the first five cells: 3 messages, within the target.
+    let mut third = base.clone();
+    third.insert(44);
+    let (log, ok) = one_round(&third, &other);
+    assert!(ok);
+    assert_eq!(kinds_of(&log), ["ae_summary", "ae_reply", "ae_repair"]);
+    assert!(bytes_of(&log) <= 64 + 40 * 2, "{log:?}");
 }
 
 #[test]
@@ -315,14 +322,15 @@ fn a_failed_first_decode_costs_one_more_message_not_a_restart() {
     // (a 5-byte want); the responder sends them, the initiator decodes, takes the responder's 5 elements and
     // sends its own 5 (one run, 10 bytes). The failure costs one exchange and only the extra cells, never a
     // restart or a resend of the set.
-    let expected = [("ae_summary", 37), ("ae_reply", 106), ("ae_repair", 5), ("ae_reply", 491), ("ae_repair", 10)];
+    let expected = [("ae_summary", 37), ("ae_reply", 91), ("ae_repair", 5), ("ae_reply", 447), ("ae_repair", 10)];
     assert_eq!(log, expected);
     let (log, ok) = one_round(&a, &b);
     assert!(ok);
-    // Sized by the true sketches: the summary's sketch tells these 10 differences for symmetric; the responder
-    // asks for the initiator's cells (below 16 estimated differences without a finer sketch: 5 bytes), decodes
-    // and sends the initiator its 5 elements. 4 messages, 338 bytes (the target is 64 + 40·10 = 464).
-    assert_eq!(log, [("ae_summary", 37), ("ae_reply", 5), ("ae_repair", 286), ("ae_reply", 10)]);
+    // Sized by the true summaries: their parity maps tell these 10 differences (ten differing bits, equal
+    // counts); the plan with room for more cells is the responder's request (a 5-byte want, where its own batch
+    // would carry its 8-byte set hash), so it asks for as many of the initiator's cells as the target affords,
+    // decodes and sends the initiator its 5 elements. 4 messages, 411 bytes (the target is 64 + 40·10 = 464).
+    assert_eq!(log, [("ae_summary", 37), ("ae_reply", 5), ("ae_repair", 359), ("ae_reply", 10)]);
     assert!(bytes_of(&log) <= 64 + 40 * 10);
 }
 
@@ -342,11 +350,11 @@ fn a_counter_round_costs_one_summary_when_replicas_agree_and_the_changed_entry_o
     // them, and the records travel by key: the one the decoder lacks is asked for and sent.
     let (log, ok) = one_round(&a, &b);
     assert!(ok);
-    assert_eq!(log, [("ae_summary", 36), ("ae_reply", 209), ("ae_repair", 26), ("ae_reply", 14)]);
+    assert_eq!(log, [("ae_summary", 36), ("ae_reply", 179), ("ae_repair", 26), ("ae_reply", 14)]);
     // The responder lacks it: the initiator decodes the same cells and sends the entry's record.
     let (log, ok) = one_round(&b, &a);
     assert!(ok);
-    assert_eq!(log, [("ae_summary", 36), ("ae_reply", 209), ("ae_repair", 26)]);
+    assert_eq!(log, [("ae_summary", 36), ("ae_reply", 179), ("ae_repair", 26)]);
 }
 
 #[test]

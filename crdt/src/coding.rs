@@ -35,7 +35,9 @@
 //! platform (`sqrt`, `*`, `/`, `ceil`); golden-value tests pin the sequences.
 
 use crate::fingerprint::mix64;
-pub use crate::sketch::{SKETCH_BUCKETS, SUMMARY_BUCKETS, SetHash, Sketch, estimate};
+pub use crate::sketch::{
+    SKETCH_BUCKETS, SUMMARY_BUCKETS, SUMMARY_PARITIES, SetHash, Sketch, estimate, estimate_from_parities,
+};
 
 /// Cells in the prefix every replica keeps up to date. At about 1.4 cells per difference, a prefix decodes up to
 /// ~2 800 differences without walking the set; beyond it, cells are computed from the elements (`cells_from`).

@@ -4,29 +4,34 @@
 use crate::coding::{
     CHECK_BYTES, Cell, CodedPrefix, Difference, PREFIX_CELLS, Peeled, SetHash, Space, cells_from, estimate, peel,
 };
-use crate::sketch::{SKETCH_BUCKETS, SUMMARY_BUCKETS};
+use crate::sketch::{SKETCH_BUCKETS, SUMMARY_BUCKETS, SUMMARY_PARITIES, estimate_from_parities};
 use crate::wire::{Reader, WireError, base64_serde, err, put_varint, varint_len};
 
 /// The most cells a session accepts from a peer, or is asked for (11 MiB of them): a bound on what a peer can
 /// make us hold or compute.
 pub const MAX_CELLS: usize = 1 << 20;
 
-/// The summary of a replica's keys: count and set hash (equality), and its sketch folded to 16 buckets
-/// (difference size). JSON: one base64 string of `varint(len) · hash (8 bytes LE) · 16 sketch bytes`, at most 46
-/// characters (48 bytes with the quotes; 40 for fewer than 2^21 keys).
+/// Bytes of a summary's sketch: the sketch folded to [`SUMMARY_BUCKETS`] signed buckets (the size of any
+/// difference, ±50 %), then its parity map at [`SUMMARY_PARITIES`] buckets (small differences, nearly exactly).
+pub(crate) const SUMMARY_SKETCH_BYTES: usize = SUMMARY_BUCKETS + SUMMARY_PARITIES / 8;
+
+/// The summary of a replica's keys: count and set hash (equality), and its sketch (difference size). JSON: one
+/// base64 string of `varint(len) · hash (8 bytes LE) · 16 sketch bytes`, at most 46 characters (48 bytes with
+/// the quotes; 40 for fewer than 2^21 keys).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeySummary {
     /// Count and hash of the keys.
     pub set: SetHash,
-    /// The sketch, folded.
-    pub sketch: [u8; SUMMARY_BUCKETS],
+    /// The sketch: [`SUMMARY_BUCKETS`] folded buckets, then the parity map of [`SUMMARY_PARITIES`] buckets.
+    pub sketch: [u8; SUMMARY_SKETCH_BYTES],
 }
 
 impl KeySummary {
     /// The summary of a coded prefix.
     pub fn of(prefix: &CodedPrefix) -> KeySummary {
-        let mut sketch = [0u8; SUMMARY_BUCKETS];
-        sketch.copy_from_slice(&prefix.sketch().fold(SUMMARY_BUCKETS));
+        let mut sketch = [0u8; SUMMARY_SKETCH_BYTES];
+        sketch[..SUMMARY_BUCKETS].copy_from_slice(&prefix.sketch().fold(SUMMARY_BUCKETS));
+        sketch[SUMMARY_BUCKETS..].copy_from_slice(&prefix.sketch().parities(SUMMARY_PARITIES));
         KeySummary { set: prefix.set_hash(), sketch }
     }
 
@@ -41,14 +46,14 @@ impl KeySummary {
     fn from_bytes(bytes: &[u8]) -> Result<KeySummary, WireError> {
         let mut r = Reader::new(bytes);
         let set = SetHash { len: r.varint()?, hash: r.u64()? };
-        let sketch = r.take::<SUMMARY_BUCKETS>()?;
+        let sketch = r.take::<SUMMARY_SKETCH_BYTES>()?;
         r.end()?;
         Ok(KeySummary { set, sketch })
     }
 
     /// Bytes of its JSON text.
     fn json_len(&self) -> usize {
-        2 + base64_len(varint_len(self.set.len) + 8 + SUMMARY_BUCKETS)
+        2 + base64_len(varint_len(self.set.len) + 8 + SUMMARY_SKETCH_BYTES)
     }
 }
 
@@ -126,8 +131,9 @@ impl CellBatch {
 
 /// A request for the receiver's cells up to `upto` (after those it sent: more cells after a failed decode), or,
 /// when `sketch` is not empty (the responder's first message), for as many as the difference estimated from this
-/// finer fold of the responder's sketch calls for. Wire:
-/// `varint(upto) · sketch (0 or a power of two up to 4096 bytes)`.
+/// larger parity map of the responder's sketch calls for ([`crate::coding::Sketch::parities`]), or, with neither (`upto = 0`, the responder's first message),
+/// for the receiver's whole state: the difference is large and the receiver holds more. Wire:
+/// `varint(upto) · parity map (0 or a power of two up to 512 bytes)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Want {
     upto: usize,
@@ -135,6 +141,9 @@ pub struct Want {
 }
 
 impl Want {
+    /// The request for the receiver's state.
+    const STATE: Want = Want { upto: 0, sketch: Vec::new() };
+
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(3 + self.sketch.len());
         put_varint(&mut out, self.upto as u64);
@@ -146,11 +155,12 @@ impl Want {
         let mut r = Reader::new(bytes);
         let upto = usize::try_from(r.varint()?).map_err(|_| err("cell count"))?;
         let sketch = r.rest().to_vec();
-        if !(sketch.is_empty() || sketch.len().is_power_of_two() && sketch.len() <= SKETCH_BUCKETS) {
-            return Err(err(format!("a sketch of {} buckets (a power of two up to {SKETCH_BUCKETS})", sketch.len())));
+        if !(sketch.is_empty() || sketch.len().is_power_of_two() && sketch.len() <= SKETCH_BUCKETS / 8) {
+            let most = SKETCH_BUCKETS / 8;
+            return Err(err(format!("a parity map of {} bytes (a power of two up to {most})", sketch.len())));
         }
-        if upto > MAX_CELLS || (upto == 0 && sketch.is_empty()) {
-            return Err(err(format!("a request for {upto} cells (1..={MAX_CELLS}, or a sketch)")));
+        if upto > MAX_CELLS {
+            return Err(err(format!("a request for {upto} cells (at most {MAX_CELLS})")));
         }
         Ok(Want { upto, sketch })
     }
@@ -259,7 +269,13 @@ impl KeySession {
             Plan::Ask(want) => want.upto,
         };
         if state_is_cheaper(set, k) {
-            return Some((session, KeyStep::State));
+            // The side with more keys sends its state, and the other answers with what it holds beyond it: a
+            // replica that holds a tenth of a run of integers gets the run in a few bytes instead of the other
+            // nine tenths element by element. (An empty side sends its empty state: the same bytes, and the
+            // other side's answer ends the round.)
+            let ask = theirs.set.len > mine.set.len && mine.set.len > 0;
+            let step = if ask { KeyStep::Want(Want::STATE) } else { KeyStep::State };
+            return Some((session, step));
         }
         match plan {
             Plan::Send(k) => {
@@ -278,15 +294,24 @@ impl KeySession {
         want: &Want,
         budget: usize,
     ) -> Result<KeyStep, WireError> {
+        if *want == Want::STATE {
+            if self.responder || self.sent > 0 {
+                return Err(err("a request for the state after the round's first message"));
+            }
+            return Ok(KeyStep::State);
+        }
         let k = if want.sketch.is_empty() {
             want.upto
         } else {
             if self.responder || self.sent > 0 {
                 return Err(err("a request with a sketch after the round's first batch"));
             }
-            let own = set.prefix().sketch().fold(want.sketch.len());
+            let m = 8 * want.sketch.len();
+            let (z, d) = estimate_from_parities(&set.prefix().sketch().parities(m), &want.sketch);
             let summary = KeySummary::of(set.prefix()).json_len();
-            refined_batch(estimate(&own, &want.sketch), want.sketch.len(), summary + want.json_len(), set.key_width())
+            // A saturated map says only that the difference is large: at least `m/2` keys.
+            let d = d.unwrap_or(f64::from(z).max(m as f64 / 2.0));
+            refined_batch(d, m, summary + want.json_len(), set.key_width())
         };
         if k <= self.sent {
             return Err(err(format!("a request for cells ..{k} when ..{} were sent", self.sent)));
@@ -390,8 +415,9 @@ fn target(d: f64) -> f64 {
     64.0 + 40.0 * d
 }
 
-/// Below this many estimated differences a symmetric round is sized from the summary's sketch alone.
-const REFINE_MIN: f64 = 16.0;
+/// Below this many estimated differences (about as far as the summary's parity map reaches) a symmetric round is
+/// sized from the summary alone.
+const REFINE_MIN: f64 = 24.0;
 
 /// How the responder opens a round that is not silent.
 enum Plan {
@@ -403,27 +429,66 @@ enum Plan {
 
 /// The first batch, between `cells_p50(d)` and `cells_p99(d)`: as large as `json` bytes of JSON afford.
 fn batch(json: f64, header: usize, width: usize, d: f64) -> usize {
-    cells_within(json, header, width).max(cells_p50(d)).min(cells_p99(d))
+    within_quantiles(cells_within(json, header, width), d)
+}
+
+/// `fits` cells, raised to `cells_p50(d)` and capped at `cells_p99` of a fifth more (the fit of the 99th
+/// percentile is a fit: where the target affords it, a few cells more make a second exchange rarer).
+fn within_quantiles(fits: usize, d: f64) -> usize {
+    if d <= 1.0 {
+        return 1; // the first cell holds every key: one difference is always pure there
+    }
+    fits.max(cells_p50(d)).min(cells_p99(1.2 * d + 1.0))
+}
+
+/// What two summaries say about their difference: whether it is one-sided (all of it on the side with more
+/// keys), and its estimated size. The count difference `net` is exact and `d ≡ net (mod 2)`; the parity maps
+/// differ in `z ≤ d` bits (`z = d` unless keys share a bucket), so `z > net` proves a symmetric difference, and
+/// for small `z` their estimate is nearly exact. Beyond, the signed buckets estimate `d` with variance
+/// `2·d·(d − 1)/m`: one-sided while within three deviations (and one key) of `net`.
+///
+/// Returns (one-sided, estimate, whether the parity maps made the estimate).
+fn difference_size(mine: &KeySummary, theirs: &KeySummary) -> (bool, f64, bool) {
+    let net = theirs.set.len.abs_diff(mine.set.len) as f64;
+    let (z, small) = estimate_from_parities(&mine.sketch[SUMMARY_BUCKETS..], &theirs.sketch[SUMMARY_BUCKETS..]);
+    if let Some(small) = small {
+        if net > 0.0 && f64::from(z) <= net {
+            return (true, net, true);
+        }
+        // Equal hashes of equal counts differ by at least two keys; round to the parity of `net`.
+        let d = net + 2.0 * ((small - net) / 2.0).round().max(1.0);
+        return (false, d.max(f64::from(z)), true);
+    }
+    let sketch = estimate(&mine.sketch[..SUMMARY_BUCKETS], &theirs.sketch[..SUMMARY_BUCKETS]);
+    let m = SUMMARY_BUCKETS as f64;
+    if net > 0.0 && sketch <= net + 3.0 * (2.0 * net * (net - 1.0).max(0.0) / m).sqrt() + 1.0 {
+        return (true, net, false);
+    }
+    (false, sketch.max(net + 2.0), false)
 }
 
 /// The responder's plan (see [`crate::reconcile`]); a request's sketch fits in one message of `budget` bytes.
 fn plan<S: KeySet + ?Sized>(mine: &KeySummary, theirs: &KeySummary, set: &S, budget: usize) -> Plan {
     let (na, nb) = (theirs.set.len, mine.set.len);
     let net = na.abs_diff(nb) as f64;
-    let sketch = estimate(&mine.sketch, &theirs.sketch);
-    // One-sided, the sketch estimates `net` itself, with variance 2·net·(net − 1)/16: beyond three deviations (and
-    // one more key) the difference is taken for symmetric, and the sketch for its size.
-    let one_sided = sketch <= net + 3.0 * (net * (net - 1.0).max(0.0) / 8.0).sqrt() + 1.0;
-    // Equal hashes of equal counts differ by at least two keys.
-    let d = if one_sided { net.max(if net == 0.0 { 2.0 } else { 1.0 }) } else { sketch.max(2.0) };
+    let (one_sided, d, precise) = difference_size(mine, theirs);
     let (w, summary) = (set.key_width(), theirs.json_len() as f64);
     let hashed_header = 3 + 8;
     if !set.keys_are_items() {
-        return Plan::Send(cells_p99(if one_sided { d } else { d * 1.3 }));
+        // Counters: the initiator decodes and trades records. One-sided, `d` is exact; symmetric, allow for the
+        // estimate's spread (parity maps: keys that shared a bucket; signed buckets: ±50 %, a bit more than half).
+        let spread = if one_sided {
+            d
+        } else if precise {
+            d + d * d / 128.0
+        } else {
+            d * 1.3
+        };
+        return Plan::Send(cells_p99(spread));
     }
     let ask = |upto| Plan::Ask(Want { upto, sketch: Vec::new() });
+    let want = 3.0 + base64_len(3) as f64;
     if one_sided {
-        let want = 3.0 + base64_len(3) as f64;
         // The responder decodes and ends the round with an empty part (`"EAQ"`, 5 bytes; crate::repair).
         let answer = 5.0;
         return if na > nb {
@@ -433,27 +498,31 @@ fn plan<S: KeySet + ?Sized>(mine: &KeySummary, theirs: &KeySummary, set: &S, bud
         };
     }
     let room = (budget.saturating_sub(64) * 3 / 4).saturating_sub(4).min(SKETCH_BUCKETS);
-    let m = ((2.0 * d).min(SKETCH_BUCKETS as f64) as usize).next_power_of_two().clamp(32, SKETCH_BUCKETS);
-    if d < REFINE_MIN || room < 32 {
-        let back = items_json((d - net) / 2.0, w);
-        let want = 3.0 + base64_len(3) as f64;
-        return if na >= nb {
-            ask(batch(target(d) - summary - want - back, 3, w, d))
-        } else {
-            Plan::Send(batch(target(d) - summary - back, hashed_header, w, d))
-        };
+    if precise && d < REFINE_MIN || room < 32 {
+        // Whoever decodes sends the other side's share back: the initiator (3 messages) when the responder sends
+        // its cells, the responder (4) when it asks for the initiator's. The plan with room for more cells wins.
+        // The cap allows for the parity estimate's spread (pairs of keys sharing a bucket hide, ~d²/128).
+        let (more, fewer) = ((d + net) / 2.0, (d - net) / 2.0);
+        let (a_extra, b_extra) = if na >= nb { (more, fewer) } else { (fewer, more) };
+        let send = cells_within(target(d) - summary - items_json(a_extra, w), hashed_header, w);
+        let asked = cells_within(target(d) - summary - want - items_json(b_extra, w), 3, w);
+        let k = |fits| within_quantiles(fits, d + d * d / 128.0);
+        return if asked > send { ask(k(asked)) } else { Plan::Send(k(send)) };
     }
-    let m = if m > room { (room + 1).next_power_of_two() / 2 } else { m };
-    let sketch = set.prefix().sketch().fold(m);
+    // A parity map of `m ≈ 8·d` bits: `d/m` keys per bucket keeps it far from saturation, and its estimate's
+    // relative deviation is about `sqrt(2/m)` (pairs of keys sharing a bucket), as a signed sketch of `m` bytes.
+    let bits = ((8.0 * d).min(SKETCH_BUCKETS as f64) as usize).next_power_of_two().clamp(128, SKETCH_BUCKETS);
+    let bytes = if bits / 8 > room { (room + 1).next_power_of_two() / 2 } else { bits / 8 };
+    let sketch = set.prefix().sketch().parities(8 * bytes);
     Plan::Ask(Want { upto: 0, sketch })
 }
 
-/// The initiator's batch for a [`Want`] that carries a sketch of `m` buckets whose comparison with its own
-/// estimates `d` differences (relative deviation `sqrt(2/m)`); `spent` bytes of JSON went to the summary and
-/// the request.
+/// The initiator's batch for a [`Want`] that carries a parity map of `m` buckets whose comparison with its own
+/// estimates `d` differences (relative deviation about `sqrt(2/m)`, growing as the map fills); `spent` bytes of
+/// JSON went to the summary and the request.
 fn refined_batch(d: f64, m: usize, spent: usize, width: usize) -> usize {
     let d = d.max(2.0);
-    let sd = (2.0 / m as f64).sqrt();
+    let sd = (2.0 / m as f64).sqrt() * (1.0 + 2.0 * d / m as f64);
     let back = items_json(d / 2.0, width);
     let fits = cells_within(target(d * (1.0 - sd)) - spent as f64 - back, 3, width);
     fits.max(cells_p50(d * (1.0 + sd))).min(cells_p99(d * (1.0 + 2.0 * sd)))
@@ -472,7 +541,8 @@ mod tests {
         assert!(CellBatch::from_bytes(&bytes).is_err());
         assert!(CellBatch::from_bytes(&[0, 1, 1, 0, 0]).is_err(), "a record short");
         assert!(CellBatch::from_bytes(&[1, 1, 1, 0, 0, 0, 0]).is_err(), "past the batch");
-        assert!(Want::from_bytes(&[0]).is_err(), "zero cells and no sketch");
+        assert_eq!(Want::from_bytes(&[0]).unwrap(), Want::STATE, "zero cells and no sketch: the state");
+        assert!(Want::from_bytes(&[0x81, 0x80, 0x40]).is_err(), "more than MAX_CELLS");
         assert!(Want::from_bytes(&[0, 1, 2, 3]).is_err(), "a sketch of 3 buckets");
         assert_eq!(Want::from_bytes(&[5]).unwrap(), Want { upto: 5, sketch: vec![] });
     }

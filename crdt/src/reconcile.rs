@@ -4,19 +4,21 @@
 //!
 //! # A round
 //! 1. The initiator `A` sends its [`Reconcile::summary`] ([`KeySummary`], at most 48 bytes of JSON at any size:
-//!    count, 64-bit set hash, a 16-bucket sketch of its keys).
+//!    count, 64-bit set hash, an 8-bucket sketch of its keys and a 64-bit parity map of them).
 //! 2. The responder `B` compares it with its own ([`Reconcile::open`]): equal, and the round ends in silence.
 //!    Otherwise it plans the round from the two summaries: the count difference `δ = |n_A − n_B|` is exact for a
-//!    one-sided difference, and the sketch tells a one-sided difference from a symmetric one and estimates the
-//!    latter. Cells travel *to the side that lacks the elements*: whoever decodes them gets the elements it lacks
-//!    from the cells themselves, for free.
-//!    - `B` lacks (`n_A > n_B`, one-sided): `B` asks for `k` cells ([`Want`]); `A` sends them; `B` decodes.
-//!      3 messages.
+//!    one-sided difference; the parity maps differ in `z ≤ d` bits, nearly exactly `d` for small differences
+//!    (`z > δ` proves a symmetric one), and the sketch estimates larger ones (±50 %) and tells one-sided ones
+//!    from symmetric ones there. Cells travel *to the side that lacks the elements*: whoever decodes them gets the
+//!    elements it lacks from the cells themselves, for free.
+//!    - `B` lacks (`n_A > n_B`, one-sided): `B` asks for `k` cells ([`Want`]); `A` sends them; `B` decodes and
+//!      ends the round with an empty part. 4 messages.
 //!    - `A` lacks: `B` sends its first `k` cells and its set hash ([`CellBatch`]); `A` decodes. 2 messages.
-//!    - Symmetric: `B` asks with a finer fold of its sketch (the estimate's error falls as `sqrt(2/m)` with `m`
-//!      buckets); `A` sizes the batch from it; `B` decodes and sends what `A` lacks. 4 messages. (Below 16
-//!      estimated differences the fold would cost more than it saves: the decoder is chosen by `δ` and the batch
-//!      sized from the summary.)
+//!    - Symmetric, fewer than 16 estimated differences: the parity maps sized the batch; `B` sends its cells,
+//!      `A` decodes and sends what `B` lacks (3 messages), or, when that leaves room for more cells, `B` asks for
+//!      `A`'s, decodes and sends what `A` lacks (4 messages).
+//!    - Symmetric, more: `B` asks with a finer fold of its sketch (the estimate's error falls as `sqrt(2/m)` with
+//!      `m` buckets); `A` sizes the batch from it; `B` decodes and sends what `A` lacks. 4 messages.
 //!
 //!    `k` is as many cells as the round's byte target `64 + 40·d` affords, within the range that decodes `d`
 //!    differences in 50 to 99 % of trials (`cells_p50`, `cells_p99`, fitted to the measured distribution).
@@ -28,8 +30,10 @@
 //!    (a [`Want`] up to a larger `k`: at least 1.25× and +2, and enough for the difference estimated from the
 //!    cells that stayed zero) and peels again. So a failed decode costs one more exchange and only the extra
 //!    cells, never a restart or the whole set.
-//! 4. When the cells would cost more than the state itself (an empty or far-behind replica), a side sends its
-//!    state instead; the receiver joins it and answers with exactly what the sender lacks: the state travels once.
+//! 4. When the cells would cost more than the state itself (an empty or far-behind replica), the side with more
+//!    keys sends its state (the responder asks for the initiator's with an empty [`Want`]); the receiver joins it
+//!    and answers with exactly what the sender lacks: the larger state travels once, and the smaller side's
+//!    elements only where the other lacks them.
 //!
 //! Every message fits the byte budget given to [`Reconcile::open`] / [`Reconcile::step`]: a batch of cells, a
 //! delta or a state too large for one message is split over several, all sent at once; the receiver acts when

@@ -12,19 +12,25 @@
 //! # Messages
 //! In JSON each message is one string: a letter naming the step, then the base64 of its bytes.
 //! - `"C…"` [`Repair::Cells`]: a [`CellBatch`];
-//! - `"W…"` [`Repair::Want`]: the responder asks for the initiator's first cells ([`Want`]);
+//! - `"W…"` [`Repair::Want`]: the responder asks for the initiator's first cells, or for its state ([`Want`]);
 //! - `"E…"` [`Repair::Items`]: items the receiver lacks, and keys whose records the sender wants;
 //! - `"S…"` [`Repair::State`]: part of the sender's whole state, for large differences; the receiver joins it and,
-//!   after the last part, answers with `E` items holding exactly what the sender lacks.
+//!   after the last part, answers with `E` items holding exactly what the sender lacks (a responder with nothing
+//!   to send sends an empty last part, so that its initiator knows the round is over).
 //!
 //! [`Items`] bytes: one flag byte (bit 0: last part of its sequence; bit 1: elements in raw form; bit 2: records
-//! follow; bit 3: wanted keys follow), then the wanted keys (`varint(n)`, `n` 8-byte little-endian words), then
-//! the records (`varint(n)`, each `varint(len) · bytes`), then the elements up to the end: either the set's
-//! maximal runs of consecutive integers, each as `varint(gap) · varint(length − 1)`, where `gap` is the distance
-//! from the end of the previous run (+1; 0 for the first) to the run's start, or (raw form) every element as 8
-//! bytes little-endian, strictly ascending; whichever is shorter. A random 64-bit element costs 8 bytes, a random
-//! 32-bit one 2–6, a run of any length at most 20. Decoding is bounded: at most [`MAX_PART_ELEMENTS`] elements per
-//! message whatever its runs claim, and no allocation sized from a count.
+//! follow; bit 3: wanted keys follow; bit 4: elements in gap form), then the wanted keys (`varint(n)`, `n` 8-byte
+//! little-endian words), then the records (`varint(n)`, each `varint(len) · bytes`), then the elements up to the
+//! end, in whichever of three forms is shortest:
+//! - runs: the set's maximal runs of consecutive integers, each as `varint(gap) · varint(length − 1)`, where `gap`
+//!   is the distance from the end of the previous run (+1; 0 for the first) to the run's start;
+//! - gaps: every element as `varint(gap)`, the distance from the previous element (+1; 0 for the first);
+//! - raw: every element as 8 bytes little-endian, strictly ascending.
+//!
+//! A run of any length costs at most 20 bytes; a scattered element costs the varint of its distance from the
+//! previous one: 2 bytes for 1e6 random 32-bit elements (roaring's containers take ~2.5), 7–8 for random 64-bit
+//! ones. Decoding is bounded: at most [`MAX_PART_ELEMENTS`] elements per message whatever its runs claim, and no
+//! allocation sized from a count.
 
 use std::fmt::Debug;
 
@@ -129,6 +135,17 @@ const LAST: u8 = 1;
 const RAW: u8 = 2;
 const RECORDS: u8 = 4;
 const WANT: u8 = 8;
+const GAPS: u8 = 16;
+
+/// Bytes of the elements of `set` in gap form.
+fn gaps_bytes(set: &RoaringTreemap) -> usize {
+    let mut next = 0u64;
+    set.iter().fold(0, |acc, x| {
+        let len = varint_len(x - next);
+        next = x.wrapping_add(1);
+        acc + len
+    })
+}
 
 impl Items {
     fn to_bytes(&self) -> Vec<u8> {
@@ -149,17 +166,24 @@ impl Items {
                 out.extend_from_slice(r);
             }
         }
-        let start = out.len();
+        let set = &self.ints.set;
+        let (runs_len, gaps_len) = (runs_bytes(set) as u64, gaps_bytes(set) as u64);
         let mut next = 0u64;
-        for run in runs(&self.ints.set) {
-            put_run(&mut out, next, run);
-            next = run.1.wrapping_add(1);
-        }
-        if 8 * self.ints.len() < (out.len() - start) as u64 {
-            out.truncate(start);
+        if 8 * self.ints.len() < runs_len.min(gaps_len) {
             flags |= RAW;
             for x in self.ints.iter() {
                 out.extend_from_slice(&x.to_le_bytes());
+            }
+        } else if gaps_len < runs_len {
+            flags |= GAPS;
+            for x in self.ints.iter() {
+                put_varint(&mut out, x - next);
+                next = x.wrapping_add(1);
+            }
+        } else {
+            for run in runs(set) {
+                put_run(&mut out, next, run);
+                next = run.1.wrapping_add(1);
             }
         }
         out[0] = flags;
@@ -169,7 +193,7 @@ impl Items {
     fn from_bytes(bytes: &[u8]) -> Result<Items, WireError> {
         let mut r = Reader::new(bytes);
         let flags = r.u8()?;
-        if flags > LAST | RAW | RECORDS | WANT {
+        if flags > LAST | RAW | RECORDS | WANT | GAPS || flags & (RAW | GAPS) == RAW | GAPS {
             return Err(err(format!("unknown item flags {flags:#x}")));
         }
         let mut items = Items { last: flags & LAST != 0, ..Items::default() };
@@ -187,7 +211,13 @@ impl Items {
             }
         }
         let rest = r.rest();
-        items.ints = if flags & RAW != 0 { ints_from_raw(rest)? } else { ints_from_runs(rest)? };
+        items.ints = if flags & RAW != 0 {
+            ints_from_raw(rest)?
+        } else if flags & GAPS != 0 {
+            ints_from_gaps(rest)?
+        } else {
+            ints_from_runs(rest)?
+        };
         Ok(items)
     }
 }
@@ -198,6 +228,23 @@ fn ints_from_raw(bytes: &[u8]) -> Result<GSet, WireError> {
     }
     let words = bytes.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().expect("8 bytes")));
     let set = RoaringTreemap::from_sorted_iter(words).map_err(|_| err("raw elements not strictly ascending"))?;
+    Ok(GSet::from_treemap(set))
+}
+
+fn ints_from_gaps(bytes: &[u8]) -> Result<GSet, WireError> {
+    let mut r = Reader::new(bytes);
+    let mut elements = Vec::new();
+    let mut next = Some(0u64);
+    while !r.is_empty() {
+        let gap = r.varint()?;
+        let x = next.and_then(|n| n.checked_add(gap)).ok_or_else(|| err("an element beyond u64"))?;
+        if elements.len() as u64 == MAX_PART_ELEMENTS {
+            return Err(err(format!("more than {MAX_PART_ELEMENTS} elements in one message")));
+        }
+        elements.push(x);
+        next = x.checked_add(1);
+    }
+    let set = RoaringTreemap::from_sorted_iter(elements).map_err(|_| err("elements not ascending"))?;
     Ok(GSet::from_treemap(set))
 }
 
@@ -480,7 +527,12 @@ pub fn step<T: Keyed>(
                 return Ok(Step { send: vec![], done: false, delta });
             }
             let (ints, records) = set.lacking(&std::mem::take(&mut session.received));
-            let send = items(&ints, records, Vec::new(), budget).into_iter().map(Repair::Items).collect();
+            let mut send: Vec<Repair> =
+                items(&ints, records, Vec::new(), budget).into_iter().map(Repair::Items).collect();
+            // An initiator that sent its state waits for the answer (see the empty part after a decode above).
+            if send.is_empty() && session.keys.is_responder() {
+                send.push(Repair::Items(Items { last: true, ..Items::default() }));
+            }
             Ok(Step { send, done: true, delta })
         }
     }
@@ -573,6 +625,21 @@ mod tests {
     }
 
     #[test]
+    fn elements_travel_in_the_shortest_of_runs_gaps_and_raw_words() {
+        let scattered: RoaringTreemap =
+            (0..1000u64).map(|i| (i.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 44) * 7).collect();
+        let random: RoaringTreemap = (0..1000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1 << 63).collect();
+        let run: RoaringTreemap = (5..100_000u64).collect();
+        for (set, flag, most) in [(scattered, GAPS, 2 * 1000 + 1), (random, RAW, 8 * 1000 + 1), (run, 0, 5)] {
+            let part = Items { last: true, ints: GSet::from_treemap(set.clone()), ..Items::default() };
+            let bytes = part.to_bytes();
+            assert_eq!(bytes[0] & (RAW | GAPS), flag);
+            assert!(bytes.len() <= most, "{} bytes", bytes.len());
+            assert_eq!(Items::from_bytes(&bytes).unwrap(), part);
+        }
+    }
+
+    #[test]
     fn item_decoding_refuses_runs_past_the_cap_or_past_u64_and_truncated_sections() {
         let encode = |runs: &[(u64, u64)]| {
             let mut bytes = vec![1u8];
@@ -586,7 +653,16 @@ mod tests {
         assert!(Items::from_bytes(&encode(&[(u64::MAX - 1, 4)])).is_err(), "past u64::MAX");
         assert!(Items::from_bytes(&encode(&[(0, u64::MAX)])).is_err(), "one run of every u64");
         assert!(Items::from_bytes(&encode(&[(u64::MAX, 0), (0, 0)])).is_err(), "a run after u64::MAX");
-        assert!(Items::from_bytes(&[16]).is_err(), "unknown flags");
+        assert!(Items::from_bytes(&[32]).is_err(), "unknown flags");
+        assert!(Items::from_bytes(&[RAW | GAPS]).is_err(), "raw and gaps at once");
+        let mut gaps = vec![GAPS];
+        put_varint(&mut gaps, u64::MAX);
+        assert_eq!(Items::from_bytes(&gaps).unwrap().ints.iter().collect::<Vec<_>>(), vec![u64::MAX]);
+        gaps.push(0);
+        assert!(Items::from_bytes(&gaps).is_err(), "an element after u64::MAX");
+        let zeros = vec![0u8; MAX_PART_ELEMENTS as usize + 1];
+        assert!(Items::from_bytes(&[&[GAPS][..], &zeros].concat()).is_err(), "past the cap in gap form");
+        assert!(Items::from_bytes(&[GAPS, 0x80]).is_err(), "a truncated gap");
         assert!(Items::from_bytes(&[3, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]).is_err(), "raw repeats");
         assert!(Items::from_bytes(&[3, 1, 0]).is_err(), "raw part word");
         assert!(Items::from_bytes(&[1, 2]).is_err(), "truncated run");

@@ -11,7 +11,9 @@ const SIGNS: u64 = 0x6f73_6d6f_7369_7353; // "osmosisS"
 /// Buckets of a replica's [`Sketch`].
 pub const SKETCH_BUCKETS: usize = 4096;
 /// Buckets of the sketch a summary carries (the replica's sketch folded).
-pub const SUMMARY_BUCKETS: usize = 16;
+pub const SUMMARY_BUCKETS: usize = 8;
+/// Parity bits a summary carries: the parities of the sketch folded to this many buckets ([`Sketch::parities`]).
+pub const SUMMARY_PARITIES: usize = 64;
 
 /// The keyed hash a [`SetHash`] sums.
 fn element_hash(space: Space, x: u64) -> u64 {
@@ -50,9 +52,15 @@ impl SetHash {
 /// exactly for `d = 1` and with relative standard deviation `sqrt(2(d−1)/(m·d)) < sqrt(2/m)` over `m` buckets.
 ///
 /// Buckets *fold*: adding bucket `j` and `j + m` gives the sketch with `m` buckets, so a replica keeps one sketch
-/// and sends it at the precision a round can afford: [`SUMMARY_BUCKETS`] in every summary (±35 %), more when a
+/// and sends it at the precision a round can afford: [`SUMMARY_BUCKETS`] in every summary (±50 %), more when a
 /// round asks for a precise estimate ([`Sketch::fold`]). One bucket changes per key. Counters are read as signed
 /// bytes, so an estimate holds while `d/m` stays well below 128².
+///
+/// A bucket's low bit is the parity of the keys it counts, so the sketch also holds a *parity map* of the keys
+/// ([`Sketch::parities`]): the parity maps of two replicas differ in `z` of their `m` bits, where `z ≤ d`,
+/// `z ≡ d (mod 2)` and `z = d` unless keys share a bucket. For the small differences where the signed estimate
+/// is coarsest (±50 % at a summary's 8 buckets whatever `d`), this one is nearly exact: at `m = 64`, `z = d` for
+/// `d = 5` in 85 % of trials, and `z = 3` in nearly all others ([`estimate_from_parities`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sketch(Box<[u8]>);
 
@@ -80,6 +88,56 @@ impl Sketch {
         }
         out
     }
+
+    /// The parity map of the sketch folded to `m` buckets (`m` a multiple of 8, a power of two): bit `j % 8` of
+    /// byte `j / 8` is the low bit of folded bucket `j`.
+    pub fn parities(&self, m: usize) -> Vec<u8> {
+        let folded = self.fold(m);
+        folded.chunks(8).map(|c| c.iter().enumerate().fold(0u8, |acc, (i, &b)| acc | ((b & 1) << i))).collect()
+    }
+}
+
+/// Differing bits of two parity maps ([`Sketch::parities`]) of `m = 8·len` buckets, and the number of differing
+/// keys most likely to leave that many (`None` when maps of different sizes say nothing, or when the map is
+/// saturated: `z` past `m/4` for the summary's 64 buckets, past `0.45·m` for larger maps). `d` keys leave `z ≤ d`
+/// odd buckets, `z ≡ d (mod 2)`, and `E[z] = m/2·(1 − (1 − 2/m)^d)`. Up to 64 buckets the likelihood of `z` is
+/// computed exactly (a key added to one of `m` buckets makes one odd bucket more or fewer) for every `d` of `z`'s
+/// parity up to `4·z + 8`, and the first maximum taken: the expectation's inverse overstates small differences,
+/// which mostly leave `z = d`. Larger maps (a round's request, many differences) invert the expectation.
+pub fn estimate_from_parities(a: &[u8], b: &[u8]) -> (u32, Option<f64>) {
+    if a.len() != b.len() || a.is_empty() {
+        return (0, None);
+    }
+    let z: u32 = a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum();
+    let m = 8 * a.len();
+    if m > 64 {
+        let share = 2.0 * f64::from(z) / m as f64;
+        return (z, (share < 0.9).then(|| (1.0 - share).ln() / (1.0 - 2.0 / m as f64).ln()));
+    }
+    if 4 * z as usize > m {
+        return (z, None);
+    }
+    let z = z as usize;
+    // odd[k]: the probability that `d` keys leave `k` odd buckets, for d = 0, 1, 2, ...
+    let mut odd = vec![0.0f64; m + 1];
+    odd[0] = 1.0;
+    let (mut best, mut best_p) = if z == 0 { (0, 1.0) } else { (z, -1.0) };
+    for d in 1..=4 * z + 8 {
+        let mut next = vec![0.0f64; m + 1];
+        for (k, &p) in odd.iter().enumerate().filter(|(_, p)| **p > 0.0) {
+            if k < m {
+                next[k + 1] += p * (m - k) as f64 / m as f64;
+            }
+            if k > 0 {
+                next[k - 1] += p * k as f64 / m as f64;
+            }
+        }
+        odd = next;
+        if d >= z && (d - z).is_multiple_of(2) && odd[z] > best_p {
+            (best, best_p) = (d, odd[z]);
+        }
+    }
+    (z as u32, Some(best as f64))
 }
 
 /// The estimated number of keys in the symmetric difference of two sketched sets, from their sketches folded to
@@ -101,6 +159,28 @@ mod tests {
             s.toggle(x, true);
         }
         s
+    }
+
+    #[test]
+    fn parity_maps_count_small_differences_nearly_exactly_and_say_when_they_saturate() {
+        let shared = || (0..3000u64).map(mix64);
+        let mut within_one = 0;
+        for trial in 0..200u64 {
+            let extra = |side: u64, n: u64| (0..n).map(move |i| mix64(trial << 40 | side << 32 | i));
+            let a = sketch(shared().chain(extra(1, 3)));
+            let b = sketch(shared().chain(extra(2, 2)));
+            let (z, d) = estimate_from_parities(&a.parities(64), &b.parities(64));
+            assert!(z <= 5 && z % 2 == 1, "z = {z} for 5 differences");
+            within_one += u32::from((d.expect("small") - 5.0).abs() <= 1.0);
+        }
+        assert!(within_one >= 150, "{within_one} of 200 within one");
+        let a = sketch(shared().chain((0..400u64).map(|i| mix64(i + 10_000))));
+        let (z, d) = estimate_from_parities(&a.parities(64), &sketch(shared()).parities(64));
+        assert!(z > 16 && d.is_none(), "400 differences: z = {z}, {d:?}");
+        assert_eq!(estimate_from_parities(&[0; 8], &[0; 8]), (0, Some(0.0)));
+        assert_eq!(estimate_from_parities(&[0; 8], &[1; 8]), (8, Some(8.0)), "8 of 64 odd: most likely no collision");
+        assert_eq!(estimate_from_parities(&[1], &[1, 2]), (0, None));
+        assert_eq!(a.parities(64).len(), 8);
     }
 
     #[test]
