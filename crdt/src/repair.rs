@@ -462,7 +462,12 @@ pub fn step<T: Keyed>(
                 return Ok(Step { send: vec![], done: false, delta });
             }
             let want = std::mem::take(&mut session.want);
-            let send = items(&RoaringTreemap::new(), records_for(set, &want), Vec::new(), budget);
+            let mut send = items(&RoaringTreemap::new(), records_for(set, &want), Vec::new(), budget);
+            // A wanted key may have no record any more (a counter entry raised since the cells were sent): the
+            // decoder still waits for a last part, so it gets one, empty if need be.
+            if send.is_empty() && !want.is_empty() {
+                send.push(Items { last: true, ..Items::default() });
+            }
             Ok(Step { send: send.into_iter().map(Repair::Items).collect(), done: true, delta })
         }
         Repair::State(part) => {
@@ -599,6 +604,7 @@ mod tests {
     mod rounds {
         use super::*;
         use crate::fingerprint::mix64;
+        use crate::gcounter::GCounter;
         use crate::reconcile::Reconcile;
 
         /// A `C` part of `cells` zero cells `at..`, in a batch ending at `upto`, parsed as a peer's message.
@@ -682,6 +688,29 @@ mod tests {
             assert_eq!(step.send, state_messages(&b, 1200));
             assert!(step.send.iter().all(|m| matches!(m, Repair::State(_))));
             assert!(b.step(&mut s, &want(4 * sent as u64 + 64), 1200).is_err(), "the state goes once");
+        }
+
+        #[test]
+        fn a_want_for_a_counter_entry_raised_mid_round_is_answered_with_a_last_part_so_the_decoder_ends() {
+            let budget = 8000;
+            let mut a = GCounter::<String>::new();
+            let mut b = GCounter::<String>::new();
+            for i in 0..3000 {
+                a.increment(format!("n{i}"), 3).unwrap();
+                b.increment(format!("n{i}"), 3).unwrap();
+            }
+            b.increment("n0".into(), 2).unwrap(); // b ahead on n0: 5 vs 3
+            let (mut sb, first) = b.open(&a.summary(), budget).expect("differ");
+            b.increment("n0".into(), 1).unwrap(); // b's key for n0 changes while its cells travel
+            let mut sa = Session::<GCounter<String>>::default();
+            let to_b: Vec<Repair> = first.iter().flat_map(|m| a.step(&mut sa, m, budget).unwrap().send).collect();
+            assert!(matches!(to_b.as_slice(), [Repair::Items(i)] if i.last && i.want.len() == 1), "{to_b:?}");
+            let answer = b.step(&mut sb, &to_b[0], budget).unwrap();
+            assert!(answer.done);
+            assert_eq!(answer.send, vec![Repair::Items(Items { last: true, ..Items::default() })]);
+            let end = a.step(&mut sa, &answer.send[0], budget).unwrap();
+            assert!(end.done && end.send.is_empty());
+            assert_eq!(a.get(&"n0".to_string()), 3, "the raised entry comes with the next push or round");
         }
     }
 }
