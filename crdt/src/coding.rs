@@ -38,6 +38,7 @@ use crate::fingerprint::mix64;
 pub use crate::sketch::{
     SKETCH_BUCKETS, SUMMARY_BUCKETS, SUMMARY_PARITIES, SetHash, Sketch, estimate, estimate_from_parities,
 };
+use std::collections::HashSet;
 
 /// Cells in the prefix every replica keeps up to date. At about 1.4 cells per difference, a prefix decodes up to
 /// ~2 800 differences without walking the set; beyond it, cells are computed from the elements (`cells_from`).
@@ -345,17 +346,20 @@ pub(crate) enum Peeled {
 
 /// Peels difference cells (`theirs.minus(mine)` cell by cell). `is_mine(space, key)` says whether a decoded key is
 /// one of ours (otherwise it is the peer's).
+///
+/// The work is bounded whatever the cells hold: a cell is on the work stack at most once at a time, and a key
+/// peels at most once (an honest difference never peels a key twice: the cell it peeled from stays zero), so at
+/// most `k` keys peel, each toggling its `O(log k)` cells, and peeling `k` cells costs `O(k log k)` time and
+/// `O(k)` memory. A key that would peel a second time, or a `k + 1`-th key, ends the peel as stuck.
 pub(crate) fn peel(mut cells: Vec<Cell>, is_mine: impl Fn(Space, u64) -> bool) -> Peeled {
     let k = cells.len() as u64;
     let original = cells.clone();
     let mut out = Difference::default();
+    let mut peeled: HashSet<(Space, u64)> = HashSet::new();
+    let mut queued = vec![true; cells.len()];
     let mut stack: Vec<usize> = (0..cells.len()).rev().collect();
-    let mut budget = cells.len().saturating_mul(64).max(1024); // a corrupt input cannot loop for long
     while let Some(i) = stack.pop() {
-        if budget == 0 {
-            break;
-        }
-        budget -= 1;
+        queued[i] = false;
         let cell = cells[i];
         if cell.is_zero() {
             continue;
@@ -366,10 +370,17 @@ pub(crate) fn peel(mut cells: Vec<Cell>, is_mine: impl Fn(Space, u64) -> bool) -
         if !indices.contains(&(i as u64)) {
             continue;
         }
+        if peeled.len() == cells.len() || !peeled.insert((space, x)) {
+            break; // forged or corrupt cells: stuck (the cells are not all zero)
+        }
         let check = checksum_in(space, x);
         for &j in &indices {
-            cells[j as usize].toggle(x, check);
-            stack.push(j as usize);
+            let j = j as usize;
+            cells[j].toggle(x, check);
+            if !queued[j] {
+                queued[j] = true;
+                stack.push(j);
+            }
         }
         if is_mine(space, x) { out.mine.push(space, x) } else { out.theirs.push(space, x) }
     }
@@ -505,6 +516,24 @@ mod tests {
         let theirs: Vec<u64> = (0..200u64).collect();
         assert!(decoded(difference(&theirs, &[], 20), &[]).is_none());
         assert_eq!(decoded(difference(&theirs, &theirs, 1), &ints(&theirs)), Some(Difference::default()));
+    }
+
+    #[test]
+    fn a_forged_pure_cell_among_zero_cells_peels_its_key_once_and_is_stuck() {
+        // Toggling x out of cell 0 toggles it *into* the zero cells of its sequence, which are then pure for x:
+        // without the once-per-key rule x ping-pongs between them until a budget runs out (+586 MB at 2^20 cells).
+        let k = 1usize << 16;
+        let x = 0x1234_5678_9abc_def0u64;
+        let mut cells = vec![Cell::default(); k];
+        cells[0] = Cell { sum: x, check: checksum(x) };
+        assert!(matches!(peel(cells, |_, _| false), Peeled::Stuck { peeled: 1, .. }));
+    }
+
+    #[test]
+    fn a_difference_of_as_many_keys_as_cells_still_peels_when_it_can() {
+        // The once-per-key and at-most-k-keys rules refuse nothing an honest peel needs: 1 cell, 1 key.
+        let d = decoded(difference(&[7], &[], 1), &[]).expect("one key in one cell");
+        assert_eq!((d.theirs.iter().collect::<Vec<_>>(), d.mine.len()), (ints(&[7]), 0));
     }
 
     #[test]

@@ -121,6 +121,9 @@ impl CellBatch {
             return Err(err("cells do not fill whole records"));
         }
         let n = rest.len() / record;
+        if n == 0 {
+            return Err(err("a batch part without cells"));
+        }
         if at.checked_add(n).is_none_or(|end| end > upto) || upto > MAX_CELLS {
             return Err(err(format!("cells {at}..{at}+{n} outside the batch ..{upto} (at most {MAX_CELLS})")));
         }
@@ -143,6 +146,12 @@ pub struct Want {
 impl Want {
     /// The request for the receiver's state.
     const STATE: Want = Want { upto: 0, sketch: Vec::new() };
+
+    /// The end of the batch asked for (0 with a sketch: the receiver sizes it).
+    #[cfg(test)]
+    pub(crate) fn upto(&self) -> usize {
+        self.upto
+    }
 
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(3 + self.sketch.len());
@@ -228,6 +237,32 @@ pub(crate) struct KeySession {
     upto: usize,
     /// Cells of ours the peer holds (`..sent`).
     sent: usize,
+    /// Which batch of the peer's this side takes next.
+    expect: Expect,
+    /// Whether this side decoded or chose the state: no more cells or requests are taken.
+    over: bool,
+}
+
+/// Which new batch of cells a [`KeySession`] accepts (its parts after the first end where the first does): only
+/// the batches it asked for, so that a peer cannot make it decode again, or for ever, without new cells.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Expect {
+    /// The initiator's first batch, from a responder that decodes nothing itself (any size up to [`MAX_CELLS`]:
+    /// the peer pays for every cell, once per round).
+    #[default]
+    First,
+    /// The batch up to exactly this end (asked for by a request without a sketch).
+    Upto(usize),
+    /// The initiator's batch for a request with a sketch: it sizes the batch, up to this end.
+    AtMost(usize),
+    /// None.
+    Nothing,
+}
+
+/// The largest request for more cells a side answers after sending `sent`: a failed decode asks for at most
+/// `cells_p99(1.1 · (2·sent + 2))`, about `3.04·sent + 6·sqrt(sent) + 6`, which this bounds for every `sent`.
+fn max_more(sent: usize) -> usize {
+    sent.saturating_mul(4).saturating_add(64).min(MAX_CELLS)
 }
 
 /// Cells that fit one message of `budget` bytes (the base64 text of a batch's bytes), at least one.
@@ -260,7 +295,9 @@ impl KeySession {
             return None;
         }
         let mut session = KeySession { responder: true, peer: Some(theirs.set.hash), ..KeySession::default() };
+        session.expect = Expect::Nothing;
         if theirs.set.len == 0 {
+            session.over = true;
             return Some((session, KeyStep::State));
         }
         let plan = plan(&mine, theirs, set, budget);
@@ -275,6 +312,7 @@ impl KeySession {
             // other side's answer ends the round.)
             let ask = theirs.set.len > mine.set.len && mine.set.len > 0;
             let step = if ask { KeyStep::Want(Want::STATE) } else { KeyStep::State };
+            session.over = !ask;
             return Some((session, step));
         }
         match plan {
@@ -282,7 +320,17 @@ impl KeySession {
                 let batches = session.send_cells(set, k, budget);
                 Some((session, KeyStep::Cells(batches)))
             }
-            Plan::Ask(want) => Some((session, KeyStep::Want(want))),
+            Plan::Ask(want) => {
+                session.expect = if want.sketch.is_empty() {
+                    Expect::Upto(want.upto)
+                } else {
+                    // The initiator's refined batch is at most `cells_p99(1.5 · d)` for its estimate `d` of the
+                    // difference, about `n_A + n_B` at most: this bound leaves it a factor of 2.6 to spare.
+                    let keys = theirs.set.len.saturating_add(mine.set.len);
+                    Expect::AtMost(cells_p99(4.0 * keys as f64 + 16.0))
+                };
+                Some((session, KeyStep::Want(want)))
+            }
         }
     }
 
@@ -295,9 +343,11 @@ impl KeySession {
         budget: usize,
     ) -> Result<KeyStep, WireError> {
         if *want == Want::STATE {
-            if self.responder || self.sent > 0 {
+            if self.responder || self.sent > 0 || self.over {
                 return Err(err("a request for the state after the round's first message"));
             }
+            self.over = true;
+            self.expect = Expect::Nothing;
             return Ok(KeyStep::State);
         }
         let k = if want.sketch.is_empty() {
@@ -313,10 +363,23 @@ impl KeySession {
             let d = d.unwrap_or(f64::from(z).max(m as f64 / 2.0));
             refined_batch(d, m, summary + want.json_len(), set.key_width())
         };
+        if self.over {
+            return Err(err("a request after this side sent its state"));
+        }
         if k <= self.sent {
             return Err(err(format!("a request for cells ..{k} when ..{} were sent", self.sent)));
         }
-        if self.sent == 0 && state_is_cheaper(set, k) {
+        if self.sent > 0 && k > max_more(self.sent) {
+            return Err(err(format!(
+                "a request for cells ..{k} after ..{}: more than any failed decode asks",
+                self.sent
+            )));
+        }
+        // A side that sends cells decodes nothing: it takes no cells. On every request (not only the first: a
+        // peer could otherwise ask a small replica for megabytes of cells), the state when it costs less.
+        self.expect = Expect::Nothing;
+        if state_is_cheaper(set, k) {
+            self.over = true;
             return Ok(KeyStep::State);
         }
         Ok(KeyStep::Cells(self.send_cells(set, k, budget)))
@@ -324,11 +387,26 @@ impl KeySession {
 
     /// Handles a batch of the peer's cells.
     pub(crate) fn on_cells<S: KeySet + ?Sized>(&mut self, set: &S, batch: &CellBatch) -> Result<KeyStep, WireError> {
+        if self.over {
+            return Err(err("cells after this side decoded or sent its state"));
+        }
         if batch.at != self.peer_cells.len() {
             return Err(err(format!("cells from {} when {} were expected", batch.at, self.peer_cells.len())));
         }
-        if batch.upto < self.upto {
-            return Err(err("a batch that ends before the previous one"));
+        if batch.at == self.upto {
+            // A new batch (parts are never empty, so it brings new cells): only the one this side asked for.
+            let asked = match self.expect {
+                Expect::First => true,
+                Expect::Upto(upto) => batch.upto == upto,
+                Expect::AtMost(most) => batch.upto <= most,
+                Expect::Nothing => false,
+            };
+            if !asked {
+                return Err(err(format!("a batch ..{} this side did not ask for ({:?})", batch.upto, self.expect)));
+            }
+            self.expect = Expect::Nothing;
+        } else if batch.upto != self.upto {
+            return Err(err(format!("a part of a batch ..{} within the batch ..{}", batch.upto, self.upto)));
         }
         if let Some(h) = batch.hash {
             self.peer = Some(h);
@@ -344,15 +422,20 @@ impl KeySession {
         let diff: Vec<Cell> = self.peer_cells.iter().zip(&mine).map(|(t, m)| t.minus(*m)).collect();
         let estimate = match peel(diff, set.membership()) {
             // A decode adds at most as many keys as there are cells: the bound a capped replica checks a batch by.
-            Peeled::Done(d) if d.theirs.len() <= k && verify(set, &d, peer) => return Ok(KeyStep::Decoded(d)),
+            Peeled::Done(d) if d.theirs.len() <= k && verify(set, &d, peer) => {
+                self.over = true;
+                return Ok(KeyStep::Decoded(d));
+            }
             Peeled::Done(_) => k as f64, // a false decode: caught by the set hash
             Peeled::Stuck { estimate, .. } => estimate,
         };
         // The code is rateless: ask the same sender for the cells after these, enough for the estimate.
         let next = (k + k.div_ceil(4)).max(k + 2).max(cells_p99(estimate * 1.1)).min(MAX_CELLS);
         if next <= k || state_is_cheaper(set, next) {
+            self.over = true;
             return Ok(KeyStep::State);
         }
+        self.expect = Expect::Upto(next);
         Ok(KeyStep::Want(Want { upto: next, sketch: Vec::new() }))
     }
 
@@ -541,6 +624,7 @@ mod tests {
         assert!(CellBatch::from_bytes(&bytes).is_err());
         assert!(CellBatch::from_bytes(&[0, 1, 1, 0, 0]).is_err(), "a record short");
         assert!(CellBatch::from_bytes(&[1, 1, 1, 0, 0, 0, 0]).is_err(), "past the batch");
+        assert!(CellBatch::from_bytes(&[0, 2, 1]).is_err(), "a part without cells");
         assert_eq!(Want::from_bytes(&[0]).unwrap(), Want::STATE, "zero cells and no sketch: the state");
         assert!(Want::from_bytes(&[0x81, 0x80, 0x40]).is_err(), "more than MAX_CELLS");
         assert!(Want::from_bytes(&[0, 1, 2, 3]).is_err(), "a sketch of 3 buckets");

@@ -34,6 +34,15 @@
 //!    keys sends its state (the responder asks for the initiator's with an empty [`Want`]); the receiver joins it
 //!    and answers with exactly what the sender lacks: the larger state travels once, and the smaller side's
 //!    elements only where the other lacks them.
+//!    This is checked on every request for cells, not only the first.
+//! 5. A request for records by key is always answered with a last part, empty when the record is gone (a
+//!    counter entry raised since its cells were sent): the decoder's round ends.
+//!
+//! A peer's messages bound the work they cause: a side takes a new batch of cells only when it asked for that
+//! batch (the initiator's first one excepted, and the one sized from a finer sketch, at most `cells_p99` of 4×
+//! both sizes), never an empty part, and none after it decoded or chose the state; a request for more cells is
+//! refused beyond what a failed decode asks (`4·sent + 64`); and peeling `k` cells costs `O(k log k)` whatever they
+//! hold (a key peels once, [`crate::coding`]). A refused message is a [`WireError`]: the round ends.
 //!
 //! Every message fits the byte budget given to [`Reconcile::open`] / [`Reconcile::step`]: a batch of cells, a
 //! delta or a state too large for one message is split over several, all sent at once; the receiver acts when

@@ -509,7 +509,12 @@ pub fn step<T: Keyed>(
                 return Ok(Step { send: vec![], done: false, delta });
             }
             let want = std::mem::take(&mut session.want);
-            let send = items(&RoaringTreemap::new(), records_for(set, &want), Vec::new(), budget);
+            let mut send = items(&RoaringTreemap::new(), records_for(set, &want), Vec::new(), budget);
+            // A wanted key may have no record any more (a counter entry raised since the cells were sent): the
+            // decoder still waits for a last part, so it gets one, empty if need be.
+            if send.is_empty() && !want.is_empty() {
+                send.push(Items { last: true, ..Items::default() });
+            }
             Ok(Step { send: send.into_iter().map(Repair::Items).collect(), done: true, delta })
         }
         Repair::State(part) => {
@@ -670,5 +675,118 @@ mod tests {
         assert!(Items::from_bytes(&[4, 1, 9, 1]).is_err(), "a record longer than the message");
         let ok = Items::from_bytes(&encode(&[(1, 0), (3, 2), (u64::MAX - 10, 0)])).unwrap();
         assert_eq!(ok.ints.iter().collect::<Vec<_>>(), vec![1, 5, 6, 7, u64::MAX - 2]);
+    }
+
+    mod rounds {
+        use super::*;
+        use crate::fingerprint::mix64;
+        use crate::gcounter::GCounter;
+        use crate::reconcile::Reconcile;
+
+        /// A `C` part of `cells` zero cells `at..`, in a batch ending at `upto`, parsed as a peer's message.
+        fn cells(at: u64, upto: u64, hash: Option<u64>, cells: usize) -> Repair {
+            let mut bytes = Vec::new();
+            put_varint(&mut bytes, at);
+            put_varint(&mut bytes, upto);
+            bytes.push(8 | if hash.is_some() { 16 } else { 0 });
+            if let Some(h) = hash {
+                bytes.extend_from_slice(&h.to_le_bytes());
+            }
+            bytes.extend(std::iter::repeat_n(0u8, cells * 11));
+            serde_json::from_str(&format!("\"C{}\"", to_base64(&bytes))).expect("a well-formed part")
+        }
+
+        fn want(upto: u64) -> Repair {
+            let mut bytes = Vec::new();
+            put_varint(&mut bytes, upto);
+            serde_json::from_str(&format!("\"W{}\"", to_base64(&bytes))).expect("a well-formed request")
+        }
+
+        #[test]
+        fn a_decoder_takes_only_the_batch_it_asked_for_so_a_peer_cannot_make_it_decode_again_for_nothing() {
+            let mut a: GSet = (0..2000u64).map(mix64).collect();
+            let mut s = Session::<GSet>::default();
+            // The first (unsolicited) batch: 64 forged cells cannot decode 2000 keys, so `a` asks for more.
+            let first = a.step(&mut s, &cells(0, 64, Some(1), 64), 1 << 20).expect("a first batch");
+            let [Repair::Want(more)] = first.send.as_slice() else { panic!("one request, got {:?}", first.send) };
+            let next = more.upto() as u64;
+            assert!(next > 64);
+            // An empty part (the replay of the review: 5 bytes that re-ran the whole decode) does not even parse.
+            let mut empty = vec![64u8, 64, 8];
+            assert!(serde_json::from_str::<Repair>(&format!("\"C{}\"", to_base64(&empty))).is_err());
+            empty.push(0);
+            assert!(serde_json::from_str::<Repair>(&format!("\"C{}\"", to_base64(&empty))).is_err());
+            // A batch ending anywhere but where `a` asked is refused; the asked one is taken, part by part.
+            for upto in [65, next - 1, next + 1, MAX_CELLS as u64] {
+                assert!(a.clone().step(&mut s.clone(), &cells(64, upto, None, 1), 1 << 20).is_err(), "..{upto}");
+            }
+            let mut taken = s.clone();
+            let part = a.step(&mut taken, &cells(64, next, None, 1), 1 << 20).expect("the asked batch");
+            assert!(part.send.is_empty());
+            assert!(a.clone().step(&mut taken.clone(), &cells(65, next + 1, None, 1), 1 << 20).is_err(), "another end");
+        }
+
+        #[test]
+        fn a_decoder_takes_no_cells_after_it_decoded() {
+            let mut a: GSet = (0..1000u64).map(mix64).collect();
+            let b: GSet = (0..1003u64).map(mix64).collect();
+            let (_, first) = b.open(&a.summary(), 8000).expect("differ");
+            let mut s = Session::<GSet>::default();
+            let mut k = 0;
+            for m in &first {
+                let Repair::Cells(batch) = m else { panic!("b sends cells: {first:?}") };
+                k = batch.upto() as u64;
+                a.step(&mut s, m, 8000).expect("b's cells");
+            }
+            assert_eq!(a, b, "decoded");
+            assert!(a.step(&mut s, &cells(k, k + 1, None, 1), 8000).is_err());
+        }
+
+        #[test]
+        fn a_request_for_more_cells_than_a_failed_decode_asks_is_refused_and_a_cheaper_state_is_sent_instead() {
+            let mut b: GSet = (0..100u64).map(|i| mix64(i + 1)).collect();
+            let a: GSet = (0..90u64).map(|i| mix64(i + 1)).collect();
+            let (session, first) = b.open(&a.summary(), 1200).expect("differ");
+            let sent: usize = first
+                .iter()
+                .map(|m| match m {
+                    Repair::Cells(c) => c.upto(),
+                    other => panic!("b sends cells, got {other:?}"),
+                })
+                .max()
+                .expect("a batch");
+            // 5 bytes asked a 100-element replica for 6.4 MB of cells: now refused (the round ends).
+            assert!(b.clone().step(&mut session.clone(), &want(MAX_CELLS as u64), 1200).is_err());
+            assert!(b.clone().step(&mut session.clone(), &want(4 * sent as u64 + 65), 1200).is_err());
+            // The largest request still answered costs more in cells than the state: the state is sent, once.
+            let mut s = session;
+            let step = b.step(&mut s, &want(4 * sent as u64 + 64), 1200).expect("answered");
+            assert_eq!(step.send, state_messages(&b, 1200));
+            assert!(step.send.iter().all(|m| matches!(m, Repair::State(_))));
+            assert!(b.step(&mut s, &want(4 * sent as u64 + 64), 1200).is_err(), "the state goes once");
+        }
+
+        #[test]
+        fn a_want_for_a_counter_entry_raised_mid_round_is_answered_with_a_last_part_so_the_decoder_ends() {
+            let budget = 8000;
+            let mut a = GCounter::<String>::new();
+            let mut b = GCounter::<String>::new();
+            for i in 0..3000 {
+                a.increment(format!("n{i}"), 3).unwrap();
+                b.increment(format!("n{i}"), 3).unwrap();
+            }
+            b.increment("n0".into(), 2).unwrap(); // b ahead on n0: 5 vs 3
+            let (mut sb, first) = b.open(&a.summary(), budget).expect("differ");
+            b.increment("n0".into(), 1).unwrap(); // b's key for n0 changes while its cells travel
+            let mut sa = Session::<GCounter<String>>::default();
+            let to_b: Vec<Repair> = first.iter().flat_map(|m| a.step(&mut sa, m, budget).unwrap().send).collect();
+            assert!(matches!(to_b.as_slice(), [Repair::Items(i)] if i.last && i.want.len() == 1), "{to_b:?}");
+            let answer = b.step(&mut sb, &to_b[0], budget).unwrap();
+            assert!(answer.done);
+            assert_eq!(answer.send, vec![Repair::Items(Items { last: true, ..Items::default() })]);
+            let end = a.step(&mut sa, &answer.send[0], budget).unwrap();
+            assert!(end.done && end.send.is_empty());
+            assert_eq!(a.get(&"n0".to_string()), 3, "the raised entry comes with the next push or round");
+        }
     }
 }
