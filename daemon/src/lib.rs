@@ -24,8 +24,8 @@
 //!
 //! ## Modules
 //!
-//! [`config`] (flags and file), [`objects`], [`wire`], [`membership`], [`replica`], [`core`], [`storage`], [`snapshot`],
-//! [`http`], [`metrics`], [`server`].
+//! [`config`] (flags and file), [`objects`], [`wire`], [`membership`], [`replica`], [`core`], [`storage`],
+//! [`record`], [`snapshot`], [`http`], [`metrics`], [`server`].
 
 pub mod config;
 pub mod core;
@@ -33,6 +33,7 @@ pub mod http;
 pub mod membership;
 pub mod metrics;
 pub mod objects;
+pub mod record;
 pub mod replica;
 pub mod server;
 pub mod snapshot;
