@@ -58,7 +58,9 @@ impl<W: Write> Write for Hashing<W> {
 
 /// Writes `state` as a snapshot covering the segments below `covers` (see the module docs).
 pub fn write(out: impl Write, covers: u64, state: &Objects) -> io::Result<()> {
-    let mut w = Hashing { inner: out, hasher: blake3::Hasher::new() };
+    // Buffered before the hasher: roaring writes a million one-integer bitmaps field by field, and hashing each
+    // few-byte write on its own made encoding cost more than cloning the replica (0.95 against 0.6 CPU-s).
+    let mut w = io::BufWriter::with_capacity(1 << 16, Hashing { inner: out, hasher: blake3::Hasher::new() });
     w.write_all(MAGIC)?;
     w.write_all(&VERSION.to_le_bytes())?;
     w.write_all(&covers.to_le_bytes())?;
@@ -70,7 +72,7 @@ pub fn write(out: impl Write, covers: u64, state: &Objects) -> io::Result<()> {
         w.write_all(name.as_bytes())?;
         let ints = set.ints().as_treemap();
         w.write_all(&(ints.serialized_size() as u64).to_le_bytes())?;
-        ints.serialize_into(&mut w)?;
+        encode_treemap(ints, &mut w)?;
         let other = serde_json::to_vec(&set.other().iter().collect::<Vec<_>>())?;
         w.write_all(&(other.len() as u64).to_le_bytes())?;
         w.write_all(&other)?;
@@ -78,9 +80,10 @@ pub fn write(out: impl Write, covers: u64, state: &Objects) -> io::Result<()> {
     let counters = serde_json::to_vec(state.counters())?;
     w.write_all(&(counters.len() as u64).to_le_bytes())?;
     w.write_all(&counters)?;
-    let sum = w.hasher.finalize();
-    w.inner.write_all(sum.as_bytes())?;
-    w.inner.flush()
+    let mut h = w.into_inner().map_err(|e| e.into_error())?;
+    let sum = h.hasher.finalize();
+    h.inner.write_all(sum.as_bytes())?;
+    h.inner.flush()
 }
 
 /// A replica taken apart for loading: each set's integers as a treemap (owned, so that the log's integers can be
@@ -222,6 +225,35 @@ fn read_with(bytes: &[u8], decode: fn(&[u8]) -> io::Result<RoaringTreemap>) -> i
 const SINGLETON_HEAD: [u8; 8] = [0x3a, 0x30, 0, 0, 1, 0, 0, 0];
 const SINGLETON_LEN: usize = 18;
 
+/// Writes `t` in roaring's `RoaringTreemap` serialization, byte for byte what `serialize_into` writes, with a bitmap
+/// of one integer (what each of a million scattered 64-bit integers gets) written directly: roaring's general
+/// encoder writes it field by field through the writer (the mirror of the decoder below).
+fn encode_treemap(t: &RoaringTreemap, w: &mut impl Write) -> io::Result<()> {
+    let mut count = 0u64;
+    for _ in t.bitmaps() {
+        count += 1;
+    }
+    w.write_all(&count.to_le_bytes())?;
+    let mut one = [0u8; 4 + SINGLETON_LEN];
+    one[4..12].copy_from_slice(&SINGLETON_HEAD);
+    one[14..20].copy_from_slice(&[0, 0, 16, 0, 0, 0]);
+    for (key, bitmap) in t.bitmaps() {
+        match (bitmap.len(), bitmap.min()) {
+            (1, Some(x)) => {
+                one[..4].copy_from_slice(&key.to_le_bytes());
+                one[12..14].copy_from_slice(&((x >> 16) as u16).to_le_bytes());
+                one[20..22].copy_from_slice(&(x as u16).to_le_bytes());
+                w.write_all(&one)?;
+            }
+            _ => {
+                w.write_all(&key.to_le_bytes())?;
+                bitmap.serialize_into(&mut *w)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Decodes roaring's `RoaringTreemap` serialization (a u64 count, then per inner bitmap its u32 key and the
 /// bitmap's portable serialization). The same result as `RoaringTreemap::deserialize_from`, faster for scattered
 /// integers: a bitmap of one integer (what each of a million random 64-bit integers gets) is read directly rather
@@ -331,6 +363,9 @@ mod tests {
         let mut bytes = Vec::new();
         t.serialize_into(&mut bytes).unwrap();
         assert_eq!(decode_treemap(&bytes).unwrap(), t);
+        let mut ours = Vec::new();
+        encode_treemap(&t, &mut ours).unwrap();
+        assert_eq!(ours, bytes, "the encoder writes roaring's bytes");
         assert_eq!(decode_treemap(&bytes).unwrap(), RoaringTreemap::deserialize_from(&bytes[..]).unwrap());
         for cut in [0, 7, 8, 12, 20, bytes.len() - 1] {
             assert!(decode_treemap(&bytes[..cut]).is_err(), "cut at {cut}");
