@@ -99,6 +99,11 @@ pub struct Config {
     /// relay's first child), so that a crash within the window cannot lose an acknowledged update. Costs one
     /// message per local update of a node whose own updates are batched (the star's hub: 1/N of the updates).
     pub backup: bool,
+    /// Local updates are tracked until a peer has acknowledged a push carrying them
+    /// ([`crate::Engine::confirmed_local`]): a child's pushes up acknowledge its parent's pushes (on pushes it sends
+    /// anyway), and a node whose pushes down stay unacknowledged for an acknowledgement timeout asks one child to
+    /// acknowledge (one push each way, only when no child pushes up meanwhile).
+    pub confirm: bool,
 }
 
 /// The most members one push reports unreachable.
@@ -123,6 +128,7 @@ impl Default for Config {
             suspicion_ttl: Duration::from_secs(5),
             max_message_bytes: 60_000,
             backup: true,
+            confirm: false,
         }
     }
 }

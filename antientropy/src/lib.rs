@@ -1,10 +1,11 @@
 //! # osmosis-antientropy
 //!
 //! A sans-IO push-pull anti-entropy engine for delta-state CRDTs ([`osmosis_crdt::DeltaCrdt`]). Fresh deltas
-//! travel at once (or after a short batching window) along an eager [`Overlay`]; push-pull rounds of digests and
-//! deltas repair whatever the eager path lost. Merges are idempotent, so there are no retry queues and no acks: a
-//! lost, duplicated or reordered message is repaired by a later round. The protocol, its convergence argument and
-//! its costs are written down in [`algorithm`] (the crate's `ALGORITHM.md`).
+//! travel at once (or after a short batching window) along an eager [`Overlay`]; push-pull rounds, the CRDT's own
+//! reconciliation ([`osmosis_crdt::Reconcile`]) carried between two peers, repair whatever the eager path lost.
+//! Merges are idempotent, so there are no retry queues and no acks: a lost, duplicated or reordered message is
+//! repaired by a later round. The protocol, its convergence argument and its costs are written down in
+//! [`algorithm`] (the crate's `ALGORITHM.md`).
 //!
 //! The engine never reads a clock, never does I/O and draws randomness from a seed: callers pass the time in,
 //! feed it messages and drain its outbox, so the same engine runs under the node's tokio driver and in

@@ -1,8 +1,14 @@
 //! What engines send each other. Each message is a JSON object tagged by `type`, so a Maelstrom node can use it
 //! as a message body as it is. Optional fields are left out when empty, so a push in the fault-free steady state
 //! carries at most `ack` and `up` beyond its number and delta.
+//!
+//! A push-pull round is the CRDT's reconciliation ([`Reconcile`]): the engine carries its summary and repair
+//! messages without looking inside, and adds what routing needs. `round` names the round: the initiator numbers
+//! its rounds, and the type says which side sent a message (`ae_reply` from the responder, `ae_repair` from the
+//! initiator), so that a round numbered 7 by each of two peers is two rounds. `seq` numbers a round's messages in
+//! each direction from 0, so that the receiver hands them to the CRDT in order and once, whatever the network does.
 
-use osmosis_crdt::DeltaCrdt;
+use osmosis_crdt::{DeltaCrdt, Reconcile};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +24,7 @@ pub struct Report<I> {
 /// A message between two engines.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", bound = "I: Serialize + DeserializeOwned", deny_unknown_fields)]
-pub enum Message<C: DeltaCrdt, I = String> {
+pub enum Message<C: DeltaCrdt + Reconcile, I = String> {
     /// Eager dissemination: fresh deltas, numbered per link (sender → receiver) from 0 so the receiver can notice
     /// a lost push and start a round.
     #[serde(rename = "ae_push")]
@@ -44,26 +50,33 @@ pub enum Message<C: DeltaCrdt, I = String> {
         #[serde(default = "Vec::new", skip_serializing_if = "Vec::is_empty")]
         suspects: Vec<Report<I>>,
     },
-    /// Step 1 of a push-pull round: the initiator's digest.
-    #[serde(rename = "ae_digest")]
-    Digest {
-        /// The initiator's digest, with a fresh seed.
-        digest: C::Digest,
+    /// Step 1 of a push-pull round: the initiator's summary. A responder that agrees stays silent.
+    #[serde(rename = "ae_summary")]
+    Summary {
+        /// The initiator's number for the round.
+        round: u64,
+        /// The initiator's [`Reconcile::summary`].
+        summary: C::Summary,
     },
-    /// Step 2: what the initiator lacks (if anything) and the responder's digest, computed like the initiator's.
+    /// A message of the round from its responder to its initiator.
     #[serde(rename = "ae_reply")]
     Reply {
-        /// The responder's delta for the initiator, if it has anything the initiator lacks.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        delta: Option<C::Delta>,
-        /// The responder's digest.
-        digest: C::Digest,
+        /// The initiator's number for the round.
+        round: u64,
+        /// This message's number among the responder's messages of the round, from 0.
+        seq: u32,
+        /// The CRDT's message.
+        repair: C::Repair,
     },
-    /// Step 3: what the responder lacks (also the continuation of a step-2 delta too large for one message).
-    #[serde(rename = "ae_delta")]
-    Delta {
-        /// The initiator's delta for the responder.
-        delta: C::Delta,
+    /// A message of the round from its initiator to its responder (after the summary).
+    #[serde(rename = "ae_repair")]
+    Repair {
+        /// The initiator's number for the round.
+        round: u64,
+        /// This message's number among the initiator's messages of the round (after the summary), from 0.
+        seq: u32,
+        /// The CRDT's message.
+        repair: C::Repair,
     },
 }
 
@@ -71,7 +84,7 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-impl<C: DeltaCrdt, I> Message<C, I> {
+impl<C: DeltaCrdt + Reconcile, I> Message<C, I> {
     /// A plain push: number `seq`, `delta`, no acknowledgement, flags or reports.
     pub fn push(seq: u64, delta: C::Delta) -> Self {
         Message::Push { seq, delta, ack: None, up: false, urgent: false, suspects: Vec::new() }
@@ -81,23 +94,23 @@ impl<C: DeltaCrdt, I> Message<C, I> {
     pub fn kind(&self) -> &'static str {
         match self {
             Message::Push { .. } => "ae_push",
-            Message::Digest { .. } => "ae_digest",
+            Message::Summary { .. } => "ae_summary",
             Message::Reply { .. } => "ae_reply",
-            Message::Delta { .. } => "ae_delta",
+            Message::Repair { .. } => "ae_repair",
         }
     }
 
     /// Whether a message body's `type` names an engine message.
     pub fn is_engine_type(kind: &str) -> bool {
-        matches!(kind, "ae_push" | "ae_digest" | "ae_reply" | "ae_delta")
+        matches!(kind, "ae_push" | "ae_summary" | "ae_reply" | "ae_repair")
     }
 
-    /// The delta the message carries, if any.
+    /// The delta the message carries, if it is a push (a round's messages carry the CRDT's repair messages,
+    /// which only the CRDT reads).
     pub fn delta(&self) -> Option<&C::Delta> {
         match self {
-            Message::Push { delta, .. } | Message::Delta { delta } => Some(delta),
-            Message::Reply { delta, .. } => delta.as_ref(),
-            Message::Digest { .. } => None,
+            Message::Push { delta, .. } => Some(delta),
+            _ => None,
         }
     }
 }

@@ -1,13 +1,17 @@
 //! Engines converge whatever the network does while it misbehaves — loss, duplication, reordering — once
-//! delivery resumes; and once they agree they fall quiet. Checked for every osmosis CRDT and every overlay.
+//! delivery resumes; and once they agree they fall quiet. Checked for every osmosis CRDT and every overlay, and
+//! for a set whose reconciliation is made to fail its first decodes.
 
 use std::time::Duration;
 
 use osmosis_antientropy::sim::{Faults, Sim};
 use osmosis_antientropy::{Config, Overlay, Replica};
 use osmosis_crdt::{GCounter, GSet, JsonSet, PNCounter};
+
+mod support;
 use proptest::prelude::*;
 use serde_json::json;
+use support::Understated;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -43,7 +47,7 @@ fn updates() -> impl Strategy<Value = Vec<(usize, u64, i64)>> {
 
 /// Runs `updates` (made into deltas by `make`) through `n` engines on a faulty network for 10 s, then on a
 /// reliable one; checks that all engines reach `expected(updates)`-equivalent states within 120 s of the heal and
-/// then send nothing but agreeing digests.
+/// then send nothing but agreeing summaries.
 fn check<C: Replica + PartialEq + std::fmt::Debug>(
     n: usize,
     config: &Config,
@@ -79,7 +83,7 @@ fn check<C: Replica + PartialEq + std::fmt::Debug>(
     prop_assert_eq!(sim.engines[0].state(), &all, "the converged state is the join of every update");
     let quiet_from = settle;
     sim.run_until(settle + Duration::from_secs(40));
-    let chatter: Vec<_> = sim.sent_between(quiet_from, sim.now).filter(|s| s.kind != "ae_digest").collect();
+    let chatter: Vec<_> = sim.sent_between(quiet_from, sim.now).filter(|s| s.kind != "ae_summary").collect();
     prop_assert!(chatter.is_empty(), "agreeing engines sent {:?}", chatter);
     let digests = sim.sent_between(quiet_from, sim.now).count();
     // Backed-off rounds: at most one per round_max per engine, plus one for the boundary; each round goes to
@@ -91,6 +95,10 @@ fn check<C: Replica + PartialEq + std::fmt::Debug>(
 
 fn set_delta(s: &mut GSet, _: usize, v: i64) -> GSet {
     s.insert(v.unsigned_abs())
+}
+
+fn understated_delta(s: &mut Understated, _: usize, v: i64) -> Understated {
+    Understated(s.0.insert(v.unsigned_abs().wrapping_mul(0x9e37_79b9_7f4a_7c15)))
 }
 
 fn json_delta(s: &mut JsonSet, _: usize, v: i64) -> JsonSet {
@@ -115,6 +123,13 @@ proptest! {
         n in 2usize..=7, config in config(), faults in faults(), updates in updates(), seed in any::<u64>()
     ) {
         check(n, &config, faults, &updates, seed, set_delta)?;
+    }
+
+    #[test]
+    fn sets_converge_when_first_decodes_fail(
+        n in 2usize..=7, config in config(), faults in faults(), updates in updates(), seed in any::<u64>()
+    ) {
+        check(n, &config, faults, &updates, seed, understated_delta)?;
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! Exact message counts on a reliable network: what one update costs on each overlay, and that agreeing
-//! engines answer digests with silence.
+//! engines answer summaries with silence.
 
 use std::time::Duration;
 
 use osmosis_antientropy::sim::{Faults, Sim};
-use osmosis_antientropy::{Config, Overlay};
-use osmosis_crdt::GSet;
+use osmosis_antientropy::{Config, Engine, Message, Overlay, Replica};
+use osmosis_crdt::{GCounter, GSet, json_len};
+
+mod support;
+use support::Understated;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -18,7 +21,7 @@ fn sim(n: usize, overlay: Overlay) -> Sim<GSet> {
 
 fn kinds(sim: &Sim<GSet>, from: Duration, to: Duration) -> (usize, usize) {
     let pushes = sim.sent_between(from, to).filter(|s| s.kind == "ae_push").count();
-    let other = sim.sent_between(from, to).filter(|s| s.kind != "ae_push" && s.kind != "ae_digest").count();
+    let other = sim.sent_between(from, to).filter(|s| s.kind != "ae_push" && s.kind != "ae_summary").count();
     (pushes, other)
 }
 
@@ -72,19 +75,23 @@ fn full_costs_n_minus_one_pushes_per_update_and_a_tree_one_per_edge() {
 }
 
 #[test]
-fn agreeing_engines_send_only_backed_off_digests() {
+fn agreeing_engines_send_only_backed_off_summaries() {
     let n = 5;
     let mut s = sim(n, Overlay::Star);
     s.update(2, |s| s.insert(1));
     s.run_until(ms(500));
     s.run_until(Duration::from_secs(60));
     let (pushes, other) = kinds(&s, ms(500), s.now);
-    assert_eq!((pushes, other), (0, 0), "no pushes, replies or deltas between agreeing engines");
+    assert_eq!((pushes, other), (0, 0), "no pushes, replies or repairs between agreeing engines");
     // Rounds after the last news at ~0.1 s: 2 and 6 s after it, then every 8 s (round max): 14, 22, …, 54 s, 8 per
     // engine in 60 s. The hub's go to one random peer, each leaf's to the hub and one random other leaf.
-    let digests = s.sent_between(ms(500), s.now).count();
-    assert_eq!(digests, 8 + (n - 1) * 8 * 2);
-    assert_eq!(s.engines.iter().map(|e| e.stats().agreements).sum::<u64>(), digests as u64);
+    let summaries = s.sent_between(ms(500), s.now).count();
+    assert_eq!(summaries, 8 + (n - 1) * 8 * 2);
+    assert_eq!(s.engines.iter().map(|e| e.stats().agreements).sum::<u64>(), summaries as u64);
+    // Each initiator heard silence: its sessions expire unanswered, seen at the engine's next tick (its next round),
+    // so all but the last round's (at 54 s: one from the hub, two from each leaf) are counted by 60 s.
+    let silent: u64 = s.engines.iter().map(|e| e.stats().silent_rounds).sum();
+    assert_eq!(silent, (summaries - (1 + (n - 1) * 2)) as u64);
 }
 
 #[test]
@@ -181,6 +188,228 @@ fn a_push_number_far_ahead_does_not_blind_gap_detection_on_its_link() {
     assert!(e.state().contains(5), "the far-ahead push's delta is merged all the same");
 }
 
+/// The JSON bytes of the CRDT's part of a round message: the summary or the repair message.
+fn payload_len<C: Replica>(msg: &Message<C, u8>) -> usize {
+    match msg {
+        Message::Push { .. } => unreachable!("rounds only"),
+        Message::Summary { summary, .. } => json_len(summary),
+        Message::Reply { repair, .. } | Message::Repair { repair, .. } => json_len(repair),
+    }
+}
+
+/// Two engines without an eager path (rounds alone), holding `a` and `b`.
+fn pair<C: Replica>(a: &C, b: &C) -> (Engine<C, u8>, Engine<C, u8>) {
+    let config = Config { overlay: Overlay::None, ..Config::default() };
+    let mut x: Engine<C, u8> = Engine::new(0, [0, 1], config.clone(), 1, ms(0)).unwrap();
+    let mut y: Engine<C, u8> = Engine::new(1, [0, 1], config, 2, ms(0)).unwrap();
+    x.update(ms(0), |s| {
+        s.join(a);
+        a.clone()
+    });
+    y.update(ms(0), |s| {
+        s.join(b);
+        b.clone()
+    });
+    (x, y)
+}
+
+/// The round the first engine opens with the second at its first timed round, every message delivered at once and
+/// in order: each message's type and CRDT payload bytes, and whether both replicas then hold `a ⊔ b`.
+fn one_round<C: Replica + PartialEq>(a: &C, b: &C) -> (Vec<(&'static str, usize)>, bool) {
+    let (mut x, mut y) = pair(a, b);
+    let t = x.next_deadline().expect("a timed round is due");
+    x.on_tick(t);
+    let mut log = Vec::new();
+    let mut queue: std::collections::VecDeque<(u8, Message<C, u8>)> = x.take_outbox().into_iter().collect();
+    while let Some((to, msg)) = queue.pop_front() {
+        assert!(json_len(&msg) <= Config::default().max_message_bytes, "a {} over the budget", msg.kind());
+        log.push((msg.kind(), payload_len(&msg)));
+        let receiver = if to == 1 { &mut y } else { &mut x };
+        receiver.on_message(t, &(1 - to), msg);
+        queue.extend(receiver.take_outbox());
+    }
+    let mut joined = a.clone();
+    joined.join(b);
+    (log, x.state() == &joined && y.state() == &joined)
+}
+
+/// `n` random 64-bit elements from `seed`.
+fn random_set(n: u64, seed: u64) -> GSet {
+    (0..n).map(|i| (seed ^ i).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) ^ i).collect()
+}
+
+fn kinds_of(log: &[(&'static str, usize)]) -> Vec<&'static str> {
+    log.iter().map(|(k, _)| *k).collect()
+}
+
+fn bytes_of(log: &[(&'static str, usize)]) -> usize {
+    log.iter().map(|(_, b)| b).sum()
+}
+
+#[test]
+fn a_gset_round_costs_one_summary_when_replicas_agree_and_two_or_three_messages_for_one_difference() {
+    let base = random_set(10_000, 1);
+    let (log, ok) = one_round(&base, &base);
+    assert!(ok);
+    assert_eq!(kinds_of(&log), ["ae_summary"], "agreement is answered by silence");
+    assert!(bytes_of(&log) <= 64, "{log:?}");
+
+    let mut more = base.clone();
+    more.insert(42);
+    // The initiator lacks one element: the responder sends its first cell and its set hash; the initiator decodes
+    // it and, lacking nothing the responder needs, answers nothing.
+    let (log, ok) = one_round(&base, &more);
+    assert!(ok);
+    assert_eq!(log, [("ae_summary", 37), ("ae_reply", 33)]);
+    assert!(bytes_of(&log) <= 64 + 40, "{log:?}");
+    // The responder lacks it: cells flow to the side that lacks, so the responder asks for the initiator's first
+    // cell (a 5-byte want), and its decode yields the element itself; it ends the round with an empty part, so
+    // that the initiator does not count the round as unanswered.
+    let (log, ok) = one_round(&more, &base);
+    assert!(ok);
+    assert_eq!(log, [("ae_summary", 37), ("ae_reply", 5), ("ae_repair", 22), ("ae_reply", 5)]);
+    assert!(bytes_of(&log) <= 64 + 40, "{log:?}");
+    // One difference each way. The sketch cannot tell 1 + 1 from 0, so the responder asks for the cells sized for
+    // two differences, which with these two elements hold no pure cell: its decode fails and it asks the same
+    // sender for the cells after those (the code is rateless: only the extra cells travel), decodes both and
+    // sends the initiator its element. 201 bytes against the 144 of the target: small symmetric rounds are the
+    // case the byte target misses (benches/README.md, "Reconciliation").
+    let mut other = base.clone();
+    other.insert(43);
+    let (log, ok) = one_round(&more, &other);
+    assert!(ok);
+    let expected =
+        [("ae_summary", 37), ("ae_reply", 5), ("ae_repair", 81), ("ae_reply", 5), ("ae_repair", 66), ("ae_reply", 7)];
+    assert_eq!(log, expected);
+}
+
+#[test]
+fn a_gset_round_with_an_empty_side_sends_the_state_in_budget_sized_parts() {
+    // 10,000 random u64 elements: 80 KB raw, 107 KB of base64, two parts at the 60 KB budget.
+    let full = random_set(10_000, 2);
+    let empty = GSet::new();
+    // The empty initiator: the responder answers with its state; the initiator has nothing to send back.
+    let (log, ok) = one_round(&empty, &full);
+    assert!(ok);
+    assert_eq!(kinds_of(&log), ["ae_summary", "ae_reply", "ae_reply"]);
+    // The empty responder: its (empty) state, then the initiator's elements in two parts.
+    let (log, ok) = one_round(&full, &empty);
+    assert!(ok);
+    assert_eq!(kinds_of(&log), ["ae_summary", "ae_reply", "ae_repair", "ae_repair"]);
+    assert!(bytes_of(&log) < 10_000 * 8 * 4 / 3 + 200, "no more than the state once: {log:?}");
+}
+
+#[test]
+fn a_failed_first_decode_costs_one_more_message_not_a_restart() {
+    // Five differences each way; the responder sizes its first batch for two (as if the sketches agreed).
+    let base = random_set(10_000, 3);
+    let (mut a, mut b) = (base.clone(), base);
+    for i in 0..5 {
+        a.insert(1_000_000 + i);
+        b.insert(2_000_000 + i);
+    }
+    let (log, ok) = one_round(&Understated(a.clone()), &Understated(b.clone()));
+    assert!(ok);
+    // Summary; the responder's cells for two differences (with its set hash), too few for ten; the initiator's
+    // failed decode estimates the difference from the cells that stayed zero and asks for the cells after them
+    // (a 5-byte want); the responder sends them, the initiator decodes, takes the responder's 5 elements and
+    // sends its own 5 (one run, 10 bytes). The failure costs one exchange and only the extra cells, never a
+    // restart or a resend of the set.
+    let expected = [("ae_summary", 37), ("ae_reply", 106), ("ae_repair", 5), ("ae_reply", 491), ("ae_repair", 10)];
+    assert_eq!(log, expected);
+    let (log, ok) = one_round(&a, &b);
+    assert!(ok);
+    // Sized by the true sketches: the summary's sketch tells these 10 differences for symmetric; the responder
+    // asks for the initiator's cells (below 16 estimated differences without a finer sketch: 5 bytes), decodes
+    // and sends the initiator its 5 elements. 4 messages, 338 bytes (the target is 64 + 40·10 = 464).
+    assert_eq!(log, [("ae_summary", 37), ("ae_reply", 5), ("ae_repair", 286), ("ae_reply", 10)]);
+    assert!(bytes_of(&log) <= 64 + 40 * 10);
+}
+
+#[test]
+fn a_counter_round_costs_one_summary_when_replicas_agree_and_the_changed_entry_otherwise() {
+    let mut a = GCounter::<String>::new();
+    for i in 0..25 {
+        a.increment(format!("n{i}"), 10).unwrap();
+    }
+    let (log, ok) = one_round(&a, &a);
+    assert!(ok);
+    assert_eq!(kinds_of(&log), ["ae_summary"]);
+    assert!(bytes_of(&log) <= 64);
+    let mut b = a.clone();
+    b.increment("n3".into(), 1).unwrap();
+    // One entry changed is two keys (its old and new value): the responder sends cells, the initiator decodes
+    // them, and the records travel by key: the one the decoder lacks is asked for and sent.
+    let (log, ok) = one_round(&a, &b);
+    assert!(ok);
+    assert_eq!(log, [("ae_summary", 36), ("ae_reply", 209), ("ae_repair", 26), ("ae_reply", 14)]);
+    // The responder lacks it: the initiator decodes the same cells and sends the entry's record.
+    let (log, ok) = one_round(&b, &a);
+    assert!(ok);
+    assert_eq!(log, [("ae_summary", 36), ("ae_reply", 209), ("ae_repair", 26)]);
+}
+
+#[test]
+fn duplicated_and_reordered_round_messages_are_handed_over_once_in_order_and_stale_ones_dropped() {
+    let full = random_set(10_000, 4);
+    let (mut x, mut y) = pair(&GSet::new(), &full);
+    let t = x.next_deadline().unwrap();
+    x.on_tick(t);
+    let summary = x.take_outbox().pop().unwrap().1;
+    y.on_message(t, &0, summary.clone());
+    y.on_message(t, &0, summary);
+    let parts = y.take_outbox();
+    assert_eq!(parts.len(), 2, "one answer to a duplicated summary, in two parts");
+    assert_eq!(y.stats().stale, 1);
+    // The second part first, then both again: the state arrives whole, once.
+    for (_, msg) in parts.iter().rev().chain(parts.iter()).cloned() {
+        x.on_message(t, &1, msg);
+    }
+    assert_eq!(x.state(), &full);
+    assert_eq!(x.stats().stale, 2, "the repeated parts");
+    // A reply to a round never opened, and one after the round expired, change nothing.
+    x.on_message(t + Config::default().round_min * 2, &1, parts[0].1.clone());
+    assert_eq!(x.stats().stale, 3);
+}
+
+#[test]
+fn rounds_a_peer_leaves_unanswered_are_counted_until_it_is_heard_from() {
+    let (mut x, mut y) = pair(&random_set(100, 5), &GSet::new());
+    let mut t = ms(0);
+    for expected in 0..4u32 {
+        t = x.next_deadline().unwrap();
+        x.on_tick(t); // also ends the sessions older than round_min: the previous round's
+        assert_eq!(x.unanswered_rounds(&1), expected);
+        if expected < 3 {
+            assert_eq!(x.take_outbox().len(), 1, "a summary, lost");
+        }
+    }
+    assert_eq!(x.stats().silent_rounds, 3);
+    // The peer answers the last round: the count starts again, and the round completes.
+    let mut queue: std::collections::VecDeque<(u8, Message<GSet, u8>)> = x.take_outbox().into_iter().collect();
+    while let Some((to, msg)) = queue.pop_front() {
+        let receiver = if to == 1 { &mut y } else { &mut x };
+        receiver.on_message(t, &(1 - to), msg);
+        queue.extend(receiver.take_outbox());
+    }
+    assert_eq!(x.unanswered_rounds(&1), 0);
+    assert_eq!(x.state(), y.state());
+}
+
+#[test]
+fn a_peer_that_floods_summaries_gets_at_most_eight_answers_per_round_min() {
+    let (_, mut y) = pair(&GSet::new(), &random_set(1000, 6));
+    let summary = osmosis_crdt::Reconcile::summary(&GSet::new()); // an empty replica asks for the whole state
+    for round in 0..20 {
+        y.on_message(ms(0), &0, Message::Summary { round, summary });
+    }
+    assert_eq!(y.take_outbox().len(), 8, "each answer is the whole state: only 8 of them");
+    assert_eq!(y.stats().stale, 12);
+    // Once those sessions expire, the peer is answered again.
+    y.on_message(Config::default().round_min, &0, Message::Summary { round: 20, summary });
+    assert_eq!(y.take_outbox().len(), 1);
+}
+
 /// While the leaves keep writing (news flows, every push to the hub acknowledged, the hub's pushes numbered without a
 /// gap), no leaf runs a timed round: the eager path's acknowledgements and numbers show that nothing was lost. Once the
 /// writes stop, rounds come back (and find the replicas agreeing).
@@ -194,13 +423,111 @@ fn timed_rounds_are_skipped_while_news_flows_over_proven_links_and_return_when_i
     }
     s.run_until(ms(20_000));
     assert!(s.converged());
-    let digests = |s: &Sim<GSet>, from, to| s.sent_between(from, to).filter(|m| m.kind == "ae_digest").count();
-    let from_leaves = s.sent_between(ms(0), ms(20_000)).filter(|m| m.kind == "ae_digest" && m.from != 0).count();
+    let summaries = |s: &Sim<GSet>, from, to| s.sent_between(from, to).filter(|m| m.kind == "ae_summary").count();
+    let from_leaves = s.sent_between(ms(0), ms(20_000)).filter(|m| m.kind == "ae_summary" && m.from != 0).count();
     assert_eq!(from_leaves, 0, "no leaf runs a round while news flows");
     // The hub has no upstream to prove: it keeps its timed round every round_max (8 s), with one random peer.
-    assert_eq!(digests(&s, ms(0), ms(20_000)), 2);
+    assert_eq!(summaries(&s, ms(0), ms(20_000)), 2);
     assert!(s.engines[1..].iter().all(|e| e.stats().skipped_rounds > 0), "every leaf skipped its timed rounds");
     s.run_until(ms(40_000));
-    assert!(digests(&s, ms(20_000), ms(40_000)) > 0, "rounds return once the writes stop");
+    assert!(summaries(&s, ms(20_000), ms(40_000)) > 0, "rounds return once the writes stop");
     assert_eq!(kinds(&s, ms(20_000), ms(40_000)).1, 0, "the rounds find agreement: no reply, no delta");
+}
+
+#[test]
+fn a_local_update_counts_as_sent_once_its_first_push_has_left_and_not_before() {
+    let config = Config { overlay: Overlay::Star, relay_window: ms(100), backup: false, ..Config::default() };
+    let mut s: Sim<GSet> = Sim::new(5, &config, Faults::reliable(ms(10)), 7);
+    // A leaf pushes its own update at once (local window 0): sent as soon as it is taken.
+    s.update(3, |s| s.insert(1));
+    assert_eq!((s.engines[3].local_updates(), s.engines[3].sent_local()), (1, 1));
+    // The hub batches its own: two updates wait for its relay window, then leave together.
+    s.run_until(ms(500));
+    s.update(0, |s| s.insert(2));
+    s.run_until(ms(550));
+    s.update(0, |s| s.insert(3));
+    assert_eq!((s.engines[0].local_updates(), s.engines[0].sent_local()), (2, 0));
+    s.run_until(ms(599));
+    assert_eq!(s.engines[0].sent_local(), 0, "the window opened at 500 ms closes at 600 ms");
+    s.run_until(ms(600));
+    assert_eq!(s.engines[0].sent_local(), 2);
+    // An update that changes nothing is no local update; one with no peer to go to is sent at once.
+    s.update(0, |s| s.insert(3));
+    assert_eq!((s.engines[0].local_updates(), s.engines[0].sent_local()), (2, 2));
+    let mut alone: Sim<GSet> = Sim::new(1, &config, Faults::reliable(ms(10)), 7);
+    alone.update(0, |s| s.insert(1));
+    assert_eq!((alone.engines[0].local_updates(), alone.engines[0].sent_local()), (1, 1));
+    // With backup pushes the hub's update leaves at once, to one leaf.
+    let mut s: Sim<GSet> = Sim::new(5, &Config { backup: true, ..config }, Faults::reliable(ms(10)), 7);
+    s.update(0, |s| s.insert(2));
+    assert_eq!(s.engines[0].sent_local(), 1);
+}
+
+#[test]
+fn an_update_waiting_only_for_a_member_that_left_counts_as_sent() {
+    let config = Config { overlay: Overlay::Star, relay_window: ms(100), backup: false, ..Config::default() };
+    let mut s: Sim<GSet> = Sim::new(2, &config, Faults::reliable(ms(10)), 7);
+    s.update(0, |s| s.insert(1));
+    assert_eq!(s.engines[0].sent_local(), 0);
+    let now = s.now;
+    s.engines[0].remove_member(now, &1);
+    assert_eq!(s.engines[0].sent_local(), 1, "nobody is left to send it to");
+}
+
+#[test]
+fn with_confirm_a_local_update_counts_once_a_peer_acknowledged_it_and_a_quiet_hub_asks_one_child() {
+    let config =
+        Config { overlay: Overlay::Star, relay_window: ms(100), backup: false, confirm: true, ..Config::default() };
+    let mut s: Sim<GSet> = Sim::new(3, &config, Faults::reliable(ms(10)), 7);
+    // A leaf's push is acknowledged on the hub's relay batch: sent at 0, relayed and acknowledged at 110 ms.
+    s.update(2, |s| s.insert(1));
+    assert_eq!((s.engines[2].sent_local(), s.engines[2].confirmed_local()), (1, 0));
+    s.run_until(ms(119));
+    assert_eq!(s.engines[2].confirmed_local(), 0);
+    s.run_until(ms(120));
+    assert_eq!(s.engines[2].confirmed_local(), 1);
+    // The hub's own update leaves with its batch at 600 ms; a child's next push up acknowledges it, for free.
+    s.run_until(ms(500));
+    s.update(0, |s| s.insert(2));
+    s.run_until(ms(650));
+    assert_eq!((s.engines[0].sent_local(), s.engines[0].confirmed_local()), (1, 0));
+    let before = s.sent.len();
+    s.update(1, |s| s.insert(3));
+    s.run_until(ms(660));
+    assert_eq!(s.engines[0].confirmed_local(), 1);
+    assert_eq!(s.sent.len(), before + 1, "only the child's own push");
+    // In a quiet cluster nobody pushes up: after an acknowledgement timeout (100 + 300 ms) the hub asks one child,
+    // which answers at once. Two pushes, against none without `confirm`.
+    s.run_until(ms(2_000));
+    s.update(0, |s| s.insert(4));
+    s.run_until(ms(2_100));
+    assert_eq!((s.engines[0].sent_local(), s.engines[0].confirmed_local()), (2, 1));
+    let before = s.sent.len();
+    s.run_until(ms(2_519));
+    assert_eq!(s.engines[0].confirmed_local(), 1);
+    s.run_until(ms(2_520));
+    assert_eq!(s.engines[0].confirmed_local(), 2);
+    let asked: Vec<(usize, usize)> = s.sent[before..].iter().map(|m| (m.from, m.to)).collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert_eq!(asked[0].0, 0);
+    assert_eq!(asked[1], (asked[0].1, 0));
+}
+
+#[test]
+fn with_confirm_an_update_pushed_to_a_dead_hub_is_confirmed_by_the_next_parent() {
+    let config =
+        Config { overlay: Overlay::Star, relay_window: ms(100), backup: false, confirm: true, ..Config::default() };
+    let mut s: Sim<GSet> = Sim::new(4, &config, Faults::reliable(ms(10)), 7);
+    s.run_until(ms(1_000));
+    s.crash(0);
+    s.update(3, |s| s.insert(1));
+    assert_eq!((s.engines[3].sent_local(), s.engines[3].confirmed_local()), (1, 0));
+    // Unacknowledged for 100 + 300 ms: n3 routes around the hub, hands the update to n1, which acknowledges a
+    // hand-off at once.
+    s.run_until(ms(1_399));
+    assert_eq!(s.engines[3].confirmed_local(), 0);
+    s.run_until(ms(1_500));
+    assert_eq!(s.engines[3].upstream(), Some(&1));
+    assert_eq!(s.engines[3].confirmed_local(), 1);
+    assert!(s.engines[1].state().contains(1));
 }

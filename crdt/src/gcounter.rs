@@ -9,8 +9,9 @@ use std::fmt::{self, Debug};
 use std::marker::PhantomData;
 
 use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::coding::{CodedPrefix, LazyPrefix, Space, record_key};
 use crate::error::CounterOverflow;
 use crate::traits::{DeltaCrdt, Lattice};
 
@@ -35,16 +36,43 @@ impl<T: Ord + Clone + Debug + Serialize + DeserializeOwned> ReplicaId for T {}
 ///
 /// Decoding (a peer's counter, digest or delta is untrusted) rejects zero entries and repeated replica ids, and
 /// reserves no space from a length field.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(into = "BTreeMap<K, u64>", bound = "K: ReplicaId")]
+///
+/// A replica that takes part in [`crate::Reconcile`] rounds also keeps a coded prefix of its entries (each
+/// `(replica, count)` pair is one hashed key, see `entry_record`), updated by every increment and join.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GCounter<K: ReplicaId = String> {
     entries: BTreeMap<K, u64>,
+    prefix: LazyPrefix,
 }
 
 impl<K: ReplicaId> Default for GCounter<K> {
     fn default() -> Self {
-        GCounter { entries: BTreeMap::new() }
+        GCounter { entries: BTreeMap::new(), prefix: LazyPrefix::default() }
     }
+}
+
+impl<K: ReplicaId> Serialize for GCounter<K> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(&self.entries)
+    }
+}
+
+/// The wire record of a counter entry, which its hashed key stands for: an optional half byte (a
+/// [`crate::PNCounter`]'s increments 0, decrements 1), `varint(count)`, then the replica id as JSON text.
+pub(crate) fn entry_record<K: ReplicaId>(half: Option<u8>, replica: &K, count: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16);
+    out.extend(half);
+    crate::wire::put_varint(&mut out, count);
+    serde_json::to_writer(&mut out, replica).expect("a replica id serializes (the counter's own encoding needs it)");
+    out
+}
+
+/// Moves an entry's key in a coded prefix from `old` (0: absent) to `new`.
+pub(crate) fn move_entry<K: ReplicaId>(p: &mut CodedPrefix, half: Option<u8>, replica: &K, old: u64, new: u64) {
+    if old > 0 {
+        p.remove(Space::Hashed, record_key(&entry_record(half, replica, old)));
+    }
+    p.add(Space::Hashed, record_key(&entry_record(half, replica, new)));
 }
 
 struct GCounterVisitor<K>(PhantomData<K>);
@@ -66,7 +94,7 @@ impl<'de, K: ReplicaId> Visitor<'de> for GCounterVisitor<K> {
                 return Err(de::Error::custom(format!("gcounter: replica listed twice (earlier count {old})")));
             }
         }
-        Ok(GCounter { entries })
+        Ok(GCounter { entries, prefix: LazyPrefix::default() })
     }
 }
 
@@ -79,7 +107,7 @@ impl<'de, K: ReplicaId> Deserialize<'de> for GCounter<K> {
 impl<K: ReplicaId> TryFrom<BTreeMap<K, u64>> for GCounter<K> {
     type Error = String;
     fn try_from(entries: BTreeMap<K, u64>) -> Result<Self, String> {
-        let c = GCounter { entries };
+        let c = GCounter { entries, prefix: LazyPrefix::default() };
         c.validate()?;
         Ok(c)
     }
@@ -112,8 +140,49 @@ impl<K: ReplicaId> GCounter<K> {
         }
         let current = self.get(&replica);
         let next = current.checked_add(by).ok_or(CounterOverflow { current, add: by })?;
+        if let Some(p) = self.prefix.get_mut() {
+            move_entry(p, None, &replica, current, next);
+        }
         self.entries.insert(replica.clone(), next);
-        Ok(GCounter { entries: BTreeMap::from([(replica, next)]) })
+        Ok(GCounter::of_entries(BTreeMap::from([(replica, next)])))
+    }
+
+    /// A counter of these (non-zero) entries.
+    pub(crate) fn of_entries(entries: BTreeMap<K, u64>) -> GCounter<K> {
+        GCounter { entries, prefix: LazyPrefix::default() }
+    }
+
+    /// The coded prefix of the entries' keys, built on first use.
+    pub(crate) fn prefix(&self) -> &CodedPrefix {
+        self.prefix.get_or_build(|| self.coded_keys(None))
+    }
+
+    /// The hashed key of every entry, its record tagged with `half`.
+    pub(crate) fn coded_keys(&self, half: Option<u8>) -> impl Iterator<Item = (Space, u64)> + '_ {
+        self.entries.iter().map(move |(k, &v)| (Space::Hashed, record_key(&entry_record(half, k, v))))
+    }
+
+    /// [`Lattice::join`], calling `on_change(replica, old, new)` for every entry it raised (old 0: new entry).
+    pub(crate) fn join_reporting(&mut self, other: &Self, mut on_change: impl FnMut(&K, u64, u64)) -> bool {
+        let mut changed = false;
+        for (k, &v) in &other.entries {
+            let old = self.get(k);
+            if old >= v {
+                continue;
+            }
+            on_change(k, old, v);
+            if let Some(p) = self.prefix.get_mut() {
+                move_entry(p, None, k, old, v);
+            }
+            match self.entries.get_mut(k) {
+                Some(mine) => *mine = v,
+                None => {
+                    self.entries.insert(k.clone(), v);
+                }
+            }
+            changed = true;
+        }
+        changed
     }
 
     /// The exact total. A `u128` cannot overflow: it would take 2^64 replicas at `u64::MAX`.
@@ -136,34 +205,25 @@ impl<K: ReplicaId> GCounter<K> {
         self.entries.is_empty()
     }
 
-    /// Checks the invariant: no stored entry is zero.
+    /// Checks the invariants: no stored entry is zero; a coded prefix matches the entries.
     #[doc(hidden)]
     pub fn validate(&self) -> Result<(), String> {
-        match self.entries.iter().find(|(_, v)| **v == 0) {
-            Some((k, _)) => Err(format!("gcounter: zero entry stored for replica {k:?}")),
-            None => Ok(()),
+        if let Some((k, _)) = self.entries.iter().find(|(_, v)| **v == 0) {
+            return Err(format!("gcounter: zero entry stored for replica {k:?}"));
         }
+        if let Some(p) = self.prefix.get()
+            && *p != CodedPrefix::from_keys(self.coded_keys(None))
+        {
+            return Err("gcounter: the coded prefix does not match the entries".into());
+        }
+        Ok(())
     }
 }
 
 impl<K: ReplicaId> Lattice for GCounter<K> {
     /// Per-entry maximum; clones only the replica ids that are new here.
     fn join(&mut self, other: &Self) -> bool {
-        let mut changed = false;
-        for (k, &v) in &other.entries {
-            match self.entries.get_mut(k) {
-                Some(mine) if *mine >= v => {}
-                Some(mine) => {
-                    *mine = v;
-                    changed = true;
-                }
-                None => {
-                    self.entries.insert(k.clone(), v);
-                    changed = true;
-                }
-            }
-        }
-        changed
+        self.join_reporting(other, |_, _, _| {})
     }
 }
 
@@ -173,17 +233,17 @@ impl<K: ReplicaId> DeltaCrdt for GCounter<K> {
     type Delta = GCounter<K>;
 
     fn digest_seeded(&self, _seed: u64) -> GCounter<K> {
-        self.clone()
+        GCounter::of_entries(self.entries.clone())
     }
 
     fn digest_matching(&self, _theirs: &GCounter<K>) -> GCounter<K> {
-        self.clone()
+        GCounter::of_entries(self.entries.clone())
     }
 
     /// Exactly the entries higher here than in the digest.
     fn delta_since(&self, digest: &GCounter<K>) -> GCounter<K> {
         let entries = self.entries.iter().filter(|(k, v)| **v > digest.get(k)).map(|(k, v)| (k.clone(), *v)).collect();
-        GCounter { entries }
+        GCounter::of_entries(entries)
     }
 
     fn apply_delta(&mut self, delta: &GCounter<K>) -> bool {

@@ -46,11 +46,10 @@
 //! Engines must rotate seeds (see [`crate::DeltaCrdt`]); tests exercise real collisions with 4-bit fingerprints.
 
 use std::fmt;
-use std::sync::OnceLock;
 
 use roaring::{RoaringBitmap, RoaringTreemap};
 
-use crate::coding::CodedPrefix;
+use crate::coding::{CodedPrefix, LazyPrefix, Space};
 use crate::fingerprint::{SetFingerprint, hash_run, key};
 use crate::traits::{DeltaCrdt, Lattice};
 
@@ -86,7 +85,7 @@ const TARGET_PER_CHUNK: u64 = 32;
 pub struct GSet {
     pub(crate) set: RoaringTreemap,
     len: u64,
-    prefix: OnceLock<Box<CodedPrefix>>,
+    prefix: LazyPrefix,
 }
 
 impl PartialEq for GSet {
@@ -244,22 +243,22 @@ impl GSet {
 
     /// A set of these elements (no empty inner bitmap).
     fn wrap(set: RoaringTreemap) -> GSet {
-        GSet { len: set.len(), set, prefix: OnceLock::new() }
+        GSet { len: set.len(), set, prefix: LazyPrefix::default() }
     }
 
     /// The coded prefix, built from the elements on first use and kept up to date from then on.
     pub(crate) fn prefix(&self) -> &CodedPrefix {
-        self.prefix.get_or_init(|| Box::new(CodedPrefix::from_keys(self.set.iter())))
+        self.prefix.get_or_build(|| self.set.iter().map(|x| (Space::Int, x)))
     }
 
     /// Inserts `x` without building a delta; returns whether it was new.
-    fn add(&mut self, x: u64) -> bool {
+    pub(crate) fn add(&mut self, x: u64) -> bool {
         if !self.set.insert(x) {
             return false;
         }
         self.len += 1;
         if let Some(p) = self.prefix.get_mut() {
-            p.add(x);
+            p.add(Space::Int, x);
         }
         true
     }
@@ -431,8 +430,8 @@ impl GSet {
             return Err(format!("len {} (kept: {}) but {count} elements iterated", self.set.len(), self.len));
         }
         if let Some(p) = self.prefix.get() {
-            let fresh = CodedPrefix::from_keys(self.set.iter());
-            if **p != fresh {
+            let fresh = CodedPrefix::from_keys(self.set.iter().map(|x| (Space::Int, x)));
+            if *p != fresh {
                 return Err(format!("gset: the coded prefix does not match the {count} elements"));
             }
         }
@@ -477,46 +476,67 @@ impl Lattice for GSet {
     /// contained (then nothing is rebuilt) and otherwise merge the sorted container lists (linear; our containers
     /// are copied once). benches/README.md ("Sparse join") compares this with every union roaring 0.12 offers.
     fn join(&mut self, other: &Self) -> bool {
+        self.join_reporting(other, None)
+    }
+}
+
+impl GSet {
+    /// [`Lattice::join`], calling `on_new` with every element that was new here (a [`crate::JsonSet`] keeps its own
+    /// coded prefix up to date this way).
+    pub(crate) fn join_reporting(&mut self, other: &GSet, mut on_new: Option<&mut dyn FnMut(u64)>) -> bool {
         if other.len <= IN_PLACE_JOIN_MAX.max(self.len / 64) {
             let mut changed = false;
             for x in other.set.iter() {
-                changed |= self.add(x);
+                if self.add(x) {
+                    changed = true;
+                    if let Some(f) = on_new.as_mut() {
+                        f(x);
+                    }
+                }
             }
             return changed;
         }
         if other.set.is_subset(&self.set) {
             // Nothing new: no container is rebuilt. Roaring's test stops at the first container that differs.
             return false;
-        } else {
-            let mut merged = Vec::new();
-            let mut mine = self.set.bitmaps().peekable();
-            let mut theirs = other.set.bitmaps().peekable();
-            loop {
-                let next = match (mine.peek(), theirs.peek()) {
-                    (None, None) => break,
-                    (Some(&(a, _)), Some(&(b, _))) if a == b => {
-                        let ((k, x), (_, y)) = (mine.next().expect("peeked"), theirs.next().expect("peeked"));
-                        (k, x | y)
-                    }
-                    (Some(&(a, _)), Some(&(b, _))) if b < a => {
-                        theirs.next().map(|(k, y)| (k, y.clone())).expect("peeked")
-                    }
-                    (Some(_), _) => mine.next().map(|(k, x)| (k, x.clone())).expect("peeked"),
-                    (None, Some(_)) => theirs.next().map(|(k, y)| (k, y.clone())).expect("peeked"),
-                };
-                merged.push(next);
-            }
-            if let Some(p) = self.prefix.get_mut() {
-                for x in (&other.set - &self.set).iter() {
-                    p.add(x);
+        }
+        let merged = merge_containers(&self.set, &other.set);
+        if self.prefix.get().is_some() || on_new.is_some() {
+            for x in (&other.set - &self.set).iter() {
+                if let Some(p) = self.prefix.get_mut() {
+                    p.add(Space::Int, x);
+                }
+                if let Some(f) = on_new.as_mut() {
+                    f(x);
                 }
             }
-            self.set = RoaringTreemap::from_bitmaps(merged);
         }
+        self.set = RoaringTreemap::from_bitmaps(merged);
         let before = self.len;
         self.len = self.set.len();
         self.len != before
     }
+}
+
+/// The union of two treemaps as a list of inner bitmaps, merged in key order (linear in containers).
+fn merge_containers(a: &RoaringTreemap, b: &RoaringTreemap) -> Vec<(u32, RoaringBitmap)> {
+    let mut merged = Vec::new();
+    let mut mine = a.bitmaps().peekable();
+    let mut theirs = b.bitmaps().peekable();
+    loop {
+        let next = match (mine.peek(), theirs.peek()) {
+            (None, None) => break,
+            (Some(&(a, _)), Some(&(b, _))) if a == b => {
+                let ((k, x), (_, y)) = (mine.next().expect("peeked"), theirs.next().expect("peeked"));
+                (k, x | y)
+            }
+            (Some(&(a, _)), Some(&(b, _))) if b < a => theirs.next().map(|(k, y)| (k, y.clone())).expect("peeked"),
+            (Some(_), _) => mine.next().map(|(k, x)| (k, x.clone())).expect("peeked"),
+            (None, Some(_)) => theirs.next().map(|(k, y)| (k, y.clone())).expect("peeked"),
+        };
+        merged.push(next);
+    }
+    merged
 }
 
 impl DeltaCrdt for GSet {

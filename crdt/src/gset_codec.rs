@@ -121,11 +121,17 @@ fn roaring_base64(set: &RoaringTreemap) -> String {
     STANDARD.encode(bytes)
 }
 
+/// The most elements whose array form is always the shorter one: the smallest roaring form (one element) is 42
+/// bytes of JSON, an array of one `u64` at most 22 (a push of one client update takes this shortcut).
+const ALWAYS_ARRAY: u64 = 1;
+
 impl Serialize for GSet {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (opt, roaring) = self.optimized();
-        if self.array_len_if_shorter(roaring).is_none() {
-            return serializer.serialize_str(&roaring_base64(&opt));
+        if self.set.len() > ALWAYS_ARRAY {
+            let (opt, roaring) = self.optimized();
+            if self.array_len_if_shorter(roaring).is_none() {
+                return serializer.serialize_str(&roaring_base64(&opt));
+            }
         }
         let mut seq = serializer.serialize_seq(Some(self.len() as usize))?;
         for x in self.set.iter() {

@@ -19,6 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::coding::{CodedPrefix, LazyPrefix, Space, record_key};
 use crate::fingerprint::{StableHash, hash_bytes};
 use crate::gset::{GSet, GSetDigest};
 use crate::ordgset::{OrdGSet, OrdGSetDigest};
@@ -120,11 +121,15 @@ impl<'de> Deserialize<'de> for CanonicalJson {
 /// assert_eq!(a.to_values(), vec![json!(3), json!("three"), json!({"k": [1, 2]})]);
 /// assert!(!a.join(&b));
 /// ```
+///
+/// A replica that takes part in [`crate::Reconcile`] rounds keeps one coded prefix for both halves (integers as
+/// integer keys, other values as the hashed keys of their canonical text), updated by every insert and join.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(try_from = "JsonSetWire")]
 pub struct JsonSet {
     ints: GSet,
     other: OrdGSet<CanonicalJson>,
+    prefix: LazyPrefix,
 }
 
 #[derive(Deserialize)]
@@ -149,12 +154,17 @@ impl Serialize for JsonSet {
 impl TryFrom<JsonSetWire> for JsonSet {
     type Error = String;
     fn try_from(w: JsonSetWire) -> Result<Self, String> {
-        let mut s = JsonSet { ints: w.ints, other: OrdGSet::new() };
+        let mut s = JsonSet { ints: w.ints, ..JsonSet::default() };
         for c in w.other {
             s.insert_canonical(c);
         }
         Ok(s)
     }
+}
+
+/// The hashed key of a non-integer value (its record is its canonical text).
+pub(crate) fn value_key(c: &CanonicalJson) -> u64 {
+    record_key(c.as_str().as_bytes())
 }
 
 /// The digest of a [`JsonSet`]: the digests of both halves. Decoding checks both (see their `validate`).
@@ -182,15 +192,10 @@ impl JsonSet {
         Self::default()
     }
 
-    /// The set with these halves (for [`crate::Split`]; both halves are valid sets, so the result is).
-    pub(crate) fn from_halves(ints: GSet, other: OrdGSet<CanonicalJson>) -> Self {
-        JsonSet { ints, other }
-    }
-
     /// Inserts `value`; returns the delta (`{value}` if it was new, empty otherwise).
     pub fn insert(&mut self, value: &Value) -> JsonSet {
         match value.as_u64() {
-            Some(x) => JsonSet { ints: self.ints.insert(x), other: OrdGSet::new() },
+            Some(x) => self.insert_int(x),
             None => self.insert_canonical(CanonicalJson::new(value)),
         }
     }
@@ -199,18 +204,48 @@ impl JsonSet {
     /// the fast path, as decoding does. The inverse of [`JsonSet::ints`] and [`JsonSet::other`], for callers that
     /// split or rebuild a set (e.g. to cut a delta to a message budget).
     pub fn from_parts(ints: GSet, other: OrdGSet<CanonicalJson>) -> JsonSet {
-        let mut s = JsonSet { ints, other: OrdGSet::new() };
+        let mut s = JsonSet::from_halves(ints, OrdGSet::new());
         for c in other.iter() {
             s.insert_canonical(c.clone());
         }
         s
     }
 
-    fn insert_canonical(&mut self, c: CanonicalJson) -> JsonSet {
-        if let Ok(x) = c.0.parse::<u64>() {
-            return JsonSet { ints: self.ints.insert(x), other: OrdGSet::new() };
+    fn insert_int(&mut self, x: u64) -> JsonSet {
+        let ints = self.ints.insert(x);
+        if !ints.is_empty()
+            && let Some(p) = self.prefix.get_mut()
+        {
+            p.add(Space::Int, x);
         }
-        JsonSet { ints: GSet::new(), other: self.other.insert(c) }
+        JsonSet { ints, ..JsonSet::default() }
+    }
+
+    pub(crate) fn insert_canonical(&mut self, c: CanonicalJson) -> JsonSet {
+        if let Ok(x) = c.0.parse::<u64>() {
+            return self.insert_int(x);
+        }
+        let other = self.other.insert(c);
+        if let (Some(p), Some(c)) = (self.prefix.get_mut(), other.iter().next()) {
+            p.add(Space::Hashed, value_key(c));
+        }
+        JsonSet { other, ..JsonSet::default() }
+    }
+
+    /// The set with these halves (both valid: integers only in `ints`; also for [`crate::Split`]).
+    pub(crate) fn from_halves(ints: GSet, other: OrdGSet<CanonicalJson>) -> JsonSet {
+        JsonSet { ints, other, prefix: LazyPrefix::default() }
+    }
+
+    /// The coded prefix of both halves, built on first use.
+    pub(crate) fn prefix(&self) -> &CodedPrefix {
+        self.prefix.get_or_build(|| self.coded_keys())
+    }
+
+    /// Every key this set codes: its integers, then the hashed keys of its other values.
+    pub(crate) fn coded_keys(&self) -> impl Iterator<Item = (Space, u64)> + '_ {
+        let ints = self.ints.iter().map(|x| (Space::Int, x));
+        ints.chain(self.other.iter().map(|c| (Space::Hashed, value_key(c))))
     }
 
     /// Whether `value` is in the set.
@@ -269,14 +304,31 @@ impl JsonSet {
                 return Err(format!("jsonset: integer {c:?} stored off the fast path"));
             }
         }
+        if let Some(p) = self.prefix.get()
+            && *p != CodedPrefix::from_keys(self.coded_keys())
+        {
+            return Err("jsonset: the coded prefix does not match the elements".into());
+        }
         Ok(())
     }
 }
 
 impl Lattice for JsonSet {
     fn join(&mut self, other: &Self) -> bool {
-        let ints = self.ints.join(&other.ints);
-        let rest = self.other.join(&other.other);
+        let ints = match self.prefix.get_mut() {
+            Some(p) => self.ints.join_reporting(&other.ints, Some(&mut |x| p.add(Space::Int, x))),
+            None => self.ints.join(&other.ints),
+        };
+        let mut rest = false;
+        for c in other.other.iter() {
+            if !self.other.contains(c) {
+                rest = true;
+                self.other.insert(c.clone());
+                if let Some(p) = self.prefix.get_mut() {
+                    p.add(Space::Hashed, value_key(c));
+                }
+            }
+        }
         ints || rest
     }
 }
@@ -298,7 +350,7 @@ impl DeltaCrdt for JsonSet {
 
     /// Each half's delta (chunk granularity for integers, bucket granularity for the rest).
     fn delta_since(&self, digest: &JsonSetDigest) -> JsonSet {
-        JsonSet { ints: self.ints.delta_since(&digest.ints), other: self.other.delta_since(&digest.other) }
+        JsonSet::from_halves(self.ints.delta_since(&digest.ints), self.other.delta_since(&digest.other))
     }
 
     fn apply_delta(&mut self, delta: &JsonSet) -> bool {

@@ -18,8 +18,15 @@
 //! written down in [`gset`] and [`ordgset`]. All hashing is a fixed integer function (SplitMix64), stable across
 //! platforms and builds.
 //!
+//! Besides digests, [`GSet`], [`JsonSet`], [`GCounter`] and [`PNCounter`] implement [`Reconcile`]: a round that
+//! costs what two replicas differ by (a 64-byte summary at any size, then coded cells and only the missing items),
+//! on a rateless coding of each replica's keys that the replica keeps up to date as it changes.
+//!
 //! Modules: [`traits`] (the contracts), [`gset`] + `gset_codec` (roaring set and its adaptive wire encoding),
-//! [`ordgset`], [`jsonset`], [`gcounter`], [`pncounter`], [`split`] (cutting a delta to a byte budget), [`error`], `fingerprint` (stable hashing).
+//! [`ordgset`], [`jsonset`], [`gcounter`], [`pncounter`], [`split`] (cutting a delta to a byte budget), [`error`], `fingerprint` (stable hashing);
+//! reconciliation: [`coding`] (the rateless code), [`reconcile`] (the trait and the key session), [`repair`] (its
+//! messages and driver), `gset_repair`, `jsonset_repair`, `counter_repair` (what each type's keys stand for),
+//! [`wire`] (bounded byte readers).
 //!
 //! Every type and every digest/delta implements serde. Decoding treats its input as a peer's, i.e. untrusted:
 //! malformed data is an error, never a panic; no allocation is sized from a length field; and whatever decodes
@@ -27,16 +34,21 @@
 //! JSON, mutated encodings and mutated roaring payloads to every deserializer to hold them to that.
 
 pub mod coding;
+mod counter_repair;
 pub mod error;
 mod fingerprint;
 pub mod gcounter;
 pub mod gset;
 mod gset_codec;
-pub mod gset_repair;
+mod gset_repair;
 pub mod jsonset;
+mod jsonset_repair;
+mod key_session;
 pub mod ordgset;
 pub mod pncounter;
 pub mod reconcile;
+pub mod repair;
+mod sketch;
 pub mod split;
 pub mod traits;
 pub mod wire;
@@ -50,6 +62,7 @@ pub use jsonset::{CanonicalJson, JsonSet, JsonSetDigest};
 pub use ordgset::{OrdElement, OrdGSet, OrdGSetDigest};
 pub use pncounter::PNCounter;
 pub use reconcile::{Reconcile, Step};
+pub use repair::Repair;
 pub use split::{Split, json_len};
 pub use traits::{DeltaCrdt, Lattice};
 pub use wire::WireError;

@@ -7,8 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::coding::{CodedPrefix, LazyPrefix, Space};
 use crate::error::{CounterOverflow, ReadOverflow};
-use crate::gcounter::{GCounter, ReplicaId};
+use crate::gcounter::{GCounter, ReplicaId, move_entry};
 use crate::traits::{DeltaCrdt, Lattice};
 
 /// A positive-negative counter. Encoded as `{"p":{"n1":5},"n":{"n2":2}}`.
@@ -25,28 +26,32 @@ use crate::traits::{DeltaCrdt, Lattice};
 /// assert_eq!(a.read_i64(), Ok(-2));
 /// assert!(!b.join(&a));
 /// ```
+///
+/// A replica that takes part in [`crate::Reconcile`] rounds keeps one coded prefix for both halves (each entry a
+/// hashed key of its record, tagged with its half), updated by every mutation and join.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(bound = "K: ReplicaId", deny_unknown_fields)]
 pub struct PNCounter<K: ReplicaId = String> {
     p: GCounter<K>,
     n: GCounter<K>,
+    #[serde(skip)]
+    prefix: LazyPrefix,
 }
 
 impl<K: ReplicaId> Default for PNCounter<K> {
     fn default() -> Self {
-        PNCounter { p: GCounter::new(), n: GCounter::new() }
+        PNCounter::of_halves(GCounter::new(), GCounter::new())
     }
 }
+
+/// The half byte of increments and decrements in entry records.
+const P: u8 = 0;
+const N: u8 = 1;
 
 impl<K: ReplicaId> PNCounter<K> {
     /// A counter at zero.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// The counter with these halves (for [`crate::Split`]).
-    pub(crate) fn from_halves(p: GCounter<K>, n: GCounter<K>) -> Self {
-        PNCounter { p, n }
     }
 
     /// Adds `by` (increments); returns the delta. Like [`GCounter::increment`]'s, the delta carries absolute
@@ -55,8 +60,10 @@ impl<K: ReplicaId> PNCounter<K> {
     /// # Errors
     /// [`CounterOverflow`] if `replica`'s increment entry would pass `u64::MAX`; the counter is then unchanged.
     pub fn increment(&mut self, replica: K, by: u64) -> Result<PNCounter<K>, CounterOverflow> {
+        let old = self.p.get(&replica);
         let p = self.p.increment(replica, by)?;
-        Ok(PNCounter { p, n: GCounter::new() })
+        self.note(P, &p, old);
+        Ok(PNCounter::of_halves(p, GCounter::new()))
     }
 
     /// Subtracts `by` (decrements); returns the delta.
@@ -64,8 +71,34 @@ impl<K: ReplicaId> PNCounter<K> {
     /// # Errors
     /// [`CounterOverflow`] if `replica`'s decrement entry would pass `u64::MAX`; the counter is then unchanged.
     pub fn decrement(&mut self, replica: K, by: u64) -> Result<PNCounter<K>, CounterOverflow> {
+        let old = self.n.get(&replica);
         let n = self.n.increment(replica, by)?;
-        Ok(PNCounter { p: GCounter::new(), n })
+        self.note(N, &n, old);
+        Ok(PNCounter::of_halves(GCounter::new(), n))
+    }
+
+    /// Moves the prefix key of the entry a mutation of `half` changed (`delta`: that entry, or nothing).
+    fn note(&mut self, half: u8, delta: &GCounter<K>, old: u64) {
+        if let Some(p) = self.prefix.get_mut() {
+            for (k, &v) in delta.entries() {
+                move_entry(p, Some(half), k, old, v);
+            }
+        }
+    }
+
+    /// The counter with these halves.
+    pub(crate) fn of_halves(p: GCounter<K>, n: GCounter<K>) -> PNCounter<K> {
+        PNCounter { p, n, prefix: LazyPrefix::default() }
+    }
+
+    /// The coded prefix of both halves' entries, built on first use.
+    pub(crate) fn prefix(&self) -> &CodedPrefix {
+        self.prefix.get_or_build(|| self.coded_keys())
+    }
+
+    /// Every entry's hashed key, increments first.
+    pub(crate) fn coded_keys(&self) -> impl Iterator<Item = (Space, u64)> + '_ {
+        self.p.coded_keys(Some(P)).chain(self.n.coded_keys(Some(N)))
     }
 
     /// Adds a signed amount (Maelstrom's `add` with a `delta`); returns the delta.
@@ -117,14 +150,25 @@ impl<K: ReplicaId> PNCounter<K> {
     #[doc(hidden)]
     pub fn validate(&self) -> Result<(), String> {
         self.p.validate()?;
-        self.n.validate()
+        self.n.validate()?;
+        if let Some(p) = self.prefix.get()
+            && *p != CodedPrefix::from_keys(self.coded_keys())
+        {
+            return Err("pncounter: the coded prefix does not match the entries".into());
+        }
+        Ok(())
     }
 }
 
 impl<K: ReplicaId> Lattice for PNCounter<K> {
     fn join(&mut self, other: &Self) -> bool {
-        let p = self.p.join(&other.p);
-        let n = self.n.join(&other.n);
+        let Some(prefix) = self.prefix.get_mut() else {
+            let p = self.p.join(&other.p);
+            let n = self.n.join(&other.n);
+            return p || n;
+        };
+        let p = self.p.join_reporting(&other.p, |k, old, new| move_entry(prefix, Some(P), k, old, new));
+        let n = self.n.join_reporting(&other.n, |k, old, new| move_entry(prefix, Some(N), k, old, new));
         p || n
     }
 }
@@ -134,17 +178,18 @@ impl<K: ReplicaId> DeltaCrdt for PNCounter<K> {
     type Digest = PNCounter<K>;
     type Delta = PNCounter<K>;
 
-    fn digest_seeded(&self, _seed: u64) -> PNCounter<K> {
-        self.clone()
+    fn digest_seeded(&self, seed: u64) -> PNCounter<K> {
+        PNCounter::of_halves(self.p.digest_seeded(seed), self.n.digest_seeded(seed))
     }
 
-    fn digest_matching(&self, _theirs: &PNCounter<K>) -> PNCounter<K> {
-        self.clone()
+    fn digest_matching(&self, theirs: &PNCounter<K>) -> PNCounter<K> {
+        let _ = theirs;
+        self.digest_seeded(0)
     }
 
     /// Exactly the entries higher here, in each half.
     fn delta_since(&self, digest: &PNCounter<K>) -> PNCounter<K> {
-        PNCounter { p: self.p.delta_since(&digest.p), n: self.n.delta_since(&digest.n) }
+        PNCounter::of_halves(self.p.delta_since(&digest.p), self.n.delta_since(&digest.n))
     }
 
     fn apply_delta(&mut self, delta: &PNCounter<K>) -> bool {

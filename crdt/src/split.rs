@@ -200,15 +200,15 @@ impl<K: ReplicaId> Split for PNCounter<K> {
         let (p, n) = (self.increments(), self.decrements());
         if !p.is_empty() && !n.is_empty() {
             return Some((
-                PNCounter::from_halves(p.clone(), GCounter::new()),
-                PNCounter::from_halves(GCounter::new(), n.clone()),
+                PNCounter::of_halves(p.clone(), GCounter::new()),
+                PNCounter::of_halves(GCounter::new(), n.clone()),
             ));
         }
         if let Some((a, b)) = p.halve() {
-            return Some((PNCounter::from_halves(a, GCounter::new()), PNCounter::from_halves(b, GCounter::new())));
+            return Some((PNCounter::of_halves(a, GCounter::new()), PNCounter::of_halves(b, GCounter::new())));
         }
         let (a, b) = n.halve()?;
-        Some((PNCounter::from_halves(GCounter::new(), a), PNCounter::from_halves(GCounter::new(), b)))
+        Some((PNCounter::of_halves(GCounter::new(), a), PNCounter::of_halves(GCounter::new(), b)))
     }
 }
 

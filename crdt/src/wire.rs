@@ -50,6 +50,13 @@ impl<'a> Reader<'a> {
         Ok(*head)
     }
 
+    /// The next `len` bytes.
+    pub(crate) fn bytes(&mut self, len: usize) -> Result<&'a [u8], WireError> {
+        let (head, rest) = self.bytes.split_at_checked(len).ok_or_else(|| err("truncated"))?;
+        self.bytes = rest;
+        Ok(head)
+    }
+
     pub(crate) fn u8(&mut self) -> Result<u8, WireError> {
         Ok(self.take::<1>()?[0])
     }

@@ -6,10 +6,9 @@ use std::fmt::Debug;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use osmosis_crdt::gset_repair::GSetRepair;
 use osmosis_crdt::reconcile::KeySummary;
 use osmosis_crdt::{
-    DeltaCrdt, GCounter, GSet, GSetDigest, JsonSet, JsonSetDigest, OrdGSet, OrdGSetDigest, PNCounter, Reconcile,
+    DeltaCrdt, GCounter, GSet, GSetDigest, JsonSet, JsonSetDigest, OrdGSet, OrdGSetDigest, PNCounter, Reconcile, Repair,
 };
 use proptest::prelude::*;
 use roaring::{RoaringBitmap, RoaringTreemap};
@@ -56,8 +55,58 @@ fn use_set<T: DeltaCrdt<Delta = T> + Clone>(decoded: &T, sample: &T, check: impl
     check(&back).unwrap();
 }
 
+/// A replica of every reconciling type, with the invariant check and a different replica to open rounds with.
+trait Sample: Reconcile<Summary = KeySummary, Repair = Repair> + Clone {
+    fn check(&self) -> Result<(), String>;
+    fn other() -> Self;
+}
+
+impl Sample for GSet {
+    fn check(&self) -> Result<(), String> {
+        self.validate()
+    }
+    fn other() -> Self {
+        (0..50u64).collect()
+    }
+}
+
+impl Sample for JsonSet {
+    fn check(&self) -> Result<(), String> {
+        self.validate()
+    }
+    fn other() -> Self {
+        let mut s = JsonSet::new();
+        for v in [json!(2), json!("y"), json!([1])] {
+            s.insert(&v);
+        }
+        s
+    }
+}
+
+impl Sample for PNCounter {
+    fn check(&self) -> Result<(), String> {
+        self.validate()
+    }
+    fn other() -> Self {
+        let mut c = PNCounter::new();
+        c.add("n7".into(), 3).unwrap();
+        c
+    }
+}
+
+impl Sample for GCounter {
+    fn check(&self) -> Result<(), String> {
+        self.validate()
+    }
+    fn other() -> Self {
+        let mut c = GCounter::new();
+        c.increment("n7".into(), 3).unwrap();
+        c
+    }
+}
+
 /// A peer's summary opens a round whose every message fits the budget.
-fn answer_summary(sample: &GSet, summary: &KeySummary) {
+fn answer_summary<T: Sample>(sample: &T, summary: &KeySummary) {
     for budget in [100, 60_000] {
         if let Some((_, msgs)) = sample.open(summary, budget) {
             for m in msgs {
@@ -69,14 +118,13 @@ fn answer_summary(sample: &GSet, summary: &KeySummary) {
 
 /// A peer's repair message, taken by a fresh session and by one that has already sent cells: an error or a valid
 /// replica, never a panic.
-fn take_repair(sample: &GSet, repair: &GSetRepair) {
+fn take_repair<T: Sample>(sample: &T, repair: &Repair) {
     let mut replica = sample.clone();
     let _ = replica.step(&mut Default::default(), repair, 2000);
-    replica.validate().unwrap();
-    let other: GSet = (0..50u64).collect();
-    if let Some((mut session, _)) = replica.clone().open(&other.summary(), 2000) {
+    replica.check().unwrap();
+    if let Some((mut session, _)) = replica.clone().open(&T::other().summary(), 2000) {
         let _ = replica.step(&mut session, repair, 2000);
-        replica.validate().unwrap();
+        replica.check().unwrap();
     }
 }
 
@@ -96,8 +144,26 @@ fn feed(text: &str) -> usize {
         decode::<JsonSet>(text, JsonSet::validate, |s| use_set(s, &jset, JsonSet::validate)),
         decode::<JsonSetDigest>(text, JsonSetDigest::validate, |d| jset.delta_since(d).validate().unwrap()),
         decode::<GCounter>(text, GCounter::validate, |c| use_set(c, counter.increments(), GCounter::validate)),
-        decode::<KeySummary>(text, |_| Ok(()), |s| answer_summary(&gset, s)),
-        decode::<GSetRepair>(text, |_| Ok(()), |r| take_repair(&gset, r)),
+        decode::<KeySummary>(
+            text,
+            |_| Ok(()),
+            |s| {
+                answer_summary(&gset, s);
+                answer_summary(&jset, s);
+                answer_summary(&counter, s);
+                answer_summary(counter.increments(), s);
+            },
+        ),
+        decode::<Repair>(
+            text,
+            |_| Ok(()),
+            |r| {
+                take_repair(&gset, r);
+                take_repair(&jset, r);
+                take_repair(&counter, r);
+                take_repair(counter.increments(), r);
+            },
+        ),
         decode::<PNCounter>(text, PNCounter::validate, |c| {
             use_set(c, &counter, PNCounter::validate);
             let _ = c.read_i64();
@@ -168,21 +234,33 @@ fn valid_text() -> impl Strategy<Value = String> {
                 serde_json::to_string(&s.digest_seeded(seed)).unwrap()
             )
         }),
-        (elements.clone(), elements).prop_map(|(x, y)| {
-            // A round's messages: the summary and every repair message, one per line.
-            let (mut a, mut b): (GSet, GSet) = (x.into_iter().collect(), y.into_iter().collect());
-            let mut lines = vec![serde_json::to_string(&a.summary()).unwrap()];
-            if let Some((mut session, msgs)) = b.open(&a.summary(), 300) {
-                for m in msgs {
-                    lines.push(serde_json::to_string(&m).unwrap());
-                    for back in a.step(&mut Default::default(), &m, 300).unwrap().send {
-                        lines.push(serde_json::to_string(&back).unwrap());
-                        let _ = b.step(&mut session, &back, 300);
-                    }
-                }
-            }
-            lines.join("\n")
+        (elements.clone(), elements.clone()).prop_map(|(x, y)| {
+            let (a, b): (GSet, GSet) = (x.into_iter().collect(), y.into_iter().collect());
+            round_lines(a, b)
         }),
+        (elements.clone(), elements).prop_map(|(x, y)| {
+            let (mut a, mut b) = (JsonSet::new(), JsonSet::new());
+            for v in x {
+                a.insert(&json!(v));
+                a.insert(&json!(format!("s{}", v % 7)));
+            }
+            for v in y {
+                b.insert(&json!(v));
+                b.insert(&json!({"o": v % 5}));
+            }
+            round_lines(a, b)
+        }),
+        (prop::collection::vec(("n[1-4]", any::<i64>()), 0..6), prop::collection::vec(("n[1-4]", any::<i64>()), 0..6))
+            .prop_map(|(x, y)| {
+                let (mut a, mut b) = (PNCounter::<String>::new(), PNCounter::<String>::new());
+                for (r, v) in x {
+                    let _ = a.add(r, v);
+                }
+                for (r, v) in y {
+                    let _ = b.add(r, v);
+                }
+                round_lines(a, b)
+            }),
         prop::collection::vec(("n[1-4]", any::<i64>()), 0..6).prop_map(|ops| {
             let mut c = PNCounter::<String>::new();
             for (r, x) in ops {
@@ -191,6 +269,21 @@ fn valid_text() -> impl Strategy<Value = String> {
             serde_json::to_string(&c).unwrap()
         }),
     ]
+}
+
+/// A round's messages between `a` and `b`: the summary and every repair message, one per line.
+fn round_lines<T: Reconcile>(mut a: T, mut b: T) -> String {
+    let mut lines = vec![serde_json::to_string(&a.summary()).unwrap()];
+    let Some((mut b_session, first)) = b.open(&a.summary(), 300) else { return lines.join("\n") };
+    let mut a_session = T::Session::default();
+    let mut queue: std::collections::VecDeque<(bool, T::Repair)> = first.into_iter().map(|m| (true, m)).collect();
+    while let Some((to_a, m)) = queue.pop_front() {
+        assert!(lines.len() < 10_000, "the round does not end: {}", lines[lines.len() - 3..].join("\n"));
+        lines.push(serde_json::to_string(&m).unwrap());
+        let step = if to_a { a.step(&mut a_session, &m, 300) } else { b.step(&mut b_session, &m, 300) };
+        queue.extend(step.unwrap().send.into_iter().map(|m| (!to_a, m)));
+    }
+    lines.join("\n")
 }
 
 #[derive(Debug, Clone)]

@@ -11,13 +11,15 @@
 //! [`osmosis_crdt::Split`] on [`Objects`]); one still over it (a single element larger than the budget) is not
 //! sent and is counted (`oversize`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use osmosis_antientropy::Message;
-use osmosis_crdt::JsonSet;
+use osmosis_crdt::repair::Keyed;
+use osmosis_crdt::{JsonSet, Repair};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -181,10 +183,13 @@ impl Core {
                     if !self.replica.is_peer(&name) {
                         self.drop(DropReason::Foreign, from, &format!("{name:?} is not a live member"));
                     } else {
-                        match self.after_merge(&msg) {
+                        let delta = incoming(&msg);
+                        let (grown, counters) = (self.after_merge(&delta), !delta.counters().is_empty());
+                        drop(delta);
+                        match grown {
                             Err(why) => self.drop(DropReason::OverCap, from, &why),
                             Ok(sizes) => {
-                                if sizes != self.sizes || msg_counters(&msg) {
+                                if sizes != self.sizes || counters {
                                     self.generation += 1;
                                 }
                                 self.membership.heard_from(now, &name);
@@ -290,13 +295,8 @@ impl Core {
         None
     }
 
-    /// The sizes after the engine merges `msg`'s delta, or why that would pass a cap.
-    fn after_merge(&self, msg: &Message<Objects>) -> Result<Sizes, String> {
-        let delta = match msg {
-            Message::Push { delta, .. } | Message::Delta { delta } => delta,
-            Message::Reply { delta: Some(delta), .. } => delta,
-            Message::Reply { delta: None, .. } | Message::Digest { .. } => return Ok(self.sizes),
-        };
+    /// The sizes after the engine merges `delta` (what a peer's message can add), or why that would pass a cap.
+    fn after_merge(&self, delta: &Objects) -> Result<Sizes, String> {
         let sizes = self.replica.state().grown_sizes(self.sizes, delta);
         match self.exceeds(sizes) {
             Some(why) => Err(why),
@@ -385,13 +385,17 @@ impl Core {
     }
 }
 
-/// Whether `msg` carries counter entries.
-fn msg_counters(msg: &Message<Objects>) -> bool {
+/// What merging `msg` can add to the replica: a push's delta, or the items of a round's part, parsed here as the
+/// engine's step will parse them (summaries, cells and requests add nothing to a map of records). A part that does
+/// not parse adds nothing: the engine refuses it.
+fn incoming(msg: &Message<Objects>) -> Cow<'_, Objects> {
     match msg {
-        Message::Push { delta, .. } | Message::Delta { delta } | Message::Reply { delta: Some(delta), .. } => {
-            !delta.counters().is_empty()
+        Message::Push { delta, .. } => Cow::Borrowed(delta),
+        Message::Reply { repair: Repair::Items(i) | Repair::State(i), .. }
+        | Message::Repair { repair: Repair::Items(i) | Repair::State(i), .. } => {
+            Cow::Owned(Objects::parse(&i.ints, &i.records).unwrap_or_default())
         }
-        Message::Reply { delta: None, .. } | Message::Digest { .. } => false,
+        Message::Summary { .. } | Message::Reply { .. } | Message::Repair { .. } => Cow::Owned(Objects::new()),
     }
 }
 

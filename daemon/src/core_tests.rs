@@ -119,7 +119,7 @@ fn a_datagram_with_a_wrong_mac_is_counted_and_never_merged() {
         s.insert(&json!(666));
         s
     });
-    let msg = Envelope { from: "b".into(), msg: Message::Delta { delta } };
+    let msg = Envelope { from: "b".into(), msg: Message::push(0, delta) };
     let forged = forger.seal(Kind::Engine, &serde_json::to_vec(&msg).unwrap());
     let now = net.now;
     net.core(0).on_datagram(now, addr(2), &forged);
@@ -149,7 +149,7 @@ fn garbage_and_foreign_datagrams_are_counted_drops() {
         s.insert(&json!(1));
         s
     });
-    let stranger = Envelope { from: "zed".into(), msg: Message::Delta { delta } };
+    let stranger = Envelope { from: "zed".into(), msg: Message::push(0, delta) };
     core.on_datagram(now, addr(9), &key.seal(Kind::Engine, &serde_json::to_vec(&stranger).unwrap()));
     assert!(core.state().is_empty());
     let m = &net.metrics[0];

@@ -33,6 +33,7 @@ pub mod http;
 pub mod membership;
 pub mod metrics;
 pub mod objects;
+mod objects_keys;
 pub mod record;
 pub mod replica;
 pub mod server;

@@ -2,7 +2,7 @@
 //!
 //! | metric | labels | what |
 //! |---|---|---|
-//! | `osmosis_datagrams_sent_total`, `osmosis_bytes_sent_total` | `kind` | datagrams and their bytes (framing and MAC included) by kind: `ae_push`, `ae_digest`, `ae_reply`, `ae_delta`, `swim` |
+//! | `osmosis_datagrams_sent_total`, `osmosis_bytes_sent_total` | `kind` | datagrams and their bytes (framing and MAC included) by kind: `ae_push`, `ae_summary`, `ae_reply`, `ae_repair`, `swim` |
 //! | `osmosis_datagrams_received_total`, `osmosis_bytes_received_total` | `kind` | the same for authentic datagrams received |
 //! | `osmosis_datagrams_dropped_total` | `reason` | datagrams refused unread or unmerged (see [`crate::wire::DropReason`]) |
 //! | `osmosis_send_errors_total` | `reason` | outgoing messages not sent: `oversize` (one element over the byte budget), `no_address`, `socket` |

@@ -5,7 +5,11 @@
 //! objects (and, inside them, only the parts) that changed. Sets and counters live in two maps, so a name can be a
 //! set and a counter at once without conflict, and no replica can change an object's kind.
 //!
-//! Digest: one digest per object, all computed with the round's seed ([`ObjectsDigest`]); a receiver treats an
+//! Rounds: [`osmosis_crdt::Reconcile`] by keys (`objects_keys`): every item of every object (a set's value, a
+//! counter's entry) is one coded key of the whole map, so a round costs what two replicas' objects differ by — one
+//! summary of at most 48 bytes when they agree, the cells and records of the differing items otherwise.
+//!
+//! Digest ([`DeltaCrdt`], which rounds no longer use): one digest per object, all computed with the round's seed ([`ObjectsDigest`]); a receiver treats an
 //! object missing from a digest as empty, so `delta_since` sends objects the digest's owner has never heard of
 //! whole. Digests grow with the number of objects (a few dozen bytes each for small sets and counters), which is
 //! why [`crate::config::Limits::max_objects`] caps them.
@@ -15,6 +19,7 @@
 
 use std::collections::BTreeMap;
 
+use osmosis_crdt::coding::LazyPrefix;
 use osmosis_crdt::{
     CanonicalJson, DeltaCrdt, GCounter, GSet, JsonSet, JsonSetDigest, Lattice, OrdGSet, PNCounter, Split,
 };
@@ -43,6 +48,10 @@ pub type Counter = PNCounter<String>;
 pub struct Objects {
     sets: BTreeMap<String, JsonSet>,
     counters: BTreeMap<String, Counter>,
+    /// The coded keys of every item, for rounds ([`crate::objects_keys`]): built on the first round, then kept up
+    /// to date by every join; derived data (never serialized, ignored by equality).
+    #[serde(skip)]
+    prefix: LazyPrefix,
 }
 
 #[derive(Deserialize)]
@@ -118,7 +127,12 @@ impl Objects {
         // Empty objects carry nothing; dropping them keeps equal replicas structurally equal.
         let sets = sets.into_iter().filter(|(_, s)| !s.is_empty()).collect();
         let counters = counters.into_iter().filter(|(_, c)| !c.is_empty()).collect();
-        Ok(Objects { sets, counters })
+        Ok(Objects { sets, counters, prefix: LazyPrefix::default() })
+    }
+
+    /// The coded prefix's slot ([`crate::objects_keys`]).
+    pub(crate) fn prefix_cell(&self) -> &LazyPrefix {
+        &self.prefix
     }
 
     /// These objects without their sets' integers, and the integers by set name.
@@ -131,7 +145,7 @@ impl Objects {
             }
             ints.push((name, set.ints().iter().collect()));
         }
-        (Objects { sets, counters: self.counters }, ints)
+        (Objects { sets, counters: self.counters, prefix: LazyPrefix::default() }, ints)
     }
 
     /// A set by name (`None`: never written, i.e. empty).
@@ -345,8 +359,42 @@ impl Split for Objects {
     }
 }
 
+/// What `part` adds to `mine`: its values and integers `mine` lacks.
+pub(crate) fn set_news(mine: Option<&JsonSet>, part: &JsonSet) -> JsonSet {
+    let Some(mine) = mine else { return part.clone() };
+    let ints = if part.ints().len() <= (mine.ints().len() / 64).max(64) {
+        part.ints().iter().filter(|&x| !mine.ints().contains(x)).collect()
+    } else {
+        GSet::from_treemap(part.ints().as_treemap() - mine.ints().as_treemap())
+    };
+    let other: OrdGSet<CanonicalJson> = part.other().iter().filter(|v| !mine.other().contains(v)).cloned().collect();
+    JsonSet::from_parts(ints, other)
+}
+
+/// What `part` adds to `mine`: its entries above `mine`'s.
+pub(crate) fn counter_news(mine: Option<&Counter>, part: &Counter) -> Counter {
+    let Some(mine) = mine else { return part.clone() };
+    let mut out = Counter::new();
+    for (k, &v) in part.increments().entries() {
+        if v > mine.increments().get(k) {
+            let r = out.increment(k.clone(), v);
+            debug_assert!(r.is_ok(), "one entry into an empty counter cannot overflow");
+        }
+    }
+    for (k, &v) in part.decrements().entries() {
+        if v > mine.decrements().get(k) {
+            let r = out.decrement(k.clone(), v);
+            debug_assert!(r.is_ok(), "one entry into an empty counter cannot overflow");
+        }
+    }
+    out
+}
+
 impl Lattice for Objects {
     fn join(&mut self, other: &Self) -> bool {
+        if let Some(p) = self.prefix.get_mut() {
+            crate::objects_keys::code_join(p, &self.sets, &self.counters, other);
+        }
         let mut changed = false;
         for (name, set) in &other.sets {
             if set.is_empty() {

@@ -12,9 +12,10 @@ fn settings(args: &[&str]) -> Result<Settings, clap::Error> {
 }
 
 #[test]
-fn the_default_workload_is_broadcast_with_the_set_defaults() {
+fn the_default_workload_is_broadcast_with_the_set_defaults_and_answers_updates_once_sent() {
     let s = settings(&[]).unwrap();
-    assert_eq!(s, Settings { workload: Workload::Broadcast, config: Config::default(), seed: 0, incarnation: 0 });
+    let config = Config { backup: false, ..Config::default() };
+    assert_eq!(s, Settings { workload: Workload::Broadcast, config, seed: 0, incarnation: 0, acks: Acks::Sent });
 }
 
 #[test]
@@ -25,7 +26,7 @@ fn counters_batch_for_1500_ms_on_the_auto_overlay() {
         assert_eq!((c.relay_window, c.local_window), (Duration::from_millis(1500), Duration::from_millis(1500)));
         assert_eq!((c.round_min, c.round_max, c.fanout), (Duration::from_secs(4), Config::default().round_max, 1));
     }
-    assert_eq!(default_config(Workload::GSet), Config::default());
+    assert_eq!(default_config(Workload::GSet), Config { backup: false, ..Config::default() });
 }
 
 #[test]
@@ -54,6 +55,8 @@ fn each_flag_overrides_one_field_of_the_workloads_defaults() {
         "9000",
         "--backup",
         "true",
+        "--acks",
+        "applied",
         "--seed",
         "11",
     ])
@@ -72,9 +75,12 @@ fn each_flag_overrides_one_field_of_the_workloads_defaults() {
         backup: true,
         ..default_config(Workload::PnCounter)
     };
-    assert_eq!(s, Settings { workload: Workload::PnCounter, config: expected, seed: 11, incarnation: 0 });
+    assert_eq!(
+        s,
+        Settings { workload: Workload::PnCounter, config: expected, seed: 11, incarnation: 0, acks: Acks::Applied }
+    );
     let c = settings(&["g-set", "--local-window-ms", "5"]).unwrap().config;
-    assert_eq!(c, Config { local_window: Duration::from_millis(5), ..Config::default() });
+    assert_eq!(c, Config { local_window: Duration::from_millis(5), ..default_config(Workload::GSet) });
 }
 
 #[test]
@@ -252,8 +258,8 @@ fn the_driver_sends_a_hubs_batch_when_its_relay_window_ends() {
     let settings = settings(&["broadcast", "--relay-window-ms", "20", "--backup", "false"]).unwrap();
     let init = r#"{"src":"c0","dest":"n0","body":{"type":"init","node_id":"n0","node_ids":["n0","n1"],"msg_id":1}}"#;
     let broadcast = r#"{"src":"c1","dest":"n0","body":{"type":"broadcast","message":42,"msg_id":2}}"#;
-    // n0 is the star's hub: without backup pushes, the lines answering the broadcast hold no push, only the relay
-    // window's deadline can.
+    // n0 is the star's hub: without backup pushes, the lines answering the broadcast hold no push (nor the answer,
+    // which waits for the push), only the relay window's deadline can.
     let mut node = Node::new(settings.clone()).unwrap();
     node.handle_line(Duration::ZERO, init);
     node.handle_line(Duration::ZERO, broadcast);
@@ -279,7 +285,8 @@ fn the_driver_sends_a_hubs_batch_when_its_relay_window_ends() {
         })
         .await
         .expect("the push to n1 goes out once the relay window ends");
-        assert_eq!(out.messages()[1]["body"]["type"], "broadcast_ok");
+        let kinds: Vec<Value> = out.messages()[1..].iter().map(|m| m["body"]["type"].clone()).collect();
+        assert_eq!(kinds, [json!("ae_push"), json!("broadcast_ok")], "the answer waits for the batch (--acks sent)");
         drop(input);
         tokio::time::timeout(watchdog, driver).await.expect("the driver stops at EOF").unwrap().unwrap();
     });

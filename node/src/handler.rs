@@ -15,6 +15,12 @@
 //!   ([`Settings::incarnation`]) tells a restarted process apart from its earlier lives, so ids stay unique when a
 //!   node is killed and restarted with an empty state (Maelstrom never restarts a node, but real deployments and
 //!   the harness's `kill` nemesis do): the binary takes it from the wall clock at start ([`crate::cli::incarnation`]).
+//! - A counter's local adds go to a replica entry of this process's own, `"<node_id>-<incarnation>"`: a restarted
+//!   node counts from 0 again, and under its old entry its adds would hide behind what its earlier life counted.
+//! - A client's update is answered once it has left this node in a push ([`Acks::Sent`], the default): a node
+//!   that batches its own updates (the star's hub; every node of a counter) holds the answer until its batch
+//!   leaves, so that a node killed and restarted empty has lost no update it answered for. `--acks applied`
+//!   answers at once.
 //! - A counter `add` that would overflow a replica's 64-bit entry, and a counter `read` whose value does not fit in
 //!   the 64-bit integer Maelstrom reads (spec §7.3), get error 14 `abort`: definite, because the replica is left
 //!   unchanged (`CounterOverflow` guarantees it). Maelstrom's counter client records either as `:info` anyway.
@@ -37,7 +43,7 @@
 use std::time::Duration;
 
 use osmosis_antientropy::{Config, ConfigError, Engine, EngineError, Message};
-use osmosis_crdt::{GCounter, JsonSet, PNCounter};
+use osmosis_crdt::{GCounter, GSet, JsonSet, PNCounter, Repair};
 use serde_json::Value;
 
 use crate::protocol::{
@@ -57,7 +63,7 @@ pub const MAX_SET_ELEMENTS: u64 = 1 << 22;
 pub const MAX_COUNTER_ENTRIES: u64 = 1 << 16;
 
 /// A replica whose size is capped (see the module docs): the size counts what a `read` or a digest walks.
-trait Capped: osmosis_antientropy::Replica {
+trait Capped: osmosis_antientropy::Replica + osmosis_crdt::Reconcile<Repair = Repair> {
     /// The largest [`Capped::size`] allowed.
     const CAP: u64;
     /// What [`Capped::size`] counts, for logs.
@@ -69,6 +75,21 @@ trait Capped: osmosis_antientropy::Replica {
     /// for a counter). Exact, not `size + delta.size`:
     /// a round's delta resends whole chunks the replica mostly holds, and must not be refused for it.
     fn merged_size(&self, delta: &Self) -> u64;
+    /// The size this replica would have at most after a round's message (exact for integer elements, one more
+    /// per record, the batch's end for coded cells: a decode adds at most that many keys).
+    fn size_after(&self, repair: &Repair) -> u64 {
+        match repair {
+            Repair::Cells(batch) => self.size().saturating_add(batch.upto() as u64),
+            Repair::Want(_) => self.size(),
+            Repair::Items(_) | Repair::State(_) => {
+                let ints = repair.ints().map_or(0, |i| self.new_ints(i));
+                let records = repair.items_len() - repair.ints().map_or(0, GSet::len);
+                self.size().saturating_add(ints).saturating_add(records)
+            }
+        }
+    }
+    /// How many of `ints` this replica lacks (none of them can be added to a counter: the step refuses them).
+    fn new_ints(&self, ints: &GSet) -> u64;
 }
 
 impl Capped for JsonSet {
@@ -78,16 +99,18 @@ impl Capped for JsonSet {
         self.len()
     }
     fn merged_size(&self, delta: &Self) -> u64 {
-        let (mine, theirs) = (self.ints(), delta.ints());
+        let new_other = delta.other().iter().filter(|v| !self.other().contains(v)).count() as u64;
+        self.len().saturating_add(self.new_ints(delta.ints())).saturating_add(new_other)
+    }
+    fn new_ints(&self, theirs: &GSet) -> u64 {
+        let mine = self.ints();
         // A small delta (a push, a repair) is looked up element by element: O(d log n). roaring's `union_len`
         // walks every container of both sides, O(n) per message for scattered elements.
-        let ints = if theirs.len() <= 4096 {
-            mine.len() + theirs.iter().filter(|&x| !mine.contains(x)).count() as u64
+        if theirs.len() <= 4096 {
+            theirs.iter().filter(|&x| !mine.contains(x)).count() as u64
         } else {
-            mine.as_treemap().union_len(theirs.as_treemap())
-        };
-        let new_other = delta.other().iter().filter(|v| !self.other().contains(v)).count() as u64;
-        ints.saturating_add(self.other().len() as u64).saturating_add(new_other)
+            mine.as_treemap().union_len(theirs.as_treemap()) - mine.len()
+        }
     }
 }
 
@@ -101,6 +124,9 @@ impl Capped for GCounter<String> {
         let new = delta.entries().keys().filter(|k| !self.entries().contains_key(*k)).count() as u64;
         self.size() + new
     }
+    fn new_ints(&self, _: &GSet) -> u64 {
+        0
+    }
 }
 
 impl Capped for PNCounter<String> {
@@ -111,6 +137,9 @@ impl Capped for PNCounter<String> {
     }
     fn merged_size(&self, delta: &Self) -> u64 {
         self.increments().merged_size(delta.increments()) + self.decrements().merged_size(delta.decrements())
+    }
+    fn new_ints(&self, _: &GSet) -> u64 {
+        0
     }
 }
 
@@ -123,10 +152,30 @@ pub struct Settings {
     pub config: Config,
     /// The base seed; each node's engine is seeded with `seed ^ hash(node_id)`, so nodes differ and runs repeat.
     pub seed: u64,
-    /// Tells this process apart from earlier processes of the same node id (unique ids embed it): any value that a
-    /// restart never repeats. [`crate::cli::settings_from_args`] leaves it 0; the binary sets
-    /// [`crate::cli::incarnation`].
+    /// Tells this process apart from earlier processes of the same node id (unique ids and a counter's replica
+    /// entry embed it): any value that a restart never repeats, or 0 for a node that is never restarted.
+    /// [`crate::cli::settings_from_args`] leaves it 0; the binary sets [`crate::cli::incarnation`].
     pub incarnation: u64,
+    /// When a client's update is answered.
+    pub acks: Acks,
+}
+
+/// When a node answers a client's update (`broadcast`, `add`): the answer is a promise that the update will reach
+/// every node, and a node that crashes and restarts empty keeps only the promises whose update had left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Acks {
+    /// Once the update has left this node in a push to a peer (or had no peer to go to): a node that batches its
+    /// own updates (the star's hub, every node of a counter) holds its client's answer until the batch leaves, up
+    /// to a window; a node that pushes its own updates at once (a star's leaf) answers at once.
+    #[default]
+    Sent,
+    /// Once a peer has acknowledged a push that carried the update (the engine's [`Config::confirm`]): a leaf
+    /// waits for its parent's next batch (about two trips plus a relay window), the hub for the next push up of any
+    /// child that has its batch. A crash of this node then loses no answered update even if the network lost the
+    /// push or its receiver was down at the time.
+    Confirmed,
+    /// As soon as the local replica holds the update: a crash of this node within its batching window loses it.
+    Applied,
 }
 
 /// The replica a workload keeps.
@@ -137,6 +186,19 @@ enum Replica {
     Set(Engine<JsonSet>),
     GCounter(Engine<GCounter<String>>),
     PNCounter(Engine<PNCounter<String>>),
+}
+
+impl Replica {
+    /// The engine's (local updates taken, local updates that may be answered), if it has one: sent, or confirmed
+    /// with [`Config::confirm`] ([`Engine::confirmed_local`] is [`Engine::sent_local`] without it).
+    fn local_updates(&self) -> Option<(u64, u64)> {
+        match self {
+            Replica::Stateless => None,
+            Replica::Set(e) => Some((e.local_updates(), e.confirmed_local())),
+            Replica::GCounter(e) => Some((e.local_updates(), e.confirmed_local())),
+            Replica::PNCounter(e) => Some((e.local_updates(), e.confirmed_local())),
+        }
+    }
 }
 
 /// Who this node is, known from `init` on.
@@ -172,6 +234,9 @@ pub struct Node {
     next_msg_id: u64,
     next_unique: u64,
     output: Vec<String>,
+    /// Answers to clients' updates held until the update has left ([`Acks::Sent`]): (the engine's local update
+    /// number it waits for, the line), in order.
+    held: std::collections::VecDeque<(u64, String)>,
 }
 
 impl Node {
@@ -189,6 +254,7 @@ impl Node {
             next_msg_id: 0,
             next_unique: 0,
             output: vec![],
+            held: std::collections::VecDeque::new(),
         })
     }
 
@@ -219,7 +285,8 @@ impl Node {
             tracing::warn!("dropping a {} message addressed to {:?}, not to this node", excerpt(&msg.kind), msg.dest);
             return;
         }
-        if Message::<JsonSet>::is_engine_type(&msg.kind) {
+        // Every `ae_*` type is the engine's, known or not: a peer of another version is never answered.
+        if msg.kind.starts_with("ae_") {
             match &msg.defect {
                 Some(defect) => tracing::warn!("dropping a {} from {:?}: {defect}", excerpt(&msg.kind), msg.src),
                 None => self.on_engine_message(now, msg),
@@ -234,7 +301,18 @@ impl Node {
                 )),
                 None => self.serve(now, &msg),
             };
+            let wait = match &served {
+                Ok(Reply::BroadcastOk | Reply::AddOk) if self.settings.acks != Acks::Applied => {
+                    self.replica.local_updates().map(|(taken, _)| taken)
+                }
+                _ => None,
+            };
+            let at = self.output.len();
             self.reply(&msg, &served.unwrap_or_else(Reply::from));
+            if let Some(n) = wait.filter(|_| self.output.len() > at) {
+                let line = self.output.pop().expect("reply() printed one line");
+                self.held.push_back((n, line));
+            }
         }
         self.drain_engine();
     }
@@ -308,18 +386,20 @@ impl Node {
             }
             (Request::AddDelta { delta }, Replica::GCounter(e)) => {
                 let by = u64::try_from(delta).map_err(|_| abort(format!("negative delta {delta}")))?;
-                if by > 0 && e.state().get(&me) == 0 {
+                let id = counter_id(&me, self.settings.incarnation);
+                if by > 0 && e.state().get(&id) == 0 {
                     room_for_one(e)?;
                 }
-                e.try_update(now, |c| c.increment(me, by)).map_err(|err| abort(err.to_string()))?;
+                e.try_update(now, |c| c.increment(id, by)).map_err(|err| abort(err.to_string()))?;
                 Ok(Reply::AddOk)
             }
             (Request::AddDelta { delta }, Replica::PNCounter(e)) => {
+                let id = counter_id(&me, self.settings.incarnation);
                 let half = if delta >= 0 { e.state().increments() } else { e.state().decrements() };
-                if delta != 0 && half.get(&me) == 0 {
+                if delta != 0 && half.get(&id) == 0 {
                     room_for_one(e)?;
                 }
-                e.try_update(now, |c| c.add(me, delta)).map_err(|err| abort(err.to_string()))?;
+                e.try_update(now, |c| c.add(id, delta)).map_err(|err| abort(err.to_string()))?;
                 Ok(Reply::AddOk)
             }
             (Request::Read, Replica::Set(e)) => Ok(match workload {
@@ -346,7 +426,8 @@ impl Node {
 
     fn init(&mut self, now: Duration, Init { node_id: me, node_ids: nodes }: Init) -> Result<(), RequestError> {
         let seed = self.settings.seed ^ fnv1a(me.as_bytes());
-        let config = self.settings.config.clone();
+        let mut config = self.settings.config.clone();
+        config.confirm |= self.settings.acks == Acks::Confirmed;
         let engine_error =
             |e: EngineError| RequestError::new(ErrorCode::Crash, format!("cannot start the engine: {e}"));
         let members = || nodes.iter().cloned();
@@ -408,6 +489,7 @@ impl Node {
         }
     }
 
+    /// Prints the engine's messages, then the held answers whose update has left with them.
     fn drain_engine(&mut self) {
         let Some(id) = &self.identity else { return };
         match &mut self.replica {
@@ -416,7 +498,20 @@ impl Node {
             Replica::GCounter(e) => outbox_lines(&id.me, e, &mut self.output),
             Replica::PNCounter(e) => outbox_lines(&id.me, e, &mut self.output),
         }
+        let sent = self.replica.local_updates().map_or(u64::MAX, |(_, left)| left);
+        while self.held.front().is_some_and(|&(n, _)| n <= sent) {
+            let (_, line) = self.held.pop_front().expect("checked above");
+            self.output.push(line);
+        }
     }
+}
+
+/// The replica entry a counter's local adds go to: the node id and its incarnation (`n1-1764640000000000`), or
+/// the id alone for incarnation 0 (a node that is never restarted: tests, golden files). A restarted process counts
+/// from 0, and under its old entry its new adds would stay hidden behind the larger value its earlier life left
+/// on the other nodes (a join keeps the maximum) until they exceeded it.
+fn counter_id(me: &str, incarnation: u64) -> String {
+    if incarnation == 0 { me.to_owned() } else { format!("{me}-{incarnation}") }
 }
 
 /// Error 14 (definite): the replica is unchanged (see the module docs).
@@ -434,7 +529,8 @@ fn room_for_one<C: Capped>(engine: &Engine<C>) -> Result<(), RequestError> {
 }
 
 /// Inserts a client's element in place, unless it is new and the replica is full, or it is larger than any message
-/// to a peer can carry (error 14 either way: acknowledged, it could never spread).
+/// to a peer can carry (error 14 either way: acknowledged, it could never spread). Below the cap the element is not
+/// looked up first (ingest costs one lookup, the insert's).
 fn insert_capped(engine: &mut Engine<JsonSet>, now: Duration, value: &Value) -> Result<(), RequestError> {
     let (bytes, most) = (osmosis_crdt::json_len(value), engine.max_element_bytes());
     if bytes > most {
@@ -460,23 +556,21 @@ fn deliver<C: Capped>(engine: &mut Engine<C>, now: Duration, from: &String, body
             return;
         }
     };
-    let delta = match &msg {
-        Message::Push { delta, .. } | Message::Delta { delta } => Some(delta),
-        Message::Reply { delta, .. } => delta.as_ref(),
-        Message::Digest { .. } => None,
-    };
-    if let Some(delta) = delta {
-        let (have, merged) = (engine.state().size(), engine.state().merged_size(delta));
-        if merged > C::CAP {
-            tracing::warn!(
-                "dropping a {} from {from:?}: its delta would take this replica from {have} to {merged} {}, past \
-                 the cap of {}",
-                msg.kind(),
-                C::UNIT,
-                C::CAP
-            );
-            return;
+    let (have, after) = match &msg {
+        Message::Push { delta, .. } => (engine.state().size(), engine.state().merged_size(delta)),
+        Message::Reply { repair, .. } | Message::Repair { repair, .. } => {
+            (engine.state().size(), engine.state().size_after(repair))
         }
+        Message::Summary { .. } => (0, 0),
+    };
+    if after > C::CAP {
+        tracing::warn!(
+            "dropping a {} from {from:?}: it could take this replica from {have} to {after} {}, past the cap of {}",
+            msg.kind(),
+            C::UNIT,
+            C::CAP
+        );
+        return;
     }
     engine.on_message(now, from, msg);
 }

@@ -1,4 +1,5 @@
-use osmosis_crdt::DeltaCrdt;
+use osmosis_crdt::Reconcile;
+use osmosis_crdt::repair::Items;
 use proptest::prelude::*;
 use serde_json::{Map, json};
 
@@ -7,8 +8,20 @@ use crate::cli::default_config;
 
 const T0: Duration = Duration::ZERO;
 
+/// A node that answers updates at once (`--acks applied`): these tests look at what a request does, not when it
+/// is answered (held answers have tests of their own, with [`holding`]).
 fn fresh(workload: Workload) -> Node {
-    Node::new(Settings { workload, config: default_config(workload), seed: 1, incarnation: 0 }).unwrap()
+    Node::new(Settings { workload, config: default_config(workload), seed: 1, incarnation: 0, acks: Acks::Applied })
+        .unwrap()
+}
+
+/// A node with the binary's defaults (`--acks sent`) and `incarnation`, initialised as `me` of n1, n2, n3.
+fn holding(workload: Workload, me: &str, incarnation: u64) -> Node {
+    let settings = Settings { workload, config: default_config(workload), seed: 1, incarnation, acks: Acks::Sent };
+    let mut node = Node::new(settings).unwrap();
+    let init = json!({"src": "c0", "dest": me, "body": {"type": "init", "node_id": me, "node_ids": ["n1", "n2", "n3"], "msg_id": 1}});
+    feed(&mut node, T0, &init.to_string());
+    node
 }
 
 /// Feeds `line` and returns the output lines as JSON values.
@@ -122,9 +135,10 @@ fn malformed_engine_messages_are_dropped_without_reply() {
     let bodies = [
         json!({"type": "ae_push", "msg_id": 1}),
         json!({"type": "ae_push", "seq": 0, "delta": 5, "msg_id": 2}),
-        json!({"type": "ae_digest", "digest": "x", "msg_id": 3}),
+        json!({"type": "ae_summary", "summary": "x", "msg_id": 3}),
         json!({"type": "ae_reply", "msg_id": 4}),
-        json!({"type": "ae_delta", "delta": {"ints": [], "other": [1]}, "msg_id": 5}),
+        // A well-formed repair of a round this node never took part in.
+        json!({"type": "ae_repair", "round": 0, "seq": 0, "repair": {"delta": {"part": {"ints": [], "other": [1]}, "last": true}}}),
     ];
     for body in bodies {
         let line = json!({"src": "n2", "dest": "n1", "body": body}).to_string();
@@ -192,6 +206,7 @@ fn a_restarted_node_with_a_new_incarnation_repeats_no_id_of_its_earlier_life() {
             config: default_config(Workload::UniqueIds),
             seed: 1,
             incarnation,
+            acks: Acks::Sent,
         };
         let mut node = Node::new(settings).unwrap();
         feed(&mut node, T0, &json!({"src": "c0", "dest": "n1", "body": {"type": "init", "node_id": "n1", "node_ids": ["n1"], "msg_id": 1}}).to_string());
@@ -244,24 +259,47 @@ fn replica_size(node: &Node) -> u64 {
     }
 }
 
+/// A round message carrying `ints` and `records` (counter entries or JSON values in their record form), as an
+/// item part (`state`: false) or a state part.
+fn round_part(ints: JsonSet, records: Vec<Vec<u8>>, state: bool) -> Value {
+    let items = Items { last: true, ints: ints.ints().clone(), records, want: vec![] };
+    serde_json::to_value(if state { Repair::State(items) } else { Repair::Items(items) }).unwrap()
+}
+
+/// The records of counter entries `f0..f{n}` at 1 (`half`: a pn-counter's increments 0, decrements 1).
+fn fake_entries(n: u64, half: Option<u8>) -> Vec<Vec<u8>> {
+    let record = |i: u64| half.into_iter().chain([1]).chain(format!("\"f{i}\"").into_bytes()).collect();
+    (0..n).map(record).collect()
+}
+
+/// Peer n2 opens round `round` with a summary no replica has, then sends `repair` as its first repair message:
+/// the message reaches a live session (the node answered the summary).
+fn round_from_n2(node: &mut Node, round: u64, repair: Value) {
+    let summary = osmosis_crdt::GSet::from_iter([u64::MAX, 3]).summary();
+    node.handle_line(T0, &from_n2(json!({"type": "ae_summary", "round": round, "summary": summary})));
+    let answer = node.take_output();
+    assert!(answer.iter().any(|l| l.contains("ae_reply")), "the node answers the summary: {answer:?}");
+    node.handle_line(T0, &from_n2(json!({"type": "ae_repair", "round": round, "seq": 0, "repair": repair})));
+    node.take_output();
+}
+
 #[test]
 fn a_peer_delta_of_four_billion_elements_is_dropped_and_reads_keep_the_old_state() {
     let mut node = initialised(Workload::Broadcast);
     ask(&mut node, json!({"type": "broadcast", "message": 7, "msg_id": 1}));
     let huge = int_range(0..1 << 32);
     assert_eq!(huge.len(), 1 << 32);
-    let digest = serde_json::to_value(JsonSet::new().digest_seeded(1)).unwrap();
-    let bodies = [
-        json!({"type": "ae_push", "seq": 0, "delta": huge}),
-        json!({"type": "ae_reply", "delta": huge, "digest": digest}),
-        json!({"type": "ae_delta", "delta": huge}),
-    ];
-    for body in bodies {
-        let line = from_n2(body);
-        assert!(line.len() < 2 << 20, "a line of {} bytes: within what stdin accepts", line.len());
-        node.handle_line(T0, &line);
-        node.take_output();
-        assert_eq!(replica_size(&node), 1, "{}", excerpt(&line));
+    let line = from_n2(json!({"type": "ae_push", "seq": 0, "delta": huge}));
+    assert!(line.len() < 2 << 20, "a line of {} bytes: within what stdin accepts", line.len());
+    node.handle_line(T0, &line);
+    node.take_output();
+    assert_eq!(replica_size(&node), 1, "{}", excerpt(&line));
+    // A round's part of one run 0..2^32, written by hand (an honest peer splits parts at 2^20 elements): the
+    // bytes `1 0 ff ff ff ff 0f` (last part; gap 0; length − 1 as a varint) in base64.
+    let text = "AQD/////Dw==";
+    for (round, letter) in [(0, 'E'), (1, 'S')] {
+        round_from_n2(&mut node, round, json!(format!("{letter}{text}")));
+        assert_eq!(replica_size(&node), 1, "a round's part ({letter})");
     }
     assert_eq!(ask(&mut node, json!({"type": "read", "msg_id": 2}))[0]["messages"], json!([7]));
 }
@@ -279,11 +317,16 @@ fn a_set_fills_up_to_its_cap_then_refuses_new_elements_with_error_14() {
     for known in [json!("x"), json!(5)] {
         assert_eq!(ask(&mut node, json!({"type": "add", "element": known, "msg_id": 4}))[0]["type"], "add_ok");
     }
-    node.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": int_range(1 << 40..(1 << 40) + 1)})));
-    node.take_output();
+    round_from_n2(&mut node, 0, round_part(int_range(1 << 40..(1 << 40) + 1), vec![], false));
     assert_eq!(replica_size(&node), MAX_SET_ELEMENTS);
+    round_from_n2(&mut node, 1, round_part(JsonSet::new(), vec![b"\"z\"".to_vec()], false));
+    assert_eq!(replica_size(&node), MAX_SET_ELEMENTS, "a JSON value's record counts as one more element");
+    // A round's part holds at most 2^20 elements: four fill a fresh replica to the cap.
     let mut b = initialised(Workload::Broadcast);
-    b.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": int_range(0..MAX_SET_ELEMENTS)})));
+    let quarter = MAX_SET_ELEMENTS / 4;
+    for i in 0..4 {
+        round_from_n2(&mut b, i, round_part(int_range(i * quarter..(i + 1) * quarter), vec![], i % 2 == 0));
+    }
     assert_eq!(error_code(&ask(&mut b, json!({"type": "broadcast", "message": -1, "msg_id": 1}))), Some(14));
     assert_eq!(replica_size(&b), MAX_SET_ELEMENTS);
 }
@@ -300,17 +343,18 @@ fn counter_deltas_with_too_many_replica_ids_are_dropped_and_local_adds_past_the_
 
     // A replica at the cap without an entry of its own: the first local add would create one more.
     let mut g = initialised(Workload::GCounter);
-    g.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": fake(MAX_COUNTER_ENTRIES)})));
+    round_from_n2(&mut g, 0, round_part(JsonSet::new(), fake_entries(MAX_COUNTER_ENTRIES, None), false));
     assert_eq!(replica_size(&g), MAX_COUNTER_ENTRIES);
     assert_eq!(error_code(&ask(&mut g, json!({"type": "add", "delta": 1, "msg_id": 1}))), Some(14));
     assert_eq!(ask(&mut g, json!({"type": "read", "msg_id": 2}))[0]["value"], MAX_COUNTER_ENTRIES);
 
     let mut pn = initialised(Workload::PnCounter);
-    let delta = json!({"p": fake(MAX_COUNTER_ENTRIES / 2), "n": fake(MAX_COUNTER_ENTRIES / 2 + 1)});
-    pn.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": delta})));
+    let half = MAX_COUNTER_ENTRIES / 2;
+    let records = [fake_entries(half, Some(0)), fake_entries(half + 1, Some(1))].concat();
+    round_from_n2(&mut pn, 0, round_part(JsonSet::new(), records, true));
     assert_eq!(replica_size(&pn), 0);
-    let delta = json!({"p": fake(MAX_COUNTER_ENTRIES / 2), "n": fake(MAX_COUNTER_ENTRIES / 2)});
-    pn.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": delta})));
+    let records = [fake_entries(half, Some(0)), fake_entries(half, Some(1))].concat();
+    round_from_n2(&mut pn, 1, round_part(JsonSet::new(), records, true));
     assert_eq!(replica_size(&pn), MAX_COUNTER_ENTRIES);
     assert_eq!(error_code(&ask(&mut pn, json!({"type": "add", "delta": -1, "msg_id": 1}))), Some(14));
     assert_eq!(ask(&mut pn, json!({"type": "read", "msg_id": 2}))[0]["value"], 0);
@@ -320,7 +364,7 @@ fn counter_deltas_with_too_many_replica_ids_are_dropped_and_local_adds_past_the_
 fn stateless_workloads_have_no_deadline_and_ignore_engine_messages() {
     let mut node = initialised(Workload::UniqueIds);
     assert_eq!(node.next_deadline(), None);
-    let line = json!({"src": "n2", "dest": "n1", "body": {"type": "ae_delta", "delta": {"n2": 1}}});
+    let line = json!({"src": "n2", "dest": "n1", "body": {"type": "ae_push", "seq": 0, "delta": {"n2": 1}}});
     assert!(feed(&mut node, T0, &line.to_string()).is_empty());
     node.on_tick(Duration::from_secs(100));
     assert!(node.take_output().is_empty());
@@ -362,14 +406,27 @@ fn near_miss_line() -> impl Strategy<Value = String> {
         "add",
         "generate",
         "ae_push",
-        "ae_digest",
+        "ae_summary",
         "ae_reply",
-        "ae_delta",
+        "ae_repair",
         "error",
         "read_ok",
     ]);
     let fields = prop::sample::subsequence(
-        vec!["msg_id", "in_reply_to", "message", "element", "delta", "echo", "seq", "digest", "topology", "node_id"],
+        vec![
+            "msg_id",
+            "in_reply_to",
+            "message",
+            "element",
+            "delta",
+            "echo",
+            "seq",
+            "round",
+            "summary",
+            "repair",
+            "topology",
+            "node_id",
+        ],
         0..5,
     );
     let src = prop::sample::select(vec!["c1", "n2", "n3", "n1", "zz"]);
@@ -411,14 +468,110 @@ proptest! {
 }
 
 #[test]
-fn a_replica_over_half_the_cap_still_takes_a_rounds_delta_that_mostly_repeats_it() {
+fn a_replica_near_its_cap_still_takes_a_state_part_that_mostly_repeats_it() {
     let mut node = initialised(Workload::Broadcast);
-    let most = MAX_SET_ELEMENTS / 2 + 10;
+    let most = MAX_SET_ELEMENTS - 10;
     node.handle_line(T0, &from_n2(json!({"type": "ae_push", "seq": 0, "delta": int_range(0..most)})));
     node.take_output();
     assert_eq!(replica_size(&node), most);
-    // A round's delta resends the whole chunk: everything the replica has, plus one element.
-    node.handle_line(T0, &from_n2(json!({"type": "ae_delta", "delta": int_range(0..most + 1)})));
-    node.take_output();
+    // A state part may repeat what the replica has (a peer's whole state), plus one element.
+    let part = int_range(most + 1 - (1 << 20)..most + 1);
+    round_from_n2(&mut node, 0, round_part(part, vec![], true));
     assert_eq!(replica_size(&node), most + 1, "merged: the union is far below the cap");
+}
+
+/// The body types of `out`, and to whom.
+fn kinds(out: &[Value]) -> Vec<(String, String)> {
+    out.iter()
+        .map(|m| (m["dest"].as_str().unwrap().to_owned(), m["body"]["type"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn the_hub_answers_its_clients_update_once_its_batch_has_left_and_a_leaf_at_once() {
+    let pair = |dest: &str, kind: &str| (dest.to_owned(), kind.to_owned());
+    let mut hub = holding(Workload::Broadcast, "n1", 0);
+    let line = |m: u64| {
+        json!({"src": "c1", "dest": "n1", "body": {"type": "broadcast", "message": m, "msg_id": m}}).to_string()
+    };
+    assert!(feed(&mut hub, T0, &line(7)).is_empty(), "held: the batch waits for the relay window");
+    assert!(feed(&mut hub, Duration::from_millis(100), &line(8)).is_empty());
+    let window = default_config(Workload::Broadcast).relay_window;
+    hub.on_tick(window - Duration::from_millis(1));
+    assert!(hub.take_output().is_empty());
+    hub.on_tick(window);
+    let out: Vec<Value> = hub.take_output().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let expected =
+        [pair("n2", "ae_push"), pair("n3", "ae_push"), pair("c1", "broadcast_ok"), pair("c1", "broadcast_ok")];
+    assert_eq!(kinds(&out), expected, "both answers follow the batch that carries their elements");
+    assert_eq!(out[2]["body"]["in_reply_to"], 7);
+    // A read is never held, nor an update that is already sent.
+    assert_eq!(
+        kinds(&feed(
+            &mut hub,
+            window,
+            &json!({"src": "c1", "dest": "n1", "body": {"type": "read", "msg_id": 9}}).to_string()
+        )),
+        [pair("c1", "read_ok")]
+    );
+    assert_eq!(kinds(&feed(&mut hub, window, &line(7))), [pair("c1", "broadcast_ok")]);
+    // A leaf pushes its client's update at once: the answer follows the push in the same lines.
+    let mut leaf = holding(Workload::Broadcast, "n2", 0);
+    let line = json!({"src": "c2", "dest": "n2", "body": {"type": "broadcast", "message": 1, "msg_id": 1}});
+    assert_eq!(kinds(&feed(&mut leaf, T0, &line.to_string())), [pair("n1", "ae_push"), pair("c2", "broadcast_ok")]);
+}
+
+#[test]
+fn a_counter_answers_an_add_once_its_batch_has_left() {
+    let mut leaf = holding(Workload::GCounter, "n2", 0);
+    let add = json!({"src": "c2", "dest": "n2", "body": {"type": "add", "delta": 3, "msg_id": 1}});
+    assert!(feed(&mut leaf, T0, &add.to_string()).is_empty());
+    let window = default_config(Workload::GCounter).local_window;
+    leaf.on_tick(window);
+    let out: Vec<Value> = leaf.take_output().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(out.len(), 2);
+    assert_eq!((out[0]["dest"].as_str(), out[0]["body"]["delta"].clone()), (Some("n1"), json!({"n2": 3})));
+    assert_eq!(out[1]["body"]["type"], "add_ok");
+}
+
+#[test]
+fn a_restarted_counter_counts_under_an_entry_of_its_own_incarnation_so_its_old_adds_still_count() {
+    for workload in [Workload::GCounter, Workload::PnCounter] {
+        let mut node = holding(workload, "n1", 5);
+        // The other nodes still hold what n1 counted in its first life, under that life's entry.
+        let old = match workload {
+            Workload::GCounter => json!({"n1-4": 10}),
+            _ => json!({"p": {"n1-4": 10}, "n": {}}),
+        };
+        feed(&mut node, T0, &from_n2(json!({"type": "ae_push", "seq": 0, "delta": old})));
+        let add = json!({"src": "c1", "dest": "n1", "body": {"type": "add", "delta": 3, "msg_id": 1}});
+        feed(&mut node, T0, &add.to_string());
+        let read = json!({"src": "c1", "dest": "n1", "body": {"type": "read", "msg_id": 2}});
+        assert_eq!(
+            feed(&mut node, T0, &read.to_string())[0]["body"]["value"],
+            13,
+            "{workload}: 10 before the restart, 3 after"
+        );
+    }
+}
+
+#[test]
+fn with_confirmed_answers_a_leaf_answers_once_the_hub_has_acknowledged_its_push() {
+    let settings = Settings {
+        workload: Workload::Broadcast,
+        config: default_config(Workload::Broadcast),
+        seed: 1,
+        incarnation: 0,
+        acks: Acks::Confirmed,
+    };
+    let mut leaf = Node::new(settings).unwrap();
+    let init = json!({"src": "c0", "dest": "n2", "body": {"type": "init", "node_id": "n2", "node_ids": ["n1", "n2"], "msg_id": 1}});
+    feed(&mut leaf, T0, &init.to_string());
+    let line = json!({"src": "c2", "dest": "n2", "body": {"type": "broadcast", "message": 5, "msg_id": 7}});
+    let out = feed(&mut leaf, T0, &line.to_string());
+    assert_eq!(kinds(&out), [("n1".to_owned(), "ae_push".to_owned())], "pushed, not answered");
+    let ack = json!({"src": "n1", "dest": "n2", "body": {"type": "ae_push", "seq": 0, "delta": {"ints": [], "other": []}, "ack": 0}});
+    let out = feed(&mut leaf, Duration::from_millis(300), &ack.to_string());
+    assert_eq!(kinds(&out), [("c2".to_owned(), "broadcast_ok".to_owned())]);
+    assert_eq!(out[0]["body"]["in_reply_to"], 7);
 }

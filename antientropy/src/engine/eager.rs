@@ -32,6 +32,10 @@ pub(super) struct Push<C> {
 pub(super) struct Link<C> {
     /// The batch waiting for this peer.
     pub(super) pending: Option<C>,
+    /// The numbers of the local updates in that batch (see `Engine::sent_local`).
+    pub(super) locals: Vec<u64>,
+    /// With `Config::confirm`: pushes to this peer that carried local updates, until it acknowledges them.
+    pub(super) confirm: VecDeque<super::confirm::Carried>,
     /// The peer pushed to this node as to its parent since the last push to it: the next push must acknowledge.
     ack_owed: bool,
     /// The next push to this peer carries what an old parent did not acknowledge (a hand-off).
@@ -53,6 +57,8 @@ impl<C> Default for Link<C> {
     fn default() -> Self {
         Link {
             pending: None,
+            locals: Vec::new(),
+            confirm: VecDeque::new(),
             ack_owed: false,
             urgent: false,
             next_seq: 0,
@@ -64,6 +70,11 @@ impl<C> Default for Link<C> {
 }
 
 impl<C> Link<C> {
+    /// The number of the last push sent to the peer.
+    pub(super) fn next_seq_sent(&self) -> u64 {
+        self.next_seq.saturating_sub(1)
+    }
+
     /// The peer has received every push to it up to `ack` (numbers at most `ack` are no longer unacknowledged).
     fn acknowledge(&mut self, ack: u64) {
         while self.unacked.front().is_some_and(|&(seq, _)| seq <= ack) {
@@ -86,6 +97,8 @@ struct Inbound {
     highest: Option<u64>,
     /// Since when a number below the highest received is missing.
     gap_since: Option<Duration>,
+    /// The highest number acknowledged back to the sender on a push up (with `Config::confirm`).
+    acked: Option<u64>,
 }
 
 /// What a push's number says about the link.
@@ -144,6 +157,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         let arrival = self.link(from).inbound.note(push.seq, now);
         if let Some(ack) = push.ack {
             self.link(from).acknowledge(ack);
+            self.confirmed(from, ack);
             if Some(from) == self.parent() {
                 self.shadow = None; // the new parent answers: no more copies to the old one
             }
@@ -161,11 +175,15 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             // `ack_slack`, so the acknowledgement leaves now.
             if push.up {
                 self.flush_link(now, from, false);
+            } else if Some(from) == self.parent() {
+                // The parent asks for an acknowledgement of its pushes (`Config::confirm`): none came up lately.
+                self.link(from).ack_owed = true;
+                self.flush_link(now, from, true);
             }
             self.hurry_down(now);
         }
         if arrival == Arrival::RoundNow {
-            self.gap_round(from);
+            self.gap_round(now, from);
         }
     }
 
@@ -175,22 +193,23 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         if !self.state.apply_delta(delta) {
             return false;
         }
-        self.after_change(now, from, delta);
+        self.after_change(now, from, delta, &[]);
         true
     }
 
-    /// Bookkeeping after `delta` (from `from`) changed the replica: news resets the round timer, and the delta is
-    /// queued for the overlay targets of `from`.
-    pub(super) fn after_change(&mut self, now: Duration, from: Source, delta: &C) {
+    /// Bookkeeping after `delta` (from `from`, holding the local updates numbered `locals`) changed the replica:
+    /// news resets the round timer, and the delta is queued for the overlay targets of `from`.
+    pub(super) fn after_change(&mut self, now: Duration, from: Source, delta: &C, locals: &[u64]) {
         if from != Source::Local {
             self.last_news = now;
         }
         self.interval = self.config.round_min;
-        self.queue(now, from, delta);
+        self.queue(now, from, delta, locals);
     }
 
-    /// Queues `delta` for the overlay targets of deltas from `from`, and flushes what is due at once.
-    pub(super) fn queue(&mut self, now: Duration, from: Source, delta: &C) {
+    /// Queues `delta` (holding the local updates numbered `locals`) for the overlay targets of deltas from `from`,
+    /// and flushes what is due at once.
+    pub(super) fn queue(&mut self, now: Duration, from: Source, delta: &C, locals: &[u64]) {
         let adopted: Vec<usize> = self.adopted.keys().filter_map(|id| self.members.position(id)).collect();
         let upstream = self.parent();
         let mut targets = self.plan.targets(from, adopted.into_iter().chain(upstream));
@@ -201,7 +220,15 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             targets.push(shadow);
         }
         for &target in &targets {
-            self.link(target).pending.get_or_insert_with(C::default).join(delta);
+            let link = self.link(target);
+            link.pending.get_or_insert_with(C::default).join(delta);
+            link.locals.extend_from_slice(locals);
+        }
+        if !targets.is_empty() {
+            self.unsent.extend(locals);
+            if self.config.confirm {
+                self.unconfirmed.extend(locals);
+            }
         }
         let shadow = self.shadow(now);
         if targets.iter().any(|&t| Some(t) == upstream || Some(t) == shadow) {
@@ -294,7 +321,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             if let Some(pos) = self.members.position(&id) {
                 self.flush_link(now, pos, false);
             } else {
-                self.links.remove(&id); // a member that left
+                self.drop_link(&id); // a member that left
             }
         }
     }
@@ -303,13 +330,22 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// one is owed), cut to the byte budget; `up` if it is this node's parent.
     pub(super) fn flush_link(&mut self, now: Duration, pos: usize, up: bool) {
         let suspects = self.reports(now, pos);
+        let confirm = self.config.confirm;
         let link = self.link(pos);
         let delta = link.pending.take();
-        if delta.is_none() && !link.ack_owed {
+        if delta.is_none() && !link.ack_owed && !link.urgent {
             return;
         }
-        let ack = if std::mem::take(&mut link.ack_owed) { link.inbound.highest } else { None };
+        let locals = std::mem::take(&mut link.locals);
+        let ack_back = confirm && up && link.inbound.highest > link.inbound.acked;
+        let ack = if std::mem::take(&mut link.ack_owed) || ack_back { link.inbound.highest } else { None };
+        if up && ack.is_some() {
+            link.inbound.acked = ack;
+        }
         let urgent = std::mem::take(&mut link.urgent);
+        for n in &locals {
+            self.unsent.remove(n);
+        }
         let delta = delta.unwrap_or_default();
         let header = Message::<C, I>::Push {
             seq: u64::MAX,
@@ -340,6 +376,9 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             let suspects = suspects.take().unwrap_or_default();
             let msg = Message::Push { seq, delta: part, ack: ack.take(), up, urgent, suspects };
             self.send(pos, msg);
+        }
+        if confirm && !locals.is_empty() {
+            self.carried(now, pos, locals);
         }
     }
 
@@ -378,7 +417,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             && was_bridge
             && let Some(parent) = self.refresh_parent(now)
         {
-            self.gap_round(parent); // a bridge that pushes here as to its parent cannot be one
+            self.gap_round(now, parent); // a bridge that pushes here as to its parent cannot be one
         }
         self.link(from).ack_owed = true;
         let by = now.saturating_add(self.config.relay_window);
@@ -396,7 +435,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             .collect();
         for peer in expired {
             if let Some(peer) = self.members.position(&peer) {
-                self.gap_round(peer);
+                self.gap_round(now, peer);
             }
         }
     }
@@ -409,10 +448,10 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
 
     /// A round with `peer` now: its pushes have a gap (which the round repairs, so the gap is forgotten), or it was
     /// suspected and has just been heard from again.
-    pub(super) fn gap_round(&mut self, peer: usize) {
+    pub(super) fn gap_round(&mut self, now: Duration, peer: usize) {
         self.link(peer).inbound.resolve();
         self.stats.gap_rounds += 1;
-        self.open_rounds(&[peer]);
+        self.open_rounds(now, &[peer]);
     }
 
     /// Whether the link with the member at `pos` is proven to work both ways: nothing pushed to it awaits an
@@ -423,6 +462,18 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
                 .links
                 .get(self.members.id(pos))
                 .is_some_and(|l| l.unacked.is_empty() && l.inbound.gap_since.is_none() && l.inbound.highest.is_some())
+    }
+
+    /// Forgets the link with `id` (a member that left): the local updates that waited only for it have nowhere to go.
+    pub(super) fn drop_link(&mut self, id: &I) {
+        if let Some(link) = self.links.remove(id) {
+            for n in link.locals {
+                if !self.links.values().any(|l| l.locals.contains(&n)) {
+                    self.unsent.remove(&n);
+                }
+            }
+            self.forget_carried(link.confirm);
+        }
     }
 
     /// The link with the member at `pos`, created on first use.

@@ -26,7 +26,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         let was = self.members.suspicion(peer).map(|s| s.origin);
         if matches!(was, Some(Origin::Direct | Origin::Reported)) && self.members.heard(peer, now) {
             match self.replan(now) {
-                Some(parent) if !(in_round && parent == peer) => self.gap_round(parent),
+                Some(parent) if !(in_round && parent == peer) => self.gap_round(now, parent),
                 _ => {}
             }
             return true;
@@ -94,7 +94,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// before relaying everything).
     pub(super) fn replan_and_catch_up(&mut self, now: Duration) {
         if let Some(parent) = self.replan(now) {
-            self.gap_round(parent);
+            self.gap_round(now, parent);
         }
     }
 
@@ -190,9 +190,13 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             .filter(|&o| self.members.is_live(o) && new.is_some())
             .map(|o| (self.members.id(o).clone(), now.saturating_add(self.ack_timeout())));
         let mut handoff: Option<C> = None;
+        let mut locals = Vec::new();
         if let Some(old) = old {
             let link = self.link(old);
             link.unacked.clear();
+            locals = std::mem::take(&mut link.locals);
+            // What the old parent never acknowledged is carried again, and confirmed by the new one.
+            locals.extend(std::mem::take(&mut link.confirm).into_iter().flat_map(|c| c.locals));
             for part in std::mem::take(&mut link.backlog).into_iter().chain(link.pending.take()) {
                 handoff.get_or_insert_with(C::default).join(&part);
             }
@@ -202,12 +206,16 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             Some(parent) => {
                 let link = self.link(parent);
                 link.pending.get_or_insert_with(C::default).join(&handoff);
+                link.locals.extend(locals);
                 link.urgent = true;
                 self.flush_up(now);
             }
             None => {
                 // The new root: its children may lack what its old parent never relayed.
-                self.queue(now, Source::Local, &handoff);
+                for n in &locals {
+                    self.unsent.remove(n);
+                }
+                self.queue(now, Source::Local, &handoff, &locals);
                 self.hurry_down(now);
             }
         }

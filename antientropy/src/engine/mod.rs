@@ -5,15 +5,16 @@
 //! [`rounds`] (what a push-pull round's messages carry and how each is answered), [`timer`] (when timed rounds run
 //! and whom they ask). This file holds the state they share and the public inputs and outputs.
 
+mod confirm;
 mod eager;
 mod health;
 mod rounds;
 mod timer;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use osmosis_crdt::{DeltaCrdt, Split};
+use osmosis_crdt::{DeltaCrdt, Reconcile, Split};
 use rand::SeedableRng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
@@ -26,11 +27,13 @@ use crate::message::Message;
 use crate::overlay::{Plan, Source};
 
 use eager::Link;
+use rounds::Rounds;
 
 /// What a replica must offer the engine: a delta-state CRDT whose deltas are states, with an empty default, that
-/// can be cut to a byte budget. Every osmosis CRDT is one.
-pub trait Replica: DeltaCrdt<Delta = Self> + Split + Default + Clone {}
-impl<C: DeltaCrdt<Delta = C> + Split + Default + Clone> Replica for C {}
+/// can be cut to a byte budget ([`Split`]) and that two peers can reconcile ([`Reconcile`]). Every osmosis CRDT is
+/// one.
+pub trait Replica: DeltaCrdt<Delta = Self> + Split + Reconcile + Default + Clone {}
+impl<C: DeltaCrdt<Delta = C> + Split + Reconcile + Default + Clone> Replica for C {}
 
 /// What an engine has done so far (each field counts messages or events).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,12 +43,12 @@ pub struct Stats {
     /// Of them, pushes without a delta: an acknowledgement (the receiver had pushed to this node and nothing else
     /// was due for it within the window), or a notice to a node that now climbs to this one.
     pub empty_pushes: u64,
-    /// `ae_digest` messages sent (one per round and peer).
-    pub digests: u64,
-    /// `ae_reply` messages sent.
+    /// `ae_summary` messages sent (one per round and peer).
+    pub summaries: u64,
+    /// `ae_reply` messages sent (this node's messages in rounds that peers opened).
     pub replies: u64,
-    /// `ae_delta` messages sent.
-    pub deltas: u64,
+    /// `ae_repair` messages sent (this node's messages, after the summary, in rounds it opened).
+    pub repairs: u64,
     /// Rounds started by the round timer.
     pub rounds: u64,
     /// Timed rounds skipped while news flowed because the link with the upstream node was proven both ways: every
@@ -54,8 +57,17 @@ pub struct Stats {
     /// Rounds started because a push from a peer went missing, a suspected peer was heard from again, this node's
     /// parent changed, or this node was alone and was given members.
     pub gap_rounds: u64,
-    /// Digests received that matched this replica (answered with silence).
+    /// Summaries received that matched this replica (answered with silence).
     pub agreements: u64,
+    /// Round messages dropped because they fit no live session: duplicates, late ones, ones of rounds that
+    /// expired or were never opened.
+    pub stale: u64,
+    /// Round messages the CRDT refused as malformed (each ends its session).
+    pub rejected: u64,
+    /// Rounds this node opened that expired without an answer (agreement, or a lost message).
+    pub silent_rounds: u64,
+    /// Rounds this node opened that were answered, then expired before this side was done (a lost message).
+    pub stalled_rounds: u64,
     /// Messages ignored because they came from a node outside the cluster (or from this node).
     pub foreign: u64,
     /// Times this node suspected its parent because its pushes went unacknowledged.
@@ -108,8 +120,15 @@ pub struct Engine<C: Replica, I: NodeId = String> {
     last_news: Duration,
     last_round: Option<Duration>,
     interval: Duration,
+    /// Local updates taken so far (those that changed the replica): the number of the latest.
+    local_updates: u64,
+    /// The numbers of local updates waiting in some batch and sent in none yet.
+    unsent: BTreeSet<u64>,
+    /// With [`Config::confirm`]: the numbers of local updates no peer has acknowledged yet.
+    unconfirmed: BTreeSet<u64>,
     outbox: Vec<(I, Message<C, I>)>,
     stats: Stats,
+    rounds: Rounds<C, I>,
 }
 
 impl<C: Replica, I: NodeId> Engine<C, I> {
@@ -147,8 +166,12 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             started: now,
             last_news: now,
             last_round: None,
+            local_updates: 0,
+            unsent: BTreeSet::new(),
+            unconfirmed: BTreeSet::new(),
             outbox: Vec::new(),
             stats: Stats::default(),
+            rounds: Rounds::default(),
         })
     }
 
@@ -224,6 +247,34 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         Ok(self.after_update(now, delta))
     }
 
+    /// How many local updates that changed the replica the engine has taken ([`Engine::update`],
+    /// [`Engine::try_update`]): the number of the latest, counted from 1.
+    pub fn local_updates(&self) -> u64 {
+        self.local_updates
+    }
+
+    /// The local updates that have left this node: every one numbered up to the result (see
+    /// [`Engine::local_updates`]) has gone out in at least one push, or had no peer to go to. A caller that
+    /// acknowledges an update to its client only once it has left (the Maelstrom node does) loses no acknowledged
+    /// update when this node alone crashes and restarts empty: some other node received it, unless the network
+    /// lost that push as well (ALGORITHM.md §4, "Crashes").
+    pub fn sent_local(&self) -> u64 {
+        self.unsent.first().map_or(self.local_updates, |&n| n - 1)
+    }
+
+    /// With [`Config::confirm`], the local updates some peer has acknowledged: every one numbered up to the
+    /// result (see [`Engine::local_updates`]) went out in a push that its receiver acknowledged, or had no peer to
+    /// go to. A caller that acknowledges an update to its client only then loses no acknowledged update when this
+    /// node crashes, even if the network lost the push or its receiver was down (the update then goes to another
+    /// peer: a new parent, or another child, first). Without `confirm`, the same as [`Engine::sent_local`].
+    pub fn confirmed_local(&self) -> u64 {
+        if !self.config.confirm {
+            return self.sent_local();
+        }
+        let first = [self.unsent.first(), self.unconfirmed.first()].into_iter().flatten().min();
+        first.map_or(self.local_updates, |&n| n - 1)
+    }
+
     /// Handles a message from `from`. Messages from nodes outside the cluster, or from this node, are ignored.
     pub fn on_message(&mut self, now: Duration, from: &I, msg: Message<C, I>) {
         let Some(peer) = self.members.position(from).filter(|&p| p != self.members.me()) else {
@@ -238,7 +289,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
                 if healed && self.parent() != Some(peer) {
                     // It was unreachable: each side may lack what the other learned meanwhile (a new parent got
                     // its round already).
-                    self.gap_round(peer);
+                    self.gap_round(now, peer);
                 }
             }
             round => self.on_round_message(now, peer, round),
@@ -256,6 +307,8 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             self.flush_down(now);
         }
         self.expire_gaps(now);
+        self.expire_rounds(now);
+        self.ask_confirmation(now);
         if self.round_due().is_some_and(|t| t <= now) {
             self.timed_round(now);
         }
@@ -264,10 +317,17 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// When [`Engine::on_tick`] has work next (a batch, a gap, an acknowledgement, a suspicion's end or a round),
     /// if ever.
     pub fn next_deadline(&self) -> Option<Duration> {
-        [self.next_gap_deadline(), self.up_due, self.down_due, self.round_due(), self.next_health_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.next_gap_deadline(),
+            self.up_due,
+            self.down_due,
+            self.round_due(),
+            self.next_health_deadline(),
+            self.next_confirmation_ask(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Takes the messages produced so far, in the order they were produced.
@@ -286,17 +346,20 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         self.members.set(&self.me, members);
         self.adopted.retain(|id, _| self.members.position(id).is_some());
         match self.replan_from(now, before) {
-            Some(parent) => self.gap_round(parent),
+            Some(parent) => self.gap_round(now, parent),
             None if was_alone && self.members.len() > 1 => {
                 let me = self.members.me();
                 let others: Vec<usize> = (0..self.members.len()).filter(|&p| p != me).collect();
                 if let Some(&peer) = others.choose(&mut self.rng) {
-                    self.gap_round(peer);
+                    self.gap_round(now, peer);
                 }
             }
             None => {}
         }
-        self.links.retain(|id, _| self.members.position(id).is_some());
+        let gone: Vec<I> = self.links.keys().filter(|id| self.members.position(id).is_none()).cloned().collect();
+        for id in gone {
+            self.drop_link(&id);
+        }
     }
 
     /// Adds a member (a failure detector saw it join). Nothing happens if it is one already.
@@ -345,7 +408,8 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         if C::delta_is_empty(&delta) {
             return false;
         }
-        self.after_change(now, Source::Local, &delta);
+        self.local_updates += 1;
+        self.after_change(now, Source::Local, &delta, &[self.local_updates]);
         self.back_up(now);
         true
     }
@@ -359,9 +423,9 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     fn emit(&mut self, to: I, msg: Message<C, I>) {
         match &msg {
             Message::Push { .. } => self.stats.pushes += 1,
-            Message::Digest { .. } => self.stats.digests += 1,
+            Message::Summary { .. } => self.stats.summaries += 1,
             Message::Reply { .. } => self.stats.replies += 1,
-            Message::Delta { .. } => self.stats.deltas += 1,
+            Message::Repair { .. } => self.stats.repairs += 1,
         }
         self.outbox.push((to, msg));
     }

@@ -81,8 +81,8 @@ fn settle(nodes: &mut [Engine<GSet, u8>], now: Duration) -> usize {
     delivered
 }
 
-fn digests_to(outbox: &[(u8, Message<GSet, u8>)]) -> Vec<u8> {
-    outbox.iter().filter(|(_, m)| matches!(m, Message::Digest { .. })).map(|(to, _)| *to).collect()
+fn summaries_to(outbox: &[(u8, Message<GSet, u8>)]) -> Vec<u8> {
+    outbox.iter().filter(|(_, m)| matches!(m, Message::Summary { .. })).map(|(to, _)| *to).collect()
 }
 
 #[test]
@@ -105,23 +105,23 @@ fn a_root_that_was_alone_runs_a_round_with_a_member_as_soon_as_it_is_given_membe
     assert!(nodes[0].take_outbox().is_empty(), "alone, it sends nothing");
     nodes[0].set_members(t, [0, 1, 2]);
     let outbox = nodes[0].take_outbox();
-    let digests = digests_to(&outbox);
-    assert_eq!(digests.len(), 1, "one round at once: {outbox:?}");
-    assert!(digests[0] == 1 || digests[0] == 2);
+    let summaries = summaries_to(&outbox);
+    assert_eq!(summaries.len(), 1, "one round at once: {outbox:?}");
+    assert!(summaries[0] == 1 || summaries[0] == 2);
     assert_eq!(nodes[0].stats().gap_rounds, 1);
     for (to, m) in outbox {
         nodes[usize::from(to)].on_message(t, &0, m);
     }
     settle(&mut nodes, t);
     assert_eq!(nodes[0].state(), &GSet::from_iter([1, 10, 20]), "caught up within the round, without the timer");
-    assert!(nodes[usize::from(digests[0])].state().contains(1), "and its partner has what it logged");
+    assert!(nodes[usize::from(summaries[0])].state().contains(1), "and its partner has what it logged");
 }
 
 #[test]
 fn a_leaf_that_was_alone_runs_its_round_with_the_hub() {
     let mut leaf: Engine<GSet, u8> = Engine::new(2, [2], Config::default(), 3, T0).unwrap();
     leaf.set_members(T0, [0, 1, 2]);
-    assert_eq!(digests_to(&leaf.take_outbox()), [0]);
+    assert_eq!(summaries_to(&leaf.take_outbox()), [0]);
     assert_eq!(leaf.stats().gap_rounds, 1);
 }
 
@@ -129,6 +129,6 @@ fn a_leaf_that_was_alone_runs_its_round_with_the_hub() {
 fn a_root_with_members_given_one_more_starts_no_round() {
     let mut root: Engine<GSet, u8> = Engine::new(0, [0, 1], Config::default(), 3, T0).unwrap();
     root.set_members(T0, [0, 1, 2]);
-    assert_eq!(digests_to(&root.take_outbox()), Vec::<u8>::new());
+    assert_eq!(summaries_to(&root.take_outbox()), Vec::<u8>::new());
     assert_eq!(root.stats().gap_rounds, 0);
 }

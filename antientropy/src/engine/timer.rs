@@ -51,7 +51,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         let others: Vec<usize> = (0..self.members.len()).filter(|&p| p != me && Some(p) != upstream).collect();
         let random = others.choose_multiple(&mut self.rng, fanout).copied();
         let partners: Vec<usize> = upstream.into_iter().chain(random).collect();
-        self.open_rounds(&partners);
+        self.open_rounds(now, &partners);
         self.last_round = Some(now);
         self.interval = self.interval.saturating_mul(2).min(self.config.round_max);
     }

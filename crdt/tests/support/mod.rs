@@ -236,7 +236,9 @@ fn through_json<M: Serialize + DeserializeOwned>(
 
 /// The reconciliation law: one exchange — `a`'s summary (rewritten by `forge`, which tests use to make the
 /// responder size its first batch wrongly and so force decode failures), `b`'s answer, and every message after it
-/// delivered through JSON, each within `budget` — leaves both replicas at `a ⊔ b`, valid, with both sides done.
+/// delivered through JSON, each within `budget` — leaves both replicas at `a ⊔ b`, valid, with both sides done;
+/// no message is addressed to a side after it said it was done (the engine drops its session); and each step's
+/// delta, joined into the replica as it was before the step, gives the replica after it.
 pub(crate) fn repair_law<T: Checked + Reconcile>(
     a: &T,
     b: &T,
@@ -258,8 +260,12 @@ pub(crate) fn repair_law<T: Checked + Reconcile>(
     while let Some((to_a, msg)) = queue.pop_front() {
         prop_assert!(cost.messages < 10_000, "the exchange does not end");
         let msg = through_json(&msg, &mut cost, budget)?;
+        prop_assert!(!(if to_a { a_done } else { b_done }), "a message for a side that said it was done");
         let (replica, session) = if to_a { (&mut a, &mut a_session) } else { (&mut b, &mut b_session) };
+        let mut before = replica.clone();
         let step = replica.step(session, &msg, budget).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(before.join(&step.delta), !T::delta_is_empty(&step.delta), "a step's delta is news");
+        prop_assert_eq!(&before, &*replica, "a step's delta is what it added to the replica");
         if to_a {
             a_done |= step.done;
         } else {
