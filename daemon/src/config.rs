@@ -198,6 +198,11 @@ pub struct Args {
     /// SWIM: milliseconds a suspect has to refute suspicion before it is declared down. Default 3000.
     #[arg(long, value_name = "MS")]
     pub suspect_timeout_ms: Option<u64>,
+    /// SWIM: a probe of a member whose authentic engine datagram arrived within this many milliseconds is answered
+    /// by that traffic instead of a ping (unless the ping carries membership updates); at most the probe period,
+    /// 0 always pings. A failure is detected at most this much later. Default 500.
+    #[arg(long, value_name = "MS")]
+    pub traffic_liveness_ms: Option<u64>,
     /// Most named objects (sets plus counters) held. Default 1024.
     #[arg(long, value_name = "N")]
     pub max_objects: Option<u64>,
@@ -256,6 +261,7 @@ impl Args {
             probe_period_ms,
             probe_rtt_ms,
             suspect_timeout_ms,
+            traffic_liveness_ms,
             max_objects,
             max_elements,
             max_counter_entries,
@@ -332,6 +338,7 @@ impl Args {
             probe_rtt: args.probe_rtt_ms.map_or(s.probe_rtt, ms),
             suspect_to_down: args.suspect_timeout_ms.map_or(s.suspect_to_down, ms),
             announce_every: s.announce_every,
+            traffic_window: args.traffic_liveness_ms.map_or(s.traffic_window, ms),
         };
         swim.validate().map_err(|e| format!("swim: {e}"))?;
         let l = Limits::default();

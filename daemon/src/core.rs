@@ -192,6 +192,7 @@ impl Core {
                                 if sizes != self.sizes || counters {
                                     self.generation += 1;
                                 }
+                                self.membership.heard_from(now, &name);
                                 self.replica.on_message(now, &name, msg);
                                 self.sizes = sizes;
                             }
@@ -322,6 +323,8 @@ impl Core {
             self.metrics.membership_events.inc_by(self.membership.events() - self.metrics.membership_events.get());
             self.update_peer_gauges();
         }
+        let answered = self.membership.probes_answered_by_traffic();
+        self.metrics.probes_by_traffic.inc_by(answered.saturating_sub(self.metrics.probes_by_traffic.get()));
         for (to, packet) in self.membership.take_outbox() {
             let datagram = self.key.seal(Kind::Membership, &packet);
             self.metrics.on_sent("swim", datagram.len());

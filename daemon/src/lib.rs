@@ -24,8 +24,8 @@
 //!
 //! ## Modules
 //!
-//! [`config`] (flags and file), [`objects`], [`wire`], [`membership`], [`replica`], [`core`], [`storage`], [`snapshot`],
-//! [`http`], [`metrics`], [`server`].
+//! [`config`] (flags and file), [`objects`], [`wire`], [`membership`], [`replica`], [`core`], [`storage`],
+//! [`record`], [`snapshot`], [`http`], [`metrics`], [`server`].
 
 pub mod config;
 pub mod core;
@@ -34,6 +34,7 @@ pub mod membership;
 pub mod metrics;
 pub mod objects;
 mod objects_keys;
+pub mod record;
 pub mod replica;
 pub mod server;
 pub mod snapshot;

@@ -10,6 +10,16 @@
 //! as it knows no other member (a seed that starts later is found when it comes up). Leaving: [`Membership::leave`]
 //! declares this identity down to a few members, so the others drop it at once instead of after suspicion.
 //!
+//! **Traffic as liveness evidence.** An authentic engine datagram from a member (its MAC checked under the
+//! cluster key, its sender — named inside the authenticated payload — a live member) shows it alive as well as a
+//! SWIM ack would. (Not the datagram's source address: a NAT or a relay may change it.) When foca starts a probe of a member heard from that way within `traffic_window` (by default the probe
+//! rtt: no older than the ack a real ping would have waited for), and the ping carries no membership updates,
+//! the ping is not sent: the daemon hands foca the member's ack itself (`Header { src: member, dst: me,
+//! message: Ack(probe number) }`, through foca's own codec). A member that stops, stops sending: its next probe
+//! after `traffic_window` is a real ping, so detection is delayed by at most the window. Pings that carry updates
+//! (suspicions, joins, refutations) always go out, so dissemination is unchanged. On the star under load, the
+//! hub hears every leaf and every leaf hears the hub: their probes along the star's edges cost nothing.
+//!
 //! Identities ([`NodeId`]) are a node name, its address, and a *bump* that orders the incarnations of one address:
 //! a restarted daemon takes the current time in milliseconds, so its new identity wins over the one the cluster
 //! remembers (foca's `Rename`), and a daemon declared down renews itself with `bump + 1` and rejoins.
@@ -20,7 +30,10 @@ use std::net::SocketAddr;
 use std::num::{NonZeroU8, NonZeroUsize};
 use std::time::Duration;
 
-use foca::{AccumulatingRuntime, Foca, Identity, NoCustomBroadcast, OwnedNotification, PostcardCodec, State, Timer};
+use foca::{
+    AccumulatingRuntime, Codec, Foca, Header, Identity, Message, NoCustomBroadcast, OwnedNotification, PostcardCodec,
+    State, Timer,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -63,6 +76,9 @@ pub struct SwimConfig {
     pub suspect_to_down: Duration,
     /// How often to announce to the seeds while no other member is known.
     pub announce_every: Duration,
+    /// A probe of a member whose authentic engine traffic arrived within this window is answered by that
+    /// evidence instead of a ping (see the module docs); zero: never.
+    pub traffic_window: Duration,
 }
 
 impl Default for SwimConfig {
@@ -72,6 +88,7 @@ impl Default for SwimConfig {
             probe_rtt: Duration::from_millis(500),
             suspect_to_down: Duration::from_secs(3),
             announce_every: Duration::from_secs(1),
+            traffic_window: Duration::from_millis(500),
         }
     }
 }
@@ -88,6 +105,12 @@ impl SwimConfig {
         }
         if self.suspect_to_down.is_zero() || self.announce_every.is_zero() {
             return Err("the suspicion time and the announce interval must be positive".into());
+        }
+        if self.traffic_window > self.probe_period {
+            return Err(format!(
+                "the traffic liveness window ({:?}) must not be longer than the probe period ({:?})",
+                self.traffic_window, self.probe_period
+            ));
         }
         Ok(())
     }
@@ -131,6 +154,11 @@ pub struct Membership {
     outbox: Vec<(SocketAddr, Vec<u8>)>,
     changed: bool,
     events: u64,
+    traffic_window: Duration,
+    /// Member name → when authentic engine traffic from it last arrived.
+    heard: BTreeMap<String, Duration>,
+    /// Probes answered by traffic instead of a ping.
+    answered: u64,
 }
 
 impl fmt::Debug for Membership {
@@ -159,6 +187,9 @@ impl Membership {
             outbox: Vec::new(),
             changed: false,
             events: 0,
+            traffic_window: config.traffic_window,
+            heard: BTreeMap::new(),
+            answered: 0,
         };
         m.on_tick(now);
         m
@@ -175,6 +206,21 @@ impl Membership {
         let result = self.foca.handle_data(packet, &mut self.runtime).map_err(|e| e.to_string());
         self.drain(now);
         result
+    }
+
+    /// Records that authentic engine traffic from member `name` arrived at `now` (see the module docs).
+    pub fn heard_from(&mut self, now: Duration, name: &str) {
+        match self.heard.get_mut(name) {
+            Some(at) => *at = now,
+            None => {
+                self.heard.insert(name.to_string(), now);
+            }
+        }
+    }
+
+    /// Probes answered by traffic rather than by a ping, so far.
+    pub fn probes_answered_by_traffic(&self) -> u64 {
+        self.answered
     }
 
     /// Fires the timers that are due and announces to the seeds if due.
@@ -246,9 +292,50 @@ impl Membership {
         out
     }
 
+    /// The probe number of `data` if it is a ping to `to` carrying nothing else, and `to` was heard from within
+    /// the traffic window.
+    fn answerable_ping(&self, now: Duration, to: &NodeId, data: &[u8]) -> Option<foca::ProbeNumber> {
+        let &at = self.heard.get(&to.name)?;
+        if now.saturating_sub(at) > self.traffic_window || self.traffic_window.is_zero() {
+            return None;
+        }
+        let mut rest = data;
+        let header: Header<NodeId> = PostcardCodec.decode_header(&mut rest).ok()?;
+        let bare = rest.is_empty() || rest == [0, 0];
+        match header.message {
+            Message::Ping(n) if bare && header.dst == *to => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Hands foca `to`'s ack of probe `n`, as `to` would have sent it.
+    fn ack_for(&mut self, to: NodeId, n: foca::ProbeNumber) {
+        let Some(incarnation) = self.foca.iter_members().find(|m| *m.id() == to).map(|m| m.incarnation()) else {
+            return;
+        };
+        let header = Header { src: to, src_incarnation: incarnation, dst: self.me().clone(), message: Message::Ack(n) };
+        let mut buf = Vec::new();
+        if PostcardCodec.encode_header(&header, &mut buf).is_ok() {
+            match self.foca.handle_data(&buf, &mut self.runtime) {
+                Ok(()) => self.answered += 1,
+                Err(e) => tracing::debug!("swim: the ack from traffic was refused: {e}"),
+            }
+        }
+    }
+
     fn drain(&mut self, now: Duration) {
+        let mut acks = Vec::new();
         while let Some((to, data)) = self.runtime.to_send() {
-            self.outbox.push((to.addr, data.to_vec()));
+            match self.answerable_ping(now, &to, &data) {
+                Some(n) => acks.push((to, n)),
+                None => self.outbox.push((to.addr, data.to_vec())),
+            }
+        }
+        for (to, n) in acks {
+            self.ack_for(to, n);
+            while let Some((to, data)) = self.runtime.to_send() {
+                self.outbox.push((to.addr, data.to_vec()));
+            }
         }
         while let Some((after, timer)) = self.runtime.to_schedule() {
             self.timer_seq += 1;
@@ -277,8 +364,10 @@ mod tests {
         NodeId { name: name.into(), addr: SocketAddr::from(([127, 0, 0, 1], port)), bump: 1 }
     }
 
-    /// Delivers every packet between the members until nothing is left (a perfect network), ticking at `now`.
-    fn settle(nodes: &mut [Membership], now: Duration) {
+    /// Delivers every packet between the members until nothing is left (a perfect network), ticking at `now`;
+    /// returns every packet sent.
+    fn settle(nodes: &mut [Membership], now: Duration) -> Vec<Vec<u8>> {
+        let mut all = Vec::new();
         for _ in 0..100 {
             let mut sent = Vec::new();
             for n in nodes.iter_mut() {
@@ -286,14 +375,107 @@ mod tests {
                 sent.extend(n.take_outbox());
             }
             if sent.is_empty() {
-                return;
+                break;
             }
             for (to, data) in sent {
                 if let Some(n) = nodes.iter_mut().find(|n| n.me().addr == to) {
                     let _ = n.on_packet(now, &data);
                 }
+                all.push(data);
             }
         }
+        all
+    }
+
+    /// Of these packets: the pings, and the pings that carry no membership update.
+    fn pings(sent: &[Vec<u8>]) -> (usize, usize) {
+        let (mut pings, mut bare) = (0, 0);
+        for data in sent {
+            let mut rest = &data[..];
+            let header: Header<NodeId> = PostcardCodec.decode_header(&mut rest).unwrap();
+            if matches!(header.message, Message::Ping(_)) {
+                pings += 1;
+                bare += usize::from(rest.len() < 2 || rest[..2] == [0, 0]);
+            }
+        }
+        (pings, bare)
+    }
+
+    #[test]
+    fn probes_of_members_heard_from_lately_are_answered_by_that_traffic_and_a_silent_one_still_goes_down() {
+        for window in [Duration::ZERO, Duration::from_millis(500)] {
+            let config = SwimConfig { traffic_window: window, ..SwimConfig::default() };
+            let seed = id("a", 1).addr;
+            let mut nodes: Vec<Membership> = [("a", 1), ("b", 2), ("c", 3)]
+                .iter()
+                .enumerate()
+                .map(|(i, (n, p))| Membership::new(id(n, *p), &config, &[seed], i as u64, Duration::ZERO))
+                .collect();
+            let mut now = Duration::ZERO;
+            for _ in 0..20 {
+                settle(&mut nodes, now);
+                now += Duration::from_millis(250);
+            }
+            // Engine traffic flows between every pair, every 250 ms, for 15 s.
+            let hear_all = |nodes: &mut Vec<Membership>, now: Duration, among: usize| {
+                let ids: Vec<NodeId> = nodes.iter().take(among).map(|n| n.me().clone()).collect();
+                for n in nodes.iter_mut().take(among) {
+                    let me = n.me().name.clone();
+                    for id in ids.iter().filter(|id| id.name != me) {
+                        n.heard_from(now, &id.name);
+                    }
+                }
+            };
+            let mut sent = Vec::new();
+            for _ in 0..60 {
+                hear_all(&mut nodes, now, 3);
+                sent.extend(settle(&mut nodes, now));
+                now += Duration::from_millis(250);
+            }
+            let (pings, bare) = pings(&sent);
+            let answered: u64 = nodes.iter().map(Membership::probes_answered_by_traffic).sum();
+            if window.is_zero() {
+                assert!(bare >= 25 && answered == 0, "{pings} pings, {bare} bare, {answered} answered by traffic");
+            } else {
+                // 3 nodes × 15 s / 1.5 s = 30 probes, all answered by traffic; no ping without updates was sent.
+                assert!(bare == 0 && answered >= 25, "{pings} pings, {bare} bare, {answered} answered by traffic");
+            }
+            for n in &nodes {
+                assert_eq!(n.live().len(), 2, "{} sees {:?}", n.me().name, n.live().keys().collect::<Vec<_>>());
+            }
+            // "c" stops, and its traffic with it: a and b declare it down as they do without the window.
+            nodes.pop();
+            for _ in 0..60 {
+                hear_all(&mut nodes, now, 2);
+                settle(&mut nodes, now);
+                now += Duration::from_millis(250);
+            }
+            for n in &mut nodes {
+                let others = if n.me().name == "a" { "b" } else { "a" };
+                assert_eq!(n.live().keys().cloned().collect::<Vec<_>>(), vec![others], "window {window:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn traffic_from_a_name_that_is_not_the_probed_member_is_no_evidence() {
+        let config = SwimConfig::default();
+        let seed = id("a", 1).addr;
+        let mut nodes: Vec<Membership> = [("a", 1), ("b", 2)]
+            .iter()
+            .enumerate()
+            .map(|(i, (n, p))| Membership::new(id(n, *p), &config, &[seed], i as u64, Duration::ZERO))
+            .collect();
+        let mut now = Duration::ZERO;
+        let mut sent = Vec::new();
+        for _ in 0..60 {
+            nodes[0].heard_from(now, "z");
+            nodes[1].heard_from(now, "b");
+            sent.extend(settle(&mut nodes, now));
+            now += Duration::from_millis(250);
+        }
+        assert!(pings(&sent).1 > 0);
+        assert_eq!(nodes.iter().map(Membership::probes_answered_by_traffic).sum::<u64>(), 0);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! | `osmosis_set_elements`, `osmosis_counter_entries` | | elements over all sets, replica entries over all counters |
 //! | `osmosis_peers` | `state` | other members SWIM holds `alive` or `suspect` |
 //! | `osmosis_membership_events_total`, `osmosis_member_set_changes_total` | | members up/down/renamed; changes of the engine's member set |
+//! | `osmosis_swim_probes_answered_by_traffic_total` | | SWIM probes answered by recent engine traffic instead of a ping ([`crate::membership`]) |
 //! | `osmosis_http_requests_total` | `route`, `status` | API requests by route and HTTP status |
 //! | `osmosis_log_appends_total`, `osmosis_log_fsyncs_total`, `osmosis_snapshots_total` | | persistence |
 
@@ -58,6 +59,8 @@ pub struct Metrics {
     pub membership_events: Counter,
     /// Changes of the engine's member set.
     pub rebuilds: Counter,
+    /// SWIM probes answered by engine traffic.
+    pub probes_by_traffic: Counter,
     /// HTTP requests, by `route` and `status`.
     pub http: Counters,
     /// Log records appended.
@@ -98,6 +101,7 @@ impl Metrics {
             peers: Gauges::default(),
             membership_events: Counter::default(),
             rebuilds: Counter::default(),
+            probes_by_traffic: Counter::default(),
             http: Counters::default(),
             log_appends: Counter::default(),
             log_fsyncs: Counter::default(),
@@ -116,6 +120,8 @@ impl Metrics {
         registry.register("peers", "Other members by SWIM state", m.peers.clone());
         registry.register("membership_events", "Members up, down or renamed", m.membership_events.clone());
         registry.register("member_set_changes", "Changes of the engine's member set", m.rebuilds.clone());
+        let by_traffic = m.probes_by_traffic.clone();
+        registry.register("swim_probes_answered_by_traffic", "SWIM probes answered by engine traffic", by_traffic);
         registry.register("http_requests", "HTTP API requests, by route and status", m.http.clone());
         registry.register("log_appends", "Records appended to the delta log", m.log_appends.clone());
         registry.register("log_fsyncs", "fsync calls on the delta log", m.log_fsyncs.clone());

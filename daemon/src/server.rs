@@ -330,17 +330,20 @@ async fn snapshots(app: Arc<App>, dir: Option<PathBuf>, every: Duration, log_byt
 
 /// Writes a snapshot now; returns the generation ([`Core::generation`]) of the replica it holds.
 async fn snapshot(app: &Arc<App>, dir: &std::path::Path) -> anyhow::Result<u64> {
-    let (state, covers, generation) = {
+    // The replica is encoded under the lock (writes wait for it: 0.45 CPU-s for a million scattered integers,
+    // where the clone it replaced took 0.6 and the encoding after it as much again); the file is written outside.
+    let t = std::time::Instant::now();
+    let (bytes, covers, generation, sizes) = {
         let core = app.lock();
         let covers = app.log.as_ref().map_or(Ok(0), Log::rotate)?;
-        (core.state().clone(), covers, core.generation())
+        let mut bytes = Vec::new();
+        crate::snapshot::write(&mut bytes, covers, core.state())?;
+        (bytes, covers, core.generation(), core.state().sizes())
     };
+    let held = t.elapsed();
     let d = dir.to_path_buf();
-    let t = std::time::Instant::now();
-    let sizes =
-        tokio::task::spawn_blocking(move || storage::write_snapshot(&d, covers, &state).map(|()| state.sizes()))
-            .await??;
+    tokio::task::spawn_blocking(move || storage::install_snapshot(&d, covers, &bytes)).await??;
     app.metrics.snapshots.inc();
-    tracing::debug!("snapshot of {sizes:?} written in {:?}", t.elapsed());
+    tracing::debug!("snapshot of {sizes:?}: the lock held {held:?}, written in {:?}", t.elapsed());
     Ok(generation)
 }
