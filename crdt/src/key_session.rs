@@ -64,9 +64,10 @@ fn base64_len(n: usize) -> usize {
     (n * 4).div_ceil(3)
 }
 
-/// Cells `at..at + cells.len()` of the sender's coding, part of a batch that ends at `upto`, and the sender's
-/// set hash when the receiver may not know it (the responder's batches). Each sum is sent in `width` bytes (the
-/// widest sum of the batch: 8 for 64-bit keys, fewer for small ones), each checksum in 3. Wire:
+/// Cells `at..at + cells.len()` of the sender's coding, part of a batch that ends at `upto`, and, on a part that
+/// starts at cell 0 (a round's first batch, or a batch resent because the sender's set changed), the sender's set
+/// hash at the time it computed the cells: the hash a decode of these cells is checked against. Each sum is sent
+/// in `width` bytes (the widest sum of the batch: 8 for 64-bit keys, fewer for small ones), each checksum in 3. Wire:
 /// `varint(at) · varint(upto) · flags (bits 0–3: width; bit 4: a hash follows) · [hash, 8 bytes LE] · cells`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CellBatch {
@@ -229,10 +230,13 @@ pub(crate) enum KeyStep {
 /// One side's state of a key reconciliation (see [`crate::reconcile`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct KeySession {
-    /// Whether this side opened the round as the responder (its batches carry its set hash).
+    /// Whether this side opened the round as the responder.
     responder: bool,
-    /// The peer's set hash, once known (from its summary or a batch).
+    /// The peer's set hash, once known (from its summary, then from the batch that starts at cell 0).
     peer: Option<u64>,
+    /// The hash of this side's set when it computed the cells it sent (`..sent`): when the set has changed by the
+    /// time the peer asks for more, the cells already sent no longer match it, so the batch starts again at 0.
+    sent_hash: Option<u64>,
     peer_cells: Vec<Cell>,
     upto: usize,
     /// Cells of ours the peer holds (`..sent`).
@@ -382,6 +386,11 @@ impl KeySession {
             self.over = true;
             return Ok(KeyStep::State);
         }
+        // A write since the cells `..sent` were computed: appending cells of the new set to those of the old
+        // would make a code that decodes neither, so the whole batch is resent, with the new hash.
+        if self.sent_hash != Some(set.prefix().set_hash().hash) {
+            self.sent = 0;
+        }
         Ok(KeyStep::Cells(self.send_cells(set, k, budget)))
     }
 
@@ -390,10 +399,15 @@ impl KeySession {
         if self.over {
             return Err(err("cells after this side decoded or sent its state"));
         }
-        if batch.at != self.peer_cells.len() {
-            return Err(err(format!("cells from {} when {} were expected", batch.at, self.peer_cells.len())));
+        // A batch from cell 0 with a hash, where a new batch may start, replaces the cells taken so far (the
+        // sender's set changed after it sent them).
+        let between = self.peer_cells.len() == self.upto;
+        let restart = between && batch.at == 0 && batch.hash.is_some();
+        let from = if restart { 0 } else { self.peer_cells.len() };
+        if batch.at != from {
+            return Err(err(format!("cells from {} when {from} were expected", batch.at)));
         }
-        if batch.at == self.upto {
+        if between {
             // A new batch (parts are never empty, so it brings new cells): only the one this side asked for.
             let asked = match self.expect {
                 Expect::First => true,
@@ -408,7 +422,11 @@ impl KeySession {
         } else if batch.upto != self.upto {
             return Err(err(format!("a part of a batch ..{} within the batch ..{}", batch.upto, self.upto)));
         }
-        if let Some(h) = batch.hash {
+        if restart {
+            self.peer_cells.clear();
+        }
+        // Only a part at cell 0 sets the hash: the cells it is checked against are those of that batch.
+        if let Some(h) = batch.hash.filter(|_| batch.at == 0) {
             self.peer = Some(h);
         }
         let Some(peer) = self.peer else { return Err(err("cells without the sender's set hash")) };
@@ -442,8 +460,11 @@ impl KeySession {
     /// This side's cells `sent..upto`, split to the budget; the peer will hold `..upto`.
     fn send_cells<S: KeySet + ?Sized>(&mut self, set: &S, upto: usize, budget: usize) -> Vec<CellBatch> {
         let cells = set.cells(self.sent, upto);
-        // The initiator knows the responder's set hash only from the responder's first batch.
-        let hash = (self.responder && self.sent == 0).then(|| set.prefix().set_hash().hash);
+        // A batch from cell 0 says which set its cells come from: the peer's summary (for the responder) may be
+        // a round trip older than these cells, and a write in between would fail a correct decode.
+        let current = set.prefix().set_hash().hash;
+        self.sent_hash = Some(current);
+        let hash = (self.sent == 0).then_some(current);
         let probe = CellBatch { hash, at: 0, upto, cells: cells.clone() };
         let per = cells_per_message(budget, probe.width());
         let mut out = Vec::new();
@@ -575,7 +596,7 @@ fn plan<S: KeySet + ?Sized>(mine: &KeySummary, theirs: &KeySummary, set: &S, bud
         // The responder decodes and ends the round with an empty part (`"EAQ"`, 5 bytes; crate::repair).
         let answer = 5.0;
         return if na > nb {
-            ask(batch(target(d) - summary - want - answer, 3, w, d))
+            ask(batch(target(d) - summary - want - answer, hashed_header, w, d))
         } else {
             Plan::Send(batch(target(d) - summary, hashed_header, w, d))
         };
@@ -588,7 +609,7 @@ fn plan<S: KeySet + ?Sized>(mine: &KeySummary, theirs: &KeySummary, set: &S, bud
         let (more, fewer) = ((d + net) / 2.0, (d - net) / 2.0);
         let (a_extra, b_extra) = if na >= nb { (more, fewer) } else { (fewer, more) };
         let send = cells_within(target(d) - summary - items_json(a_extra, w), hashed_header, w);
-        let asked = cells_within(target(d) - summary - want - items_json(b_extra, w), 3, w);
+        let asked = cells_within(target(d) - summary - want - items_json(b_extra, w), hashed_header, w);
         let k = |fits| within_quantiles(fits, d + d * d / 128.0);
         return if asked > send { ask(k(asked)) } else { Plan::Send(k(send)) };
     }
@@ -607,7 +628,7 @@ fn refined_batch(d: f64, m: usize, spent: usize, width: usize) -> usize {
     let d = d.max(2.0);
     let sd = (2.0 / m as f64).sqrt() * (1.0 + 2.0 * d / m as f64);
     let back = items_json(d / 2.0, width);
-    let fits = cells_within(target(d * (1.0 - sd)) - spent as f64 - back, 3, width);
+    let fits = cells_within(target(d * (1.0 - sd)) - spent as f64 - back, 3 + 8, width);
     fits.max(cells_p50(d * (1.0 + sd))).min(cells_p99(d * (1.0 + 2.0 * sd)))
 }
 

@@ -11,8 +11,8 @@
 //!    (`z > δ` proves a symmetric one), and the sketch estimates larger ones (±50 %) and tells one-sided ones
 //!    from symmetric ones there. Cells travel *to the side that lacks the elements*: whoever decodes them gets the
 //!    elements it lacks from the cells themselves, for free.
-//!    - `B` lacks (`n_A > n_B`, one-sided): `B` asks for `k` cells ([`Want`]); `A` sends them; `B` decodes and
-//!      ends the round with an empty part. 4 messages.
+//!    - `B` lacks (`n_A > n_B`, one-sided): `B` asks for `k` cells ([`Want`]); `A` sends them and its set hash;
+//!      `B` decodes and ends the round with an empty part. 4 messages.
 //!    - `A` lacks: `B` sends its first `k` cells and its set hash ([`CellBatch`]); `A` decodes. 2 messages.
 //!    - Symmetric, fewer than 16 estimated differences: the parity maps sized the batch; `B` sends its cells,
 //!      `A` decodes and sends what `B` lacks (3 messages), or, when that leaves room for more cells, `B` asks for
@@ -25,11 +25,14 @@
 //!    For types whose keys are hashes (counters), the side that decodes must also exchange records, so `B` always
 //!    sends cells and `A` decodes.
 //! 3. Whoever receives cells XORs its own, peels ([`crate::coding`]) and checks the result against the peer's set
-//!    hash. Decoded: it joins what it lacks and sends what the peer lacks ([`crate::repair`]); the round is over.
+//!    hash: the one carried by the part at cell 0, the hash of the set the cells were computed from (the summary's
+//!    is a round trip older: a write at `A` in between would otherwise fail a correct decode). Decoded: it joins what it lacks and sends what the peer lacks ([`crate::repair`]); the round is over.
 //!    Not decoded (too few cells): the code is rateless, so it asks the same sender for the cells after those
 //!    (a [`Want`] up to a larger `k`: at least 1.25× and +2, and enough for the difference estimated from the
 //!    cells that stayed zero) and peels again. So a failed decode costs one more exchange and only the extra
-//!    cells, never a restart or the whole set.
+//!    cells, never the whole set. Only if the sender's set changed since it sent its cells does it resend the
+//!    batch from cell 0 with its new hash (old and new cells together would decode neither set); the receiver
+//!    replaces what it held. Under writes, a round's cost stays proportional to the difference.
 //! 4. When the cells would cost more than the state itself (an empty or far-behind replica), the side with more
 //!    keys sends its state (the responder asks for the initiator's with an empty [`Want`]); the receiver joins it
 //!    and answers with exactly what the sender lacks: the larger state travels once, and the smaller side's

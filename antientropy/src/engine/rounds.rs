@@ -7,8 +7,8 @@
 //! that sent it (the message type) and a message number per direction. A message that fits no live session (late,
 //! duplicated, of a round that expired or was never opened) is counted and dropped; a message the CRDT refuses
 //! ends its session. A peer can make this node hold at most [`MAX_SESSIONS`] sessions per side, each buffering
-//! at most [`MAX_AHEAD`] messages that arrived early, and make it answer at most [`MAX_SESSIONS`] summaries per
-//! `round_min`.
+//! at most [`MAX_AHEAD`] messages that arrived early, all of them together at most [`AHEAD_BUDGETS`] message
+//! budgets of JSON, and make it answer at most [`MAX_SESSIONS`] summaries per `round_min`.
 //!
 //! A session ends when the CRDT says this side is done (it then stays as a tombstone that swallows duplicates) or
 //! when nothing moved it for `round_min` (it expired). The initiator of a round cannot tell agreement (answered by
@@ -37,6 +37,10 @@ use crate::overlay::Source;
 pub(super) const MAX_SESSIONS: usize = 8;
 /// The most messages a session buffers ahead of the one it waits for.
 pub(super) const MAX_AHEAD: usize = 32;
+/// The most bytes (of the messages' JSON) a peer's early messages may take, over all its sessions, in message
+/// budgets (`max_message_bytes`): a legitimate message fits one budget, so a few reordered parts of a state
+/// transfer still wait, while a peer's 8 MiB lines cannot fill `2 · MAX_SESSIONS · MAX_AHEAD` slots.
+pub(super) const AHEAD_BUDGETS: usize = 8;
 /// Bytes of a round message that are not the CRDT's, at most: `{"type":"ae_reply","round":<20 digits>,
 /// "seq":<10 digits>,"repair":}` is 70.
 const ENVELOPE: usize = 96;
@@ -56,8 +60,10 @@ struct Session<C: Reconcile> {
     state: C::Session,
     /// The number of the next message expected from the peer.
     next_in: u32,
-    /// Messages that arrived before `next_in`'s.
-    ahead: BTreeMap<u32, C::Repair>,
+    /// Messages that arrived before `next_in`'s, each with the bytes of its JSON.
+    ahead: BTreeMap<u32, (C::Repair, usize)>,
+    /// The bytes of the messages in `ahead`.
+    ahead_bytes: usize,
     /// The number of this side's next message.
     next_out: u32,
     /// Whether the peer has sent anything in this round.
@@ -70,7 +76,16 @@ struct Session<C: Reconcile> {
 
 impl<C: Reconcile> Session<C> {
     fn new(state: C::Session, now: Duration) -> Self {
-        Session { state, next_in: 0, ahead: BTreeMap::new(), next_out: 0, answered: false, done: false, active: now }
+        Session {
+            state,
+            next_in: 0,
+            ahead: BTreeMap::new(),
+            ahead_bytes: 0,
+            next_out: 0,
+            answered: false,
+            done: false,
+            active: now,
+        }
     }
 }
 
@@ -174,15 +189,30 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             return;
         };
         let early = seq > session.next_in;
-        if session.done || seq < session.next_in || (early && session.ahead.len() >= MAX_AHEAD) {
+        // Only an early message is measured (re-encoded): what waits is bounded by bytes, per peer.
+        let bytes = if early && !session.done && !session.ahead.contains_key(&seq) {
+            osmosis_crdt::json_len(&repair)
+        } else {
+            0
+        };
+        let room = AHEAD_BUDGETS.saturating_mul(self.config.max_message_bytes);
+        let held = self.ahead_bytes_of(&key.0).saturating_add(session.ahead_bytes);
+        if session.done
+            || seq < session.next_in
+            || (early && (session.ahead.len() >= MAX_AHEAD || held.saturating_add(bytes) > room))
+        {
             self.stats.stale += 1;
         } else {
             (session.active, session.answered) = (now, true);
             if early {
-                session.ahead.entry(seq).or_insert(repair);
+                if let std::collections::btree_map::Entry::Vacant(slot) = session.ahead.entry(seq) {
+                    slot.insert((repair, bytes));
+                    session.ahead_bytes += bytes;
+                }
             } else {
                 self.step_session(now, from, &key, &mut session, repair);
-                while let Some(next) = session.ahead.remove(&session.next_in).filter(|_| !session.done) {
+                while let Some((next, bytes)) = session.ahead.remove(&session.next_in).filter(|_| !session.done) {
+                    session.ahead_bytes -= bytes;
                     self.step_session(now, from, &key, &mut session, next);
                 }
             }
@@ -190,6 +220,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         if session.done {
             session.state = C::Session::default();
             session.ahead.clear();
+            session.ahead_bytes = 0;
         }
         self.rounds.sessions.insert(key, session);
     }
@@ -226,6 +257,12 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
                 },
             );
         }
+    }
+
+    /// The bytes of early messages from `peer` that its stored sessions hold, on both sides.
+    fn ahead_bytes_of(&self, peer: &I) -> usize {
+        let range = (peer.clone(), Side::Initiator, 0)..=(peer.clone(), Side::Responder, u64::MAX);
+        self.rounds.sessions.range(range).map(|(_, s)| s.ahead_bytes).sum()
     }
 
     /// The sessions with `peer` on `side`.

@@ -132,3 +132,25 @@ fn a_root_with_members_given_one_more_starts_no_round() {
     assert_eq!(summaries_to(&root.take_outbox()), Vec::<u8>::new());
     assert_eq!(root.stats().gap_rounds, 0);
 }
+
+#[test]
+fn a_peers_early_round_messages_wait_only_up_to_eight_message_budgets_of_bytes() {
+    use osmosis_crdt::Reconcile;
+    let (mut hub, _) = pair::<GSet>();
+    let budget = Config::default().max_message_bytes;
+    let big: GSet = (0..10_000u64).map(|i| (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+    // A responder session at the (empty) hub for the peer's round 7: the hub answers with its empty state.
+    hub.on_message(T0, &1, Message::Summary { round: 7, summary: big.summary() });
+    assert!(!hub.take_outbox().is_empty(), "the hub opened the round");
+    let (_, parts) = big.open(&GSet::new().summary(), budget - 96).expect("differ");
+    let part = parts.into_iter().next().expect("a state part");
+    let bytes = osmosis_crdt::json_len(&part);
+    assert_eq!(8 * budget / bytes, 9, "a part of {bytes} B: 9 fit in 8 budgets of {budget} B");
+    let stale = hub.stats().stale;
+    // 32 early parts (seq 0 never comes): the session has room for 32 messages, but only 8 budgets of bytes.
+    for seq in 1..=32 {
+        hub.on_message(T0, &1, Message::Repair { round: 7, seq, repair: part.clone() });
+    }
+    assert_eq!(hub.stats().stale - stale, 23, "9 parts wait, 23 are dropped");
+    assert!(hub.state().is_empty(), "nothing is applied out of order");
+}
