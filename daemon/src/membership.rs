@@ -366,6 +366,16 @@ mod tests {
 
     /// Delivers every packet between the members until nothing is left (a perfect network), ticking at `now`;
     /// returns every packet sent.
+    /// Memberships for `(name, port)`, each joining through the first one, "a" on port 1.
+    fn joined_through_a(config: &SwimConfig, members: &[(&str, u16)]) -> Vec<Membership> {
+        let seeds = [id("a", 1).addr];
+        members
+            .iter()
+            .enumerate()
+            .map(|(i, (n, p))| Membership::new(id(n, *p), config, &seeds, i as u64, Duration::ZERO))
+            .collect()
+    }
+
     fn settle(nodes: &mut [Membership], now: Duration) -> Vec<Vec<u8>> {
         let mut all = Vec::new();
         for _ in 0..100 {
@@ -405,12 +415,7 @@ mod tests {
     fn probes_of_members_heard_from_lately_are_answered_by_that_traffic_and_a_silent_one_still_goes_down() {
         for window in [Duration::ZERO, Duration::from_millis(500)] {
             let config = SwimConfig { traffic_window: window, ..SwimConfig::default() };
-            let seed = id("a", 1).addr;
-            let mut nodes: Vec<Membership> = [("a", 1), ("b", 2), ("c", 3)]
-                .iter()
-                .enumerate()
-                .map(|(i, (n, p))| Membership::new(id(n, *p), &config, &[seed], i as u64, Duration::ZERO))
-                .collect();
+            let mut nodes = joined_through_a(&config, &[("a", 1), ("b", 2), ("c", 3)]);
             let mut now = Duration::ZERO;
             for _ in 0..20 {
                 settle(&mut nodes, now);
@@ -460,12 +465,7 @@ mod tests {
     #[test]
     fn traffic_from_a_name_that_is_not_the_probed_member_is_no_evidence() {
         let config = SwimConfig::default();
-        let seed = id("a", 1).addr;
-        let mut nodes: Vec<Membership> = [("a", 1), ("b", 2)]
-            .iter()
-            .enumerate()
-            .map(|(i, (n, p))| Membership::new(id(n, *p), &config, &[seed], i as u64, Duration::ZERO))
-            .collect();
+        let mut nodes = joined_through_a(&config, &[("a", 1), ("b", 2)]);
         let mut now = Duration::ZERO;
         let mut sent = Vec::new();
         for _ in 0..60 {
@@ -481,12 +481,7 @@ mod tests {
     #[test]
     fn members_join_through_a_seed_and_a_silent_one_is_declared_down() {
         let config = SwimConfig::default();
-        let seed = id("a", 1).addr;
-        let mut nodes: Vec<Membership> = [("a", 1), ("b", 2), ("c", 3)]
-            .iter()
-            .enumerate()
-            .map(|(i, (n, p))| Membership::new(id(n, *p), &config, &[seed], i as u64, Duration::ZERO))
-            .collect();
+        let mut nodes = joined_through_a(&config, &[("a", 1), ("b", 2), ("c", 3)]);
         let mut now = Duration::ZERO;
         for _ in 0..20 {
             settle(&mut nodes, now);
