@@ -145,7 +145,8 @@ impl<K: ReplicaId> KeySet for PNCounter<K> {
     }
 
     fn state_bytes(&self) -> usize {
-        self.records().iter().map(|(_, r)| r.len() + 1).sum()
+        let records = keyed_records(self.increments(), Some(0)).chain(keyed_records(self.decrements(), Some(1)));
+        records.map(|(_, r)| r.len() + 1).sum()
     }
 }
 
