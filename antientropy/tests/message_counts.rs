@@ -542,3 +542,53 @@ fn with_confirm_an_update_pushed_to_a_dead_hub_is_confirmed_by_the_next_parent()
     assert_eq!(s.engines[3].confirmed_local(), 1);
     assert!(s.engines[1].state().contains(1));
 }
+
+/// Writes one element every 50 ms, at nodes picked in turn, until `until`.
+fn write_until(s: &mut Sim<GSet>, until: Duration, k: &mut u64) {
+    let n = s.engines.len();
+    while s.now < until {
+        s.update((*k as usize * 7) % n, |x| x.insert(*k));
+        *k += 1;
+        s.run_until(s.now + ms(50));
+    }
+}
+
+#[test]
+fn after_a_heal_the_nodes_that_routed_around_the_hub_stop_relaying_to_each_other_within_a_relay_window() {
+    // Nodes 17..=24 are cut off from the hub for 10 s and re-form a star around a stand-in (node 17); after the
+    // heal they hear from the hub and move back to it. Each tells the stand-in it leaves (an empty push up), and
+    // the stand-in's batches for them go to the hub: from then on only the hub relays.
+    let n = 25;
+    let mut s: Sim<GSet> = Sim::new(n, &Config::default(), Faults::reliable(ms(100)), 3);
+    s.sides = Some((0..n).map(|i| u8::from(i >= 17)).collect());
+    let mut k = 0;
+    write_until(&mut s, ms(10_000), &mut k);
+    assert_eq!(s.engines[20].upstream(), Some(&17), "the cut-off side routes around the hub");
+    s.sides = None;
+    write_until(&mut s, ms(16_000), &mut k);
+    s.run_until(ms(17_000));
+    assert!(s.converged());
+    assert!((1..n).all(|i| s.engines[i].upstream() == Some(&0)), "every node is back on the hub");
+    let relays: Vec<_> =
+        s.sent_between(ms(11_000), ms(17_000)).filter(|m| m.kind == "ae_push" && m.from != 0 && m.to != 0).collect();
+    assert!(relays.is_empty(), "pushes between nodes other than the hub after the heal: {relays:?}");
+}
+
+#[test]
+fn a_leaf_whose_pushes_are_all_within_their_acknowledgement_timeout_skips_its_timed_rounds_while_news_flows() {
+    // Both leaves write every 50 ms: a push of theirs is nearly always on its way to the hub or waiting for its
+    // acknowledgement, which proves nothing either way (one that is lost becomes overdue, and the leaf routes
+    // around the hub and catches up with a round), so their timed rounds are skipped.
+    let mut s = sim(3, Overlay::Star);
+    for k in 0..400u64 {
+        s.update(1 + (k as usize % 2), |x| x.insert(k));
+        s.run_until(s.now + ms(50));
+    }
+    s.run_until(s.now + ms(500));
+    assert!(s.converged());
+    for leaf in [1, 2] {
+        let stats = s.engines[leaf].stats();
+        assert_eq!((stats.rounds, stats.suspicions), (0, 0), "leaf {leaf}: {stats:?}");
+        assert!(stats.skipped_rounds >= 2, "leaf {leaf}: {stats:?}");
+    }
+}

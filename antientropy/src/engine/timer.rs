@@ -34,7 +34,9 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         // of this node's own, and the upstream node is the one that must have it. Otherwise (quiet, or cut off)
         // random peers too.
         let news_flows = self.last_news.saturating_add(self.interval) > now;
-        if news_flows && upstream.is_some_and(|u| self.upstream_link_proven(now, u)) {
+        if news_flows
+            && upstream.is_some_and(|u| self.upstream_link_proven(now, u) || self.upstream_link_working(now, u))
+        {
             // Nothing for the round to find: every push to the upstream node was acknowledged (a lost one would be
             // overdue and make this node suspect it), and its pushes here arrive without a gap (a lost one opens a
             // gap at the next, which starts a round by itself).
@@ -54,5 +56,16 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         self.open_rounds(now, &partners);
         self.last_round = Some(now);
         self.interval = self.interval.saturating_mul(2).min(self.config.round_max);
+    }
+
+    /// Whether the link with the upstream node at `pos` works as far as anything can tell: it was heard from within
+    /// the round interval, no push to it is overdue for its acknowledgement (the health check suspects it once one
+    /// is, and the re-route runs a round with the new parent), and no peer's pushes here have a gap open (a gap
+    /// starts its own round). A push still within its acknowledgement timeout proves nothing either way, so it
+    /// does not call for a round.
+    fn upstream_link_working(&self, now: Duration, pos: usize) -> bool {
+        self.members.heard_within(pos, now, self.interval)
+            && self.next_gap_deadline().is_none()
+            && self.links.get(self.members.id(pos)).is_some_and(|l| l.unacked.iter().all(|&(_, due)| due > now))
     }
 }
