@@ -575,10 +575,10 @@ fn after_a_heal_the_nodes_that_routed_around_the_hub_stop_relaying_to_each_other
 }
 
 #[test]
-fn a_leaf_whose_pushes_are_all_within_their_acknowledgement_timeout_skips_its_timed_rounds_while_news_flows() {
-    // Both leaves write every 50 ms: a push of theirs is nearly always on its way to the hub or waiting for its
-    // acknowledgement, which proves nothing either way (one that is lost becomes overdue, and the leaf routes
-    // around the hub and catches up with a round), so their timed rounds are skipped.
+fn a_leaf_whose_unacknowledged_pushes_left_after_the_hubs_last_push_skips_its_timed_rounds_while_news_flows() {
+    // Both leaves write every 50 ms: a push of theirs is nearly always on its way to the hub or waiting for the
+    // hub's next push, which will acknowledge it. That proves nothing either way, so their timed rounds are
+    // skipped (a push that a later message from the hub failed to acknowledge would call for the round).
     let mut s = sim(3, Overlay::Star);
     for k in 0..400u64 {
         s.update(1 + (k as usize % 2), |x| x.insert(k));

@@ -236,3 +236,26 @@ fn a_stand_in_keeps_its_bridge_while_it_works_when_rounds_with_other_nodes_bring
     }
     assert_eq!(leaf.stats().reroutes, 2, "to the stand-in's own root, then to its bridge");
 }
+
+#[test]
+fn a_gap_round_left_unanswered_is_made_up_by_the_next_timed_round_even_while_news_flows() {
+    let mut leaf: Engine<GSet, u8> = Engine::new(1, [0, 1], Config::default(), 1, T0).unwrap();
+    let mut summaries = Vec::new();
+    // The hub pushes news every 100 ms; its push number 2 is lost, and so is the round that the gap starts.
+    for k in 0..100u64 {
+        let now = Duration::from_millis(100 * k);
+        leaf.on_tick(now);
+        if k != 2 {
+            leaf.on_message(now, &0, Message::push(k, GSet::new().insert(k)));
+        }
+        let sent = leaf.take_outbox();
+        summaries.extend(summaries_to(&sent).into_iter().map(|to| (now, to)));
+    }
+    let ms = |n| Duration::from_millis(n);
+    // At 400 ms, push 4 leaves two numbers behind it unaccounted for: a round at once.
+    assert_eq!(summaries.first(), Some(&(ms(400), 0)), "the gap's round: {summaries:?}");
+    // Its session expired unanswered at 2.4 s: the timed round at 8 s (`round_max`) is not skipped, although every
+    // push from the hub since arrived in order and news kept flowing.
+    assert_eq!(summaries.get(1), Some(&(ms(8_000), 0)), "{summaries:?}");
+    assert_eq!((leaf.stats().rounds, leaf.stats().skipped_rounds), (1, 0));
+}

@@ -34,12 +34,17 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         // of this node's own, and the upstream node is the one that must have it. Otherwise (quiet, or cut off)
         // random peers too.
         let news_flows = self.last_news.saturating_add(self.interval) > now;
+        let repaired = |u: usize| self.unanswered_rounds(self.members.id(u)) == 0;
         if news_flows
-            && upstream.is_some_and(|u| self.upstream_link_proven(now, u) || self.upstream_link_working(now, u))
+            && upstream.is_some_and(|u| {
+                repaired(u) && (self.upstream_link_proven(now, u) || self.upstream_link_working(now, u))
+            })
         {
-            // Nothing for the round to find: every push to the upstream node was acknowledged (a lost one would be
-            // overdue and make this node suspect it), and its pushes here arrive without a gap (a lost one opens a
-            // gap at the next, which starts a round by itself).
+            // Nothing for the round to find: every push to the upstream node was acknowledged or is waiting for
+            // its next push (a lost one would go unacknowledged by it), its pushes here arrive without a gap (a
+            // lost one opens a gap at the next, which starts a round by itself), and the last round with it was
+            // not left unfinished (a gap's round whose messages were lost repaired nothing, and the gap is
+            // forgotten once its round starts).
             self.stats.skipped_rounds += 1;
             self.last_round = Some(now);
             self.interval = self.interval.saturating_mul(2).min(self.config.round_max);
@@ -59,13 +64,23 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     }
 
     /// Whether the link with the upstream node at `pos` works as far as anything can tell: it was heard from within
-    /// the round interval, no push to it is overdue for its acknowledgement (the health check suspects it once one
-    /// is, and the re-route runs a round with the new parent), and no peer's pushes here have a gap open (a gap
-    /// starts its own round). A push still within its acknowledgement timeout proves nothing either way, so it
-    /// does not call for a round.
+    /// the round interval, no peer's pushes here have a gap open (a gap starts its own round), and every push to it
+    /// that awaits its acknowledgement was sent after the upstream was last heard from: the upstream acknowledges
+    /// on its next push, which has not come yet, so the push proves nothing either way. One sent before a message
+    /// that did not acknowledge it may be lost: that calls for the round (waiting for it to be overdue would leave
+    /// the loss unrepaired for a whole acknowledgement timeout, which is long for the counters).
     fn upstream_link_working(&self, now: Duration, pos: usize) -> bool {
+        let timeout = self.ack_timeout();
+        let unheard_since = |due: Duration| {
+            // The earliest it can have been sent (a hand-off's timeout is shorter): conservative.
+            let sent = due.saturating_sub(timeout);
+            !self.members.heard_within(pos, now, now.saturating_sub(sent))
+        };
         self.members.heard_within(pos, now, self.interval)
             && self.next_gap_deadline().is_none()
-            && self.links.get(self.members.id(pos)).is_some_and(|l| l.unacked.iter().all(|&(_, due)| due > now))
+            && self
+                .links
+                .get(self.members.id(pos))
+                .is_some_and(|l| l.unacked.iter().all(|&(_, due)| unheard_since(due)))
     }
 }
