@@ -24,6 +24,10 @@ fn counters_batch_for_1500_ms_on_the_auto_overlay_and_route_around_their_hub_lat
         let c = settings(&[w]).unwrap().config;
         assert_eq!(c.overlay, Overlay::Auto);
         assert_eq!(c.ack_slack, Duration::from_secs(8));
+        let confirmed = settings(&[w, "--acks", "confirmed"]).unwrap().config;
+        assert_eq!(confirmed.ack_slack, Config::default().ack_slack, "a client waits for a peer's acknowledgement");
+        let chosen = settings(&[w, "--acks", "confirmed", "--ack-slack-ms", "2000"]).unwrap().config;
+        assert_eq!(chosen.ack_slack, Duration::from_secs(2));
         assert_eq!((c.relay_window, c.local_window), (Duration::from_millis(1500), Duration::from_millis(1500)));
         assert_eq!((c.round_min, c.round_max, c.fanout), (Duration::from_secs(4), Config::default().round_max, 1));
     }
