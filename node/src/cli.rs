@@ -131,8 +131,8 @@ struct Args {
 ///   unacknowledged for 1.5 + 8 s (sets: 0.25 + 0.3 s): re-forming the star around a cut costs hand-offs,
 ///   catch-up rounds and a stand-in's relays and rounds, which only pay for latency, and Maelstrom's partitions
 ///   (several seconds each) made them cost more than they saved: the 25-node counter runs with partitions sent
-///   0.50 msgs/op (median of seeds 1–3, g-counter and pn-counter alike) with the sets' 300 ms slack, 0.42 with
-///   5 s, 0.38 with 8 s. A hub that stays unreachable longer is still routed around. With `--acks confirmed`
+///   0.48–0.50 msgs/op (median of seeds 1–3, g-counter and pn-counter) with the sets' 300 ms slack, 0.41–0.42
+///   with 5 s, 0.37 with 8 s. A hub that stays unreachable longer is still routed around. With `--acks confirmed`
 ///   the counters keep the sets' 300 ms: there a client's answer waits for a peer to acknowledge its update, and
 ///   a dead hub unrouted-around for 9.5 s left a client's read of a restarted hub empty after the recovery (1 of
 ///   100 runs of `kill-5-gcount-confirmed`, benches/no-spof.txt).

@@ -51,7 +51,12 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             return;
         }
         self.stats.rounds += 1;
-        let fanout = if news_flows && upstream.is_some() { 0 } else { self.config.fanout };
+        // Random peers too unless news flows or the upstream link is settled: its last round was answered, it was
+        // heard from within `round_max`, no push to it is overdue and no push here is missing. The round with the
+        // upstream is then what repairs (§2); once it goes unanswered (agreement, or an upstream cut off), the next
+        // round asks random peers as well.
+        let settled = upstream.is_some_and(|u| self.upstream_settled(now, u));
+        let fanout = if (news_flows && upstream.is_some()) || settled { 0 } else { self.config.fanout };
         let me = self.members.me();
         // Suspected peers stay candidates: suspicion steers the eager path, while a round is what repairs a link
         // once it works again (and all of them may be suspected).
@@ -82,5 +87,14 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
                 .links
                 .get(self.members.id(pos))
                 .is_some_and(|l| l.unacked.iter().all(|&(_, due)| unheard_since(due)))
+    }
+
+    /// Whether the link with the upstream node at `pos` shows nothing wrong: the last round with it was answered,
+    /// it was heard from within `round_max`, no push to it is overdue and no peer's pushes here have a gap open.
+    fn upstream_settled(&self, now: Duration, pos: usize) -> bool {
+        self.unanswered_rounds(self.members.id(pos)) == 0
+            && self.members.heard_within(pos, now, self.config.round_max)
+            && self.next_gap_deadline().is_none()
+            && self.links.get(self.members.id(pos)).is_some_and(|l| l.unacked.iter().all(|&(_, due)| due > now))
     }
 }
