@@ -127,7 +127,15 @@ struct Args {
 ///   (spec §9.2), so long batching windows cost nothing there and save messages. `round_min` must stay well above
 ///   the time between two pushes of a busy hub (its window), or leaves take the gaps for silence and start rounds:
 ///   with 2 s windows and the sets' 2 s `round_min`, a 25-node g-counter run with partitions sent 0.62 msgs/op,
-///   against 0.33 with a 5 s `round_min`.
+///   against 0.33 with a 5 s `round_min`. And a node routes around its hub only once a push has gone
+///   unacknowledged for 1.5 + 8 s (sets: 0.25 + 0.3 s): re-forming the star around a cut costs hand-offs,
+///   catch-up rounds and a stand-in's relays and rounds, which only pay for latency, and Maelstrom's partitions
+///   (several seconds each) made them cost more than they saved: the 25-node counter runs with partitions sent
+///   0.48–0.50 msgs/op (median of seeds 1–3, g-counter and pn-counter) with the sets' 300 ms slack, 0.41–0.42
+///   with 5 s, 0.37 with 8 s. A hub that stays unreachable longer is still routed around. With `--acks confirmed`
+///   the counters keep the sets' 300 ms: there a client's answer waits for a peer to acknowledge its update, and
+///   a dead hub unrouted-around for 9.5 s left a client's read of a restarted hub empty after the recovery (1 of
+///   100 runs of `kill-5-gcount-confirmed`, benches/no-spof.txt).
 pub fn default_config(workload: Workload) -> Config {
     match workload {
         Workload::GCounter | Workload::PnCounter => Config {
@@ -135,6 +143,7 @@ pub fn default_config(workload: Workload) -> Config {
             relay_window: Duration::from_millis(1500),
             local_window: Duration::from_millis(1500),
             round_min: Duration::from_secs(4),
+            ack_slack: Duration::from_secs(8),
             backup: false,
             ..Config::default()
         },
@@ -214,7 +223,12 @@ where
     let mut command = command();
     let matches = command.try_get_matches_from_mut(args)?;
     let args = Args::from_arg_matches(&matches)?;
+    let acks = args.acks.unwrap_or(default_acks(args.workload));
     let mut config = default_config(args.workload);
+    if acks == Acks::Confirmed {
+        // A client's answer waits for a peer's acknowledgement: a node whose hub died must route around it soon.
+        config.ack_slack = Config::default().ack_slack;
+    }
     let ms = Duration::from_millis;
     if let Some(o) = args.overlay {
         config.overlay = o;
@@ -254,7 +268,6 @@ where
     }
     check_config(&config)
         .map_err(|e| command.error(clap::error::ErrorKind::ValueValidation, format!("bad config: {e}")))?;
-    let acks = args.acks.unwrap_or(default_acks(args.workload));
     Ok(Settings { workload: args.workload, config, seed: args.seed, incarnation: 0, acks })
 }
 

@@ -19,10 +19,15 @@ fn the_default_workload_is_broadcast_with_the_set_defaults_and_answers_updates_o
 }
 
 #[test]
-fn counters_batch_for_1500_ms_on_the_auto_overlay() {
+fn counters_batch_for_1500_ms_on_the_auto_overlay_and_route_around_their_hub_late() {
     for w in ["g-counter", "pn-counter"] {
         let c = settings(&[w]).unwrap().config;
         assert_eq!(c.overlay, Overlay::Auto);
+        assert_eq!(c.ack_slack, Duration::from_secs(8));
+        let confirmed = settings(&[w, "--acks", "confirmed"]).unwrap().config;
+        assert_eq!(confirmed.ack_slack, Config::default().ack_slack, "a client waits for a peer's acknowledgement");
+        let chosen = settings(&[w, "--acks", "confirmed", "--ack-slack-ms", "2000"]).unwrap().config;
+        assert_eq!(chosen.ack_slack, Duration::from_secs(2));
         assert_eq!((c.relay_window, c.local_window), (Duration::from_millis(1500), Duration::from_millis(1500)));
         assert_eq!((c.round_min, c.round_max, c.fanout), (Duration::from_secs(4), Config::default().round_max, 1));
     }

@@ -128,7 +128,66 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             }
         }
         self.check_bridge();
+        self.fold_orphans(now, old.as_ref());
         self.handoff(now, old)
+    }
+
+    /// Batches waiting for peers this node no longer pushes to (a stand-in root's or a relay's former children,
+    /// whose adoption ended) go to the parent instead, which relays them to everyone: one push rather than one per
+    /// former child, most of whom have it from the parent already. `old` is the previous parent, whose batch the
+    /// hand-off carries.
+    fn fold_orphans(&mut self, now: Duration, old: Option<&I>) {
+        let Some(parent) = self.parent() else { return };
+        let parent_id = self.members.id(parent).clone();
+        let keep: Vec<I> = self
+            .plan
+            .children()
+            .iter()
+            .map(|&c| self.members.id(c).clone())
+            .chain(self.adopted.keys().cloned())
+            .chain(self.shadow.as_ref().map(|(id, _)| id.clone()))
+            .chain(old.cloned())
+            .chain([parent_id])
+            .collect();
+        let orphans: Vec<I> = self
+            .links
+            .iter()
+            .filter(|(id, l)| l.pending.is_some() && !keep.contains(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if orphans.is_empty() {
+            return;
+        }
+        let mut folded = C::default();
+        let mut locals = Vec::new();
+        for id in orphans {
+            let link = self.links.get_mut(&id).expect("listed above");
+            if let Some(part) = link.pending.take() {
+                folded.join(&part);
+            }
+            locals.append(&mut link.locals);
+        }
+        let link = self.link(parent);
+        link.pending.get_or_insert_with(C::default).join(&folded);
+        link.locals.extend(locals);
+        link.locals.sort_unstable();
+        link.locals.dedup(); // an update queued for several former children is one update
+        let due = now.saturating_add(self.config.local_window);
+        self.up_due = Some(self.up_due.map_or(due, |t| t.min(due)));
+    }
+
+    /// A push up from `peer` that reports no suspect: `peer` climbs over nobody to reach this node, so unless it is
+    /// a child in this node's view, it is an old child's copy of its pushes while it moves back to its preferred
+    /// parent (the shadow, see `handoff`). Its adoption ends an acknowledgement timeout later instead of a whole
+    /// suspicion later: relaying to it meanwhile would only repeat what its parent relays.
+    pub(super) fn shorten_adoption(&mut self, now: Duration, peer: usize) {
+        if self.plan.children().contains(&peer) {
+            return;
+        }
+        let until = now.saturating_add(self.ack_timeout());
+        if let Some(t) = self.adopted.get_mut(self.members.id(peer)) {
+            *t = (*t).min(until);
+        }
     }
 
     /// This node's parent: the overlay's, or, for a node that stands in for a suspected root, its bridge.
@@ -157,11 +216,12 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     }
 
     /// A round of this node's with the member at `peer` brought news: if this node stands in for a suspected
-    /// root and `peer` is neither a node that pushes here as to its parent nor the bridge already, `peer` becomes
-    /// the bridge.
+    /// root, has no bridge yet and `peer` is not a node that pushes here as to its parent, `peer` becomes the
+    /// bridge. A working bridge is kept (`check_bridge` drops one that is suspected or pushes here): after a heal,
+    /// rounds with many nodes bring news at once, and switching on each cost a hand-off apiece.
     pub(super) fn found_bridge(&mut self, now: Duration, peer: usize) {
         let id = self.members.id(peer).clone();
-        if self.plan.stands_in() && self.bridge.as_ref() != Some(&id) && !self.adopted.contains_key(&id) {
+        if self.plan.stands_in() && self.bridge.is_none() && !self.adopted.contains_key(&id) {
             let old = self.parent_id();
             self.bridge = Some(id);
             self.handoff(now, old);
@@ -173,6 +233,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     pub(super) fn refresh_parent(&mut self, now: Duration) -> Option<usize> {
         let old = self.parent_id();
         self.check_bridge();
+        self.fold_orphans(now, old.as_ref());
         self.handoff(now, old)
     }
 
@@ -201,6 +262,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
                 handoff.get_or_insert_with(C::default).join(&part);
             }
         }
+        self.say_goodbye(now);
         let Some(handoff) = handoff else { return new };
         match new {
             Some(parent) => {
@@ -220,6 +282,26 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             }
         }
         new
+    }
+
+    /// Tells the old parent this node has just left for its preferred one (the shadow) that it no longer climbs
+    /// to it: an empty push up without reports, which ends this node's adoption there at once (see
+    /// [`Engine::on_goodbye`]). Without it the old parent would relay to this node for a whole suspicion, repeating
+    /// what the preferred parent relays.
+    fn say_goodbye(&mut self, now: Duration) {
+        if let Some(old) = self.shadow(now) {
+            self.link(old).pending.get_or_insert_with(C::default);
+            self.flush_link(now, old, true);
+        }
+    }
+
+    /// A push up from `peer` that carries nothing, reports no suspect and acknowledges nothing: unless `peer` is a
+    /// child in this node's view, it has left for its preferred parent ([`Engine::say_goodbye`]); this node stops
+    /// relaying to it.
+    pub(super) fn on_goodbye(&mut self, peer: usize) {
+        if !self.plan.children().contains(&peer) {
+            self.adopted.remove(self.members.id(peer));
+        }
     }
 
     /// The old parent that still gets copies of this node's pushes up, while it does.

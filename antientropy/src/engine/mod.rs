@@ -57,6 +57,9 @@ pub struct Stats {
     /// Rounds started because a push from a peer went missing, a suspected peer was heard from again, this node's
     /// parent changed, or this node was alone and was given members.
     pub gap_rounds: u64,
+    /// Rounds not opened because one with the same peer was opened at the same instant (a message that both ends
+    /// a suspicion and shows a push gap asks for two): counted in `rounds` or `gap_rounds` as well.
+    pub merged_rounds: u64,
     /// Summaries received that matched this replica (answered with silence).
     pub agreements: u64,
     /// Round messages dropped because they fit no live session: duplicates, late ones, ones of rounds that
@@ -285,7 +288,14 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         match msg {
             Message::Push { seq, delta, ack, up, urgent, suspects } => {
                 self.on_reports(now, peer, &suspects);
+                let reportless = up && suspects.is_empty();
+                let goodbye = reportless && !urgent && ack.is_none() && C::delta_is_empty(&delta);
                 self.on_push(now, peer, eager::Push { seq, delta, ack, up, urgent });
+                if goodbye {
+                    self.on_goodbye(peer);
+                } else if reportless {
+                    self.shorten_adoption(now, peer);
+                }
                 if healed && self.parent() != Some(peer) {
                     // It was unreachable: each side may lack what the other learned meanwhile (a new parent got
                     // its round already).

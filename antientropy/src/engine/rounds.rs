@@ -111,10 +111,17 @@ impl<C: Reconcile, I> Default for Rounds<C, I> {
 impl<C: Replica, I: NodeId> Engine<C, I> {
     /// Starts one round with each of `peers`: one summary, computed once, under one round number.
     pub(super) fn open_rounds(&mut self, now: Duration, peers: &[usize]) {
+        // A round opened with a peer at this same instant already carries this replica's summary (a push gap and
+        // a parent change found in one message both ask for one): a second one would only repeat it.
+        let fresh: Vec<usize> = peers.iter().copied().filter(|&p| !self.opened_now(now, p)).collect();
+        self.stats.merged_rounds += (peers.len() - fresh.len()) as u64;
+        if fresh.is_empty() {
+            return;
+        }
         let summary = self.state.summary();
         let round = self.rounds.next_round;
         self.rounds.next_round += 1;
-        for &peer in peers {
+        for &peer in &fresh {
             let key = (self.members.id(peer).clone(), Side::Initiator, round);
             self.keep(key, Session::new(C::Session::default(), now));
             self.send(peer, Message::Summary { round, summary: summary.clone() });
@@ -257,6 +264,13 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
                 },
             );
         }
+    }
+
+    /// Whether this node opened a round with the member at `peer` at `now` that nothing has moved since.
+    fn opened_now(&self, now: Duration, peer: usize) -> bool {
+        let id = self.members.id(peer);
+        let range = (id.clone(), Side::Initiator, 0)..=(id.clone(), Side::Initiator, u64::MAX);
+        self.rounds.sessions.range(range).any(|(_, s)| s.active == now && !s.answered && !s.done)
     }
 
     /// The bytes of early messages from `peer` that its stored sessions hold, on both sides.

@@ -154,3 +154,108 @@ fn a_peers_early_round_messages_wait_only_up_to_eight_message_budgets_of_bytes()
     assert_eq!(hub.stats().stale - stale, 23, "9 parts wait, 23 are dropped");
     assert!(hub.state().is_empty(), "nothing is applied out of order");
 }
+
+/// A leaf of hub 0 in a 4-node star whose push went unacknowledged: it suspects the hub and stands in for it.
+fn stand_in() -> Engine<GSet, u8> {
+    let mut leaf: Engine<GSet, u8> = Engine::new(1, [0, 1, 2, 3], Config::default(), 1, T0).unwrap();
+    leaf.update(T0, |s| s.insert(1));
+    leaf.take_outbox();
+    leaf.on_tick(Duration::from_secs(1));
+    assert_eq!(leaf.suspected(), [0]);
+    assert_eq!(leaf.upstream(), None, "it stands in for the hub");
+    // Its notices to its new children and its first rounds go out.
+    while let Some(t) = leaf.next_deadline().filter(|&t| t < Duration::from_millis(1_900)) {
+        leaf.on_tick(t);
+    }
+    leaf.take_outbox();
+    leaf
+}
+
+#[test]
+fn a_push_that_ends_a_suspicion_and_shows_a_gap_opens_one_round_with_its_sender() {
+    let mut leaf = stand_in();
+    let t = Duration::from_millis(1_900);
+    // The hub's push number 5 arrives: it is reachable again (the leaf climbs back to it and catches up), and
+    // five pushes are missing (a round now). Both ask for a round with the hub at the same instant.
+    leaf.on_message(t, &0, Message::push(5, GSet::new().insert(2)));
+    assert_eq!(leaf.upstream(), Some(&0));
+    assert_eq!(summaries_to(&leaf.take_outbox()), [0], "one round, not two");
+    assert_eq!((leaf.stats().gap_rounds, leaf.stats().merged_rounds), (2, 1));
+}
+
+#[test]
+fn a_stand_ins_batches_for_nodes_it_no_longer_relays_to_go_to_its_parent_once_it_climbs_back() {
+    let mut leaf = stand_in();
+    let t = Duration::from_millis(1_900);
+    // Node 2 climbs to the stand-in and pushes an element; it waits in the stand-in's batch for node 3.
+    let reports = vec![crate::message::Report { id: 0, ms: 5_000 }];
+    let push =
+        Message::Push { seq: 0, delta: GSet::new().insert(20), ack: None, up: true, urgent: false, suspects: reports };
+    leaf.on_message(t, &2, push);
+    let early = leaf.take_outbox();
+    assert!(early.iter().all(|(to, _)| *to != 3), "not yet: the relay window: {early:?}");
+    // The hub is heard from again before the window ends: node 3 is the hub's child again, not the stand-in's.
+    leaf.on_message(t, &0, Message::push(0, GSet::new()));
+    leaf.on_tick(t);
+    let outbox = leaf.take_outbox();
+    assert!(outbox.iter().all(|(to, m)| *to != 3 || !matches!(m, Message::Push { .. })), "{outbox:?}");
+    let to_hub = outbox.iter().find_map(|(to, m)| match m {
+        Message::Push { delta, up: true, .. } if *to == 0 => Some(delta.clone()),
+        _ => None,
+    });
+    assert!(to_hub.is_some_and(|d| d.contains(20)), "the batch for node 3 went up to the hub: {outbox:?}");
+}
+
+/// Delivers the messages between `a` and `b` at `now` until neither has any for the other (others are dropped).
+fn exchange(a: &mut Engine<GSet, u8>, b: &mut Engine<GSet, u8>, now: Duration) {
+    for _ in 0..20 {
+        let (ia, ib) = (*a.me(), *b.me());
+        let to_b: Vec<_> = a.take_outbox().into_iter().filter(|(to, _)| *to == ib).collect();
+        let to_a: Vec<_> = b.take_outbox().into_iter().filter(|(to, _)| *to == ia).collect();
+        if to_a.is_empty() && to_b.is_empty() {
+            return;
+        }
+        to_b.into_iter().for_each(|(_, m)| b.on_message(now, &ia, m));
+        to_a.into_iter().for_each(|(_, m)| a.on_message(now, &ib, m));
+    }
+}
+
+#[test]
+fn a_stand_in_keeps_its_bridge_while_it_works_when_rounds_with_other_nodes_bring_news() {
+    let mut leaf = stand_in();
+    let t = Duration::from_millis(1_900);
+    let mut peers: Vec<Engine<GSet, u8>> =
+        [2u8, 3].iter().map(|&i| Engine::new(i, [0, 1, 2, 3], Config::default(), 5, T0).unwrap()).collect();
+    for (k, peer) in peers.iter_mut().enumerate() {
+        peer.update(T0, |s| s.insert(100 + k as u64));
+        peer.take_outbox();
+        peer.gap_round(t, 1); // a round with the stand-in, which brings it news
+        exchange(&mut leaf, peer, t);
+        assert!(leaf.state().contains(100 + k as u64));
+        assert_eq!(leaf.upstream(), Some(&2), "the first node whose round brought news is the bridge, and stays");
+    }
+    assert_eq!(leaf.stats().reroutes, 2, "to the stand-in's own root, then to its bridge");
+}
+
+#[test]
+fn a_gap_round_left_unanswered_is_made_up_by_the_next_timed_round_even_while_news_flows() {
+    let mut leaf: Engine<GSet, u8> = Engine::new(1, [0, 1], Config::default(), 1, T0).unwrap();
+    let mut summaries = Vec::new();
+    // The hub pushes news every 100 ms; its push number 2 is lost, and so is the round that the gap starts.
+    for k in 0..100u64 {
+        let now = Duration::from_millis(100 * k);
+        leaf.on_tick(now);
+        if k != 2 {
+            leaf.on_message(now, &0, Message::push(k, GSet::new().insert(k)));
+        }
+        let sent = leaf.take_outbox();
+        summaries.extend(summaries_to(&sent).into_iter().map(|to| (now, to)));
+    }
+    let ms = |n| Duration::from_millis(n);
+    // At 400 ms, push 4 leaves two numbers behind it unaccounted for: a round at once.
+    assert_eq!(summaries.first(), Some(&(ms(400), 0)), "the gap's round: {summaries:?}");
+    // Its session expired unanswered at 2.4 s: the timed round at 8 s (`round_max`) is not skipped, although every
+    // push from the hub since arrived in order and news kept flowing.
+    assert_eq!(summaries.get(1), Some(&(ms(8_000), 0)), "{summaries:?}");
+    assert_eq!((leaf.stats().rounds, leaf.stats().skipped_rounds), (1, 0));
+}

@@ -34,17 +34,29 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         // of this node's own, and the upstream node is the one that must have it. Otherwise (quiet, or cut off)
         // random peers too.
         let news_flows = self.last_news.saturating_add(self.interval) > now;
-        if news_flows && upstream.is_some_and(|u| self.upstream_link_proven(now, u)) {
-            // Nothing for the round to find: every push to the upstream node was acknowledged (a lost one would be
-            // overdue and make this node suspect it), and its pushes here arrive without a gap (a lost one opens a
-            // gap at the next, which starts a round by itself).
+        let repaired = |u: usize| self.unanswered_rounds(self.members.id(u)) == 0;
+        if news_flows
+            && upstream.is_some_and(|u| {
+                repaired(u) && (self.upstream_link_proven(now, u) || self.upstream_link_working(now, u))
+            })
+        {
+            // Nothing for the round to find: every push to the upstream node was acknowledged or is waiting for
+            // its next push (a lost one would go unacknowledged by it), its pushes here arrive without a gap (a
+            // lost one opens a gap at the next, which starts a round by itself), and the last round with it was
+            // not left unfinished (a gap's round whose messages were lost repaired nothing, and the gap is
+            // forgotten once its round starts).
             self.stats.skipped_rounds += 1;
             self.last_round = Some(now);
             self.interval = self.interval.saturating_mul(2).min(self.config.round_max);
             return;
         }
         self.stats.rounds += 1;
-        let fanout = if news_flows && upstream.is_some() { 0 } else { self.config.fanout };
+        // Random peers too unless news flows or the upstream link is settled: its last round was answered, it was
+        // heard from within `round_max`, no push to it is overdue and no push here is missing. The round with the
+        // upstream is then what repairs (§2); once it goes unanswered (agreement, or an upstream cut off), the next
+        // round asks random peers as well.
+        let settled = upstream.is_some_and(|u| self.upstream_settled(now, u));
+        let fanout = if (news_flows && upstream.is_some()) || settled { 0 } else { self.config.fanout };
         let me = self.members.me();
         // Suspected peers stay candidates: suspicion steers the eager path, while a round is what repairs a link
         // once it works again (and all of them may be suspected).
@@ -54,5 +66,35 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         self.open_rounds(now, &partners);
         self.last_round = Some(now);
         self.interval = self.interval.saturating_mul(2).min(self.config.round_max);
+    }
+
+    /// Whether the link with the upstream node at `pos` works as far as anything can tell: it was heard from within
+    /// the round interval, no peer's pushes here have a gap open (a gap starts its own round), and every push to it
+    /// that awaits its acknowledgement was sent after the upstream was last heard from: the upstream acknowledges
+    /// on its next push, which has not come yet, so the push proves nothing either way. One sent before a message
+    /// that did not acknowledge it may be lost: that calls for the round (waiting for it to be overdue would leave
+    /// the loss unrepaired for a whole acknowledgement timeout, which is long for the counters).
+    fn upstream_link_working(&self, now: Duration, pos: usize) -> bool {
+        let timeout = self.ack_timeout();
+        let unheard_since = |due: Duration| {
+            // The earliest it can have been sent (a hand-off's timeout is shorter): conservative.
+            let sent = due.saturating_sub(timeout);
+            !self.members.heard_within(pos, now, now.saturating_sub(sent))
+        };
+        self.members.heard_within(pos, now, self.interval)
+            && self.next_gap_deadline().is_none()
+            && self
+                .links
+                .get(self.members.id(pos))
+                .is_some_and(|l| l.unacked.iter().all(|&(_, due)| unheard_since(due)))
+    }
+
+    /// Whether the link with the upstream node at `pos` shows nothing wrong: the last round with it was answered,
+    /// it was heard from within `round_max`, no push to it is overdue and no peer's pushes here have a gap open.
+    fn upstream_settled(&self, now: Duration, pos: usize) -> bool {
+        self.unanswered_rounds(self.members.id(pos)) == 0
+            && self.members.heard_within(pos, now, self.config.round_max)
+            && self.next_gap_deadline().is_none()
+            && self.links.get(self.members.id(pos)).is_some_and(|l| l.unacked.iter().all(|&(_, due)| due > now))
     }
 }
