@@ -224,7 +224,7 @@ fn failures(trials: u64) {
 fn counters() {
     println!("| replicas | changed entries | how | messages | payload (B) | payload per changed entry (B) |");
     println!("|---:|---:|---|---:|---:|---:|");
-    for replicas in [25u64, 1000, 65_536] {
+    for replicas in [10u64, 20, 25, 1000, 65_536] {
         let mut base = GCounter::<String>::new();
         for i in 0..replicas {
             base.increment(format!("n{i}"), i + 1).expect("small");

@@ -4,8 +4,8 @@
 //! # Cells
 //! A *cell* (coded symbol) summarises a subset of the keys: `sum` is the XOR of the keys, `check` the XOR of their
 //! 24-bit checksums. Key `x` belongs to cell `i` when `i` is in its *index sequence* (`Indices`): 0 first, then
-//! gaps drawn from a PRNG seeded by `mix64(x ^ MAP)`, such that cell `i` holds each key with probability about
-//! `1 / (1 + i/2)`. So the first `m` cells hold each key about `2·ln(m/2)` times (15 for the 4096 cells of a
+//! gaps drawn from a PRNG seeded by `mix64(x ^ MAP)` (hashed keys: another seed and stream, see [`Space`]), such
+//! that cell `i` holds each key with probability about `1 / (1 + i/2)`. So the first `m` cells hold each key about `2·ln(m/2)` times (15 for the 4096 cells of a
 //! [`CodedPrefix`]), the first cell holds every key, and a prefix of any length is a valid code: *rateless*.
 //!
 //! # Differences and peeling
@@ -28,8 +28,10 @@
 //! A replica may code keys of two kinds ([`Space`]): *integer* keys, which are the elements themselves (a
 //! [`crate::GSet`], the integers of a [`crate::JsonSet`]), and *hashed* keys, 64-bit hashes of an item's wire
 //! record (a JSON value, a counter entry), which stand for the item and are exchanged for it once decoded. The two
-//! spaces share the cells and index sequences but use different checksums and set hashes, so a pure cell says
-//! which kind of key it holds (a cell passing both checksums is taken for impure).
+//! spaces share the cells but use different index sequences, sketch buckets, checksums and set hashes, so a pure
+//! cell says which kind of key it holds (a cell passing both checksums is taken for impure), and an integer equal
+//! to a hashed key (chosen by a client, or by chance) is a key of its own that cannot cancel it: it lies in other
+//! cells.
 //!
 //! All hashing is fixed integer arithmetic plus IEEE-754 double operations that are correctly rounded on every
 //! platform (`sqrt`, `*`, `/`, `ceil`); golden-value tests pin the sequences.
@@ -53,6 +55,8 @@ const MAP: u64 = 0x6f73_6d6f_7369_734d; // "osmosisM"
 const CHECK: u64 = 0x6f73_6d6f_7369_7343; // "osmosisC"
 const CHECK_HASHED: u64 = 0x6f73_6d6f_7369_7363; // "osmosisc"
 const RECORD: u64 = 0x6f73_6d6f_7369_7352; // "osmosisR"
+const MAP_HASHED: u64 = 0x6f73_6d6f_7369_736d; // "osmosism"
+const STREAM_HASHED: u64 = 0x6f73_6d6f_7369_7374; // "osmosist"
 
 /// The kind of a key (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -85,12 +89,21 @@ pub(crate) fn checksum_in(space: Space, x: u64) -> u32 {
 #[derive(Debug, Clone)]
 pub(crate) struct Indices {
     state: u64,
+    /// XORed into every draw: 0 for integer keys, [`STREAM_HASHED`] for hashed ones.
+    stream: u64,
     next: u64,
 }
 
 impl Indices {
-    pub(crate) fn of(x: u64) -> Indices {
-        Indices { state: mix64(x ^ MAP), next: 0 }
+    /// The sequence of key `x` of `space`. The spaces draw from different streams, not merely from different
+    /// seeds: the seed `mix64(x ^ MAP)` is a bijection of an integer key, so a client could pick the integer whose
+    /// seed is any hashed key's seed (and a hashed key equal to an integer would share its seed outright); the two
+    /// keys would then sit in exactly the same cells, never alone in one, and no round could decode them.
+    pub(crate) fn of(space: Space, x: u64) -> Indices {
+        match space {
+            Space::Int => Indices { state: mix64(x ^ MAP), stream: 0, next: 0 },
+            Space::Hashed => Indices { state: mix64(x ^ MAP_HASHED), stream: STREAM_HASHED, next: 0 },
+        }
     }
 }
 
@@ -101,7 +114,7 @@ impl Iterator for Indices {
         const TWO_32: f64 = 4_294_967_296.0;
         let current = self.next;
         self.state = self.state.wrapping_mul(0xda94_2042_e4dd_58b5);
-        let r = self.state as f64;
+        let r = (self.state ^ self.stream) as f64;
         let gap = ((current as f64 + 1.5) * (TWO_32 / (r + 1.0).sqrt() - 1.0)).ceil();
         // `as` saturates: a huge gap ends the sequence at u64::MAX, far beyond any cell.
         self.next = current.saturating_add((gap as u64).max(1));
@@ -203,9 +216,9 @@ impl CodedPrefix {
     }
 
     fn toggle(&mut self, space: Space, x: u64, up: bool) {
-        self.sketch.toggle(x, up);
+        self.sketch.toggle(space, x, up);
         let check = checksum_in(space, x);
-        for i in Indices::of(x).take_while(|&i| i < PREFIX_CELLS as u64) {
+        for i in Indices::of(space, x).take_while(|&i| i < PREFIX_CELLS as u64) {
             self.cells[i as usize].toggle(x, check);
         }
     }
@@ -267,7 +280,7 @@ pub(crate) fn cells_from(keys: impl Iterator<Item = (Space, u64)>, from: usize, 
     let mut cells = vec![Cell::default(); to.saturating_sub(from)];
     for (space, x) in keys {
         let check = checksum_in(space, x);
-        for i in Indices::of(x).skip_while(|&i| i < from as u64).take_while(|&i| i < to as u64) {
+        for i in Indices::of(space, x).skip_while(|&i| i < from as u64).take_while(|&i| i < to as u64) {
             cells[i as usize - from].toggle(x, check);
         }
     }
@@ -366,7 +379,7 @@ pub(crate) fn peel(mut cells: Vec<Cell>, is_mine: impl Fn(Space, u64) -> bool) -
         }
         let Some(space) = pure_space(cell) else { continue };
         let x = cell.sum;
-        let indices: Vec<u64> = Indices::of(x).take_while(|&j| j < k).collect();
+        let indices: Vec<u64> = Indices::of(space, x).take_while(|&j| j < k).collect();
         if !indices.contains(&(i as u64)) {
             continue;
         }
@@ -437,25 +450,42 @@ mod tests {
 
     #[test]
     fn index_sequences_are_pinned_to_golden_values_so_peers_agree_across_builds() {
-        let first: Vec<u64> = Indices::of(0).take(8).collect();
-        let second: Vec<u64> = Indices::of(12_345).take(8).collect();
+        let first: Vec<u64> = Indices::of(Space::Int, 0).take(8).collect();
+        let second: Vec<u64> = Indices::of(Space::Int, 12_345).take(8).collect();
         assert_eq!(first[0], 0);
         assert!(first.windows(2).all(|w| w[0] < w[1]));
         assert_eq!((first, second), (GOLDEN_0.to_vec(), GOLDEN_12345.to_vec()));
         assert_eq!(checksum(0), GOLDEN_CHECK_0);
+        let hashed: Vec<u64> = Indices::of(Space::Hashed, 0).take(8).collect();
+        let hashed_12345: Vec<u64> = Indices::of(Space::Hashed, 12_345).take(8).collect();
+        assert_eq!((hashed, hashed_12345), (GOLDEN_HASHED_0.to_vec(), GOLDEN_HASHED_12345.to_vec()));
+    }
+
+    #[test]
+    fn an_integer_never_shares_the_cells_of_a_hashed_key_not_even_one_chosen_to_share_its_seed() {
+        for h in (0..200u64).map(mix64) {
+            let hashed: Vec<u64> = Indices::of(Space::Hashed, h).take_while(|&i| i < 4096).collect();
+            for y in [h, h ^ MAP_HASHED ^ MAP] {
+                let int: Vec<u64> = Indices::of(Space::Int, y).take_while(|&i| i < 4096).collect();
+                assert_ne!(int, hashed, "key {h:#x} as an integer {y:#x}");
+            }
+        }
     }
 
     /// Computed independently from the module docs' formula (Python floats are IEEE-754 doubles).
     const GOLDEN_0: [u64; 8] = [0, 2, 10, 33, 59, 69, 103, 113];
     const GOLDEN_12345: [u64; 8] = [0, 1, 2, 16, 20, 34, 59, 62];
     const GOLDEN_CHECK_0: u32 = 5_926_805;
+    /// The same keys as hashed keys: another stream, other cells.
+    const GOLDEN_HASHED_0: [u64; 8] = [0, 1, 2, 5, 7, 10, 14, 28];
+    const GOLDEN_HASHED_12345: [u64; 8] = [0, 2, 9, 18, 50, 69, 81, 92];
 
     #[test]
     fn cell_i_holds_a_key_with_probability_about_one_over_one_plus_half_i() {
         let keys = 20_000u64;
         let mut hits = [0u32; 64];
         for x in 0..keys {
-            for i in Indices::of(x).take_while(|&i| i < 64) {
+            for i in Indices::of(Space::Int, x).take_while(|&i| i < 64) {
                 hits[i as usize] += 1;
             }
         }

@@ -37,7 +37,9 @@
 //!    keys sends its state (the responder asks for the initiator's with an empty [`Want`]); the receiver joins it
 //!    and answers with exactly what the sender lacks: the larger state travels once, and the smaller side's
 //!    elements only where the other lacks them.
-//!    This is checked on every request for cells, not only the first.
+//!    This is checked on every request for cells, not only the first. For types whose keys are hashes, the
+//!    responder's first check counts what the cells lead to as well (records traded for keys, two more messages):
+//!    a counter of a few dozen replicas sends its whole vector rather than repair one entry by cells.
 //! 5. A request for records by key is always answered with a last part, empty when the record is gone (a
 //!    counter entry raised since its cells were sent): the decoder's round ends.
 //!

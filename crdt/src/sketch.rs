@@ -7,6 +7,7 @@ use crate::fingerprint::mix64;
 const SET_HASH: u64 = 0x6f73_6d6f_7369_7348; // "osmosisH"
 const SET_HASH_HASHED: u64 = 0x6f73_6d6f_7369_7368; // "osmosish"
 const SIGNS: u64 = 0x6f73_6d6f_7369_7353; // "osmosisS"
+const SIGNS_HASHED: u64 = 0x6f73_6d6f_7369_7373; // "osmosiss"
 
 /// Buckets of a replica's [`Sketch`].
 pub const SKETCH_BUCKETS: usize = 4096;
@@ -47,7 +48,7 @@ impl SetHash {
 
 /// A count sketch of the keys (the "fast AMS" sketch of Cormode and Garofalakis, after Alon, Matias and Szegedy):
 /// [`SKETCH_BUCKETS`] signed counters modulo 256; key `x` adds `s(x) = ±1` to bucket `b(x)`, both drawn from
-/// `mix64(x ^ S)` (sign: bit 0; bucket: bits 32..). The bucket-wise difference of two replicas' sketches is a sum
+/// `mix64(x ^ S)`, `S` one constant per key space (sign: bit 0; bucket: bits 32..). The bucket-wise difference of two replicas' sketches is a sum
 /// of ±1 over their symmetric difference, so the sum of its squares estimates the number `d` of differing keys,
 /// exactly for `d = 1` and with relative standard deviation `sqrt(2(d−1)/(m·d)) < sqrt(2/m)` over `m` buckets.
 ///
@@ -71,8 +72,12 @@ impl Default for Sketch {
 }
 
 impl Sketch {
-    pub(crate) fn toggle(&mut self, x: u64, up: bool) {
-        let h = mix64(x ^ SIGNS);
+    pub(crate) fn toggle(&mut self, space: Space, x: u64, up: bool) {
+        // Seeded per space, so that an integer and an equal hashed key do not cancel in the bucket they share.
+        let h = match space {
+            Space::Int => mix64(x ^ SIGNS),
+            Space::Hashed => mix64(x ^ SIGNS_HASHED),
+        };
         let e = &mut self.0[(h >> 32) as usize & (SKETCH_BUCKETS - 1)];
         *e = if (h & 1 == 1) == up { e.wrapping_add(1) } else { e.wrapping_sub(1) };
     }
@@ -156,7 +161,7 @@ mod tests {
     fn sketch(keys: impl Iterator<Item = u64>) -> Sketch {
         let mut s = Sketch::default();
         for x in keys {
-            s.toggle(x, true);
+            s.toggle(Space::Int, x, true);
         }
         s
     }

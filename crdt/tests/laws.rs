@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use osmosis_crdt::coding::SetHash;
 use osmosis_crdt::reconcile::KeySummary;
-use osmosis_crdt::{DeltaCrdt, GCounter, GSet, JsonSet, JsonSetDigest, Lattice, OrdGSet, PNCounter};
+use osmosis_crdt::{DeltaCrdt, GCounter, GSet, JsonSet, JsonSetDigest, Lattice, OrdGSet, PNCounter, Reconcile};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use support::{collision_repair, convergence, delta_laws, join_laws, merge_order, repair_law, replica_count};
@@ -431,4 +431,56 @@ fn a_counter_repair_costs_bytes_in_proportion_to_the_changed_entries_not_the_rep
     let cost = repair_law(&base, &changed, 60_000, |s, _| *s).unwrap();
     assert!(cost.bytes <= 64 + 200 * 3, "{cost:?}");
     assert!(cost.messages <= 5, "{cost:?}");
+}
+
+/// JSON bytes of `x`'s state as a round sends it (to an empty initiator), without the summary.
+fn state_round_bytes(x: &GCounter<String>) -> usize {
+    let empty = GCounter::new();
+    let summary = serde_json::to_string(&empty.summary()).unwrap().len();
+    repair_law(&empty, x, 60_000, |s, _| *s).unwrap().bytes - summary
+}
+
+#[test]
+fn a_counter_repair_never_costs_more_than_the_state_and_the_agreeing_check_at_any_replica_count() {
+    for replicas in (1u64..=48).chain([64, 100, 1000]) {
+        let mut base = GCounter::<String>::new();
+        for i in 0..replicas {
+            base.increment(format!("n{i}"), i + 1).unwrap();
+        }
+        let raised = |c: &GCounter<String>, k: u64| {
+            let mut c = c.clone();
+            for i in 0..k {
+                c.increment(format!("n{}", i * 7 % replicas), 3).unwrap();
+            }
+            c
+        };
+        let added = |c: &GCounter<String>, k: u64| {
+            let mut c = c.clone();
+            for i in 0..k {
+                c.increment(format!("new{i}"), 3).unwrap();
+            }
+            c
+        };
+        for changed in [1u64, 2, 3] {
+            for (how, ahead) in [("raised", raised(&base, changed)), ("added", added(&base, changed))] {
+                // Without coding: the responder sends its state and gets back the initiator's entries above it,
+                // or, if the initiator holds more entries, asks for the initiator's state (a 5-byte request) and
+                // ends the round with a 5-byte empty part.
+                for (a, b) in [(&base, &ahead), (&ahead, &base)] {
+                    let check = serde_json::to_string(&a.summary()).unwrap().len();
+                    let bound = if a.entries().len() > b.entries().len() {
+                        check + 10 + state_round_bytes(a)
+                    } else {
+                        check + state_round_bytes(b) + state_round_bytes(&a.delta_since(&b.digest()))
+                    };
+                    let cost = repair_law(a, b, 60_000, |s, _| *s).unwrap();
+                    assert!(
+                        cost.bytes <= bound,
+                        "{replicas} replicas, {changed} {how}, initiator ahead: {}: {cost:?} over the state's {bound} B",
+                        std::ptr::eq(a, &ahead)
+                    );
+                }
+            }
+        }
+    }
 }

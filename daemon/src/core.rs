@@ -113,7 +113,9 @@ impl Core {
     ) -> Result<Core, String> {
         let seed = settings.seed ^ name_hash(settings.name.as_bytes());
         let sizes = state.sizes();
-        let replica = Replica::new(&settings.name, settings.engine.clone(), seed, now, state)?;
+        // The engine's rounds numbered from the start time in microseconds, above every earlier run's.
+        let incarnation = bump.saturating_mul(1000);
+        let replica = Replica::new(&settings.name, settings.engine.clone(), seed, incarnation, now, state)?;
         let me = NodeId { name: settings.name.clone(), addr: settings.advertise, bump };
         let membership = Membership::new(me, &settings.swim, &settings.join, seed ^ 1, now);
         let mut core = Core {

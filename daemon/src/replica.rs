@@ -23,10 +23,19 @@ pub struct Replica {
 }
 
 impl Replica {
-    /// The replica `state` of node `me`, alone until [`Replica::set_members`] says otherwise.
-    pub fn new(me: &str, config: Config, seed: u64, now: Duration, state: Objects) -> Result<Replica, String> {
+    /// The replica `state` of node `me`, alone until [`Replica::set_members`] says otherwise; its engine numbers
+    /// its rounds from `incarnation` ([`Engine::with_incarnation`]).
+    pub fn new(
+        me: &str,
+        config: Config,
+        seed: u64,
+        incarnation: u64,
+        now: Duration,
+        state: Objects,
+    ) -> Result<Replica, String> {
         let members = BTreeSet::from([me.to_string()]);
-        let mut engine = Engine::new(me, [me.to_string()], config, seed, now).map_err(|e| e.to_string())?;
+        let engine = Engine::new(me, [me.to_string()], config, seed, now).map_err(|e| e.to_string())?;
+        let mut engine = engine.with_incarnation(incarnation);
         engine.restore(state);
         Ok(Replica { me: me.to_string(), members, engine, changes: 0 })
     }

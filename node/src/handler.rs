@@ -431,16 +431,19 @@ impl Node {
         let engine_error =
             |e: EngineError| RequestError::new(ErrorCode::Crash, format!("cannot start the engine: {e}"));
         let members = || nodes.iter().cloned();
+        // Rounds numbered from the incarnation: a restarted node's peers would drop rounds numbered as its earlier
+        // life's (0 for a node that is never restarted: tests, golden files).
+        let life = self.settings.incarnation;
         self.replica = match self.settings.workload {
-            Workload::Broadcast | Workload::GSet => {
-                Replica::Set(Engine::new(me.clone(), members(), config, seed, now).map_err(engine_error)?)
-            }
-            Workload::GCounter => {
-                Replica::GCounter(Engine::new(me.clone(), members(), config, seed, now).map_err(engine_error)?)
-            }
-            Workload::PnCounter => {
-                Replica::PNCounter(Engine::new(me.clone(), members(), config, seed, now).map_err(engine_error)?)
-            }
+            Workload::Broadcast | Workload::GSet => Replica::Set(
+                Engine::new(me.clone(), members(), config, seed, now).map_err(engine_error)?.with_incarnation(life),
+            ),
+            Workload::GCounter => Replica::GCounter(
+                Engine::new(me.clone(), members(), config, seed, now).map_err(engine_error)?.with_incarnation(life),
+            ),
+            Workload::PnCounter => Replica::PNCounter(
+                Engine::new(me.clone(), members(), config, seed, now).map_err(engine_error)?.with_incarnation(life),
+            ),
             Workload::Echo | Workload::UniqueIds => Replica::Stateless,
         };
         tracing::info!("init: {me} of {} nodes, {} workload, engine seed {seed}", nodes.len(), self.settings.workload);

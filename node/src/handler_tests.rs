@@ -575,3 +575,21 @@ fn with_confirmed_answers_a_leaf_answers_once_the_hub_has_acknowledged_its_push(
     assert_eq!(kinds(&out), [("c2".to_owned(), "broadcast_ok".to_owned())]);
     assert_eq!(out[0]["body"]["in_reply_to"], 7);
 }
+
+#[test]
+fn a_node_numbers_its_rounds_from_its_incarnation_so_a_restarted_one_repeats_no_round_of_its_earlier_life() {
+    for incarnation in [0, 1_764_640_000_000_000] {
+        let mut node = holding(Workload::Broadcast, "n1", incarnation);
+        let mut rounds = Vec::new();
+        for _ in 0..20 {
+            let Some(at) = node.next_deadline() else { break };
+            node.on_tick(at);
+            let out = node.take_output().into_iter().map(|l| serde_json::from_str::<Value>(&l).unwrap());
+            rounds.extend(out.filter(|m| m["body"]["type"] == "ae_summary").map(|m| m["body"]["round"].as_u64()));
+            if rounds.len() >= 2 {
+                break;
+            }
+        }
+        assert_eq!(rounds, [Some(incarnation), Some(incarnation + 1)], "incarnation {incarnation}");
+    }
+}

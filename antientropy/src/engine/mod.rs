@@ -178,6 +178,18 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         })
     }
 
+    /// The engine of one life (incarnation) of this node: its rounds are numbered from `incarnation` on, one
+    /// number per round, instead of from 0. Peers keep a session of each round, ended ones included, for
+    /// `round_min` ([`Config::round_min`]) and drop a summary whose round number they hold as a duplicate: a node
+    /// restarted within that time would otherwise have its first rounds dropped. So `incarnation` must exceed the
+    /// previous life's by more than the rounds that life opened: the microseconds since the Unix epoch at start
+    /// do (no engine opens a round per microsecond). Given, not read, like time: the engine reads no clock.
+    #[must_use]
+    pub fn with_incarnation(mut self, incarnation: u64) -> Self {
+        self.rounds.number_from(incarnation);
+        self
+    }
+
     /// This node's id.
     pub fn me(&self) -> &I {
         &self.me

@@ -108,6 +108,13 @@ impl<C: Reconcile, I> Default for Rounds<C, I> {
     }
 }
 
+impl<C: Reconcile, I> Rounds<C, I> {
+    /// Numbers this node's rounds from `first` on ([`Engine::with_incarnation`]).
+    pub(super) fn number_from(&mut self, first: u64) {
+        self.next_round = first;
+    }
+}
+
 impl<C: Replica, I: NodeId> Engine<C, I> {
     /// Starts one round with each of `peers`: one summary, computed once, under one round number.
     pub(super) fn open_rounds(&mut self, now: Duration, peers: &[usize]) {
@@ -120,7 +127,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         }
         let summary = self.state.summary();
         let round = self.rounds.next_round;
-        self.rounds.next_round += 1;
+        self.rounds.next_round = round.wrapping_add(1);
         for &peer in &fresh {
             let key = (self.members.id(peer).clone(), Side::Initiator, round);
             self.keep(key, Session::new(C::Session::default(), now));
