@@ -173,17 +173,36 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 pub fn load(dir: &Path) -> io::Result<Loaded> {
     fs::create_dir_all(dir)?;
     let _ = fs::remove_file(dir.join(SNAPSHOT_TMP));
+    read_back(dir, None)
+}
+
+/// The replica [`load`] read from `dir`, read again without changing anything: the snapshot and the segments
+/// below `below` (the `next_segment` that [`load`] returned; [`load`] already cut their torn records). The
+/// snapshot's copy of the replica starts from it ([`crate::mirror`]); no snapshot may be installed before.
+pub fn reload(dir: &Path, below: u64) -> io::Result<Objects> {
+    read_back(dir, Some(below)).map(|l| l.state)
+}
+
+/// [`load`] (`below` = `None`: deletes covered segments, cuts torn records) or [`reload`].
+fn read_back(dir: &Path, below: Option<u64>) -> io::Result<Loaded> {
     let (mut parts, covers) = read_snapshot(dir)?;
     let (mut records, mut truncated, mut last) = (0, false, covers);
     let mut gathered = Gathered::default();
     for n in segments(dir)? {
+        if below.is_some_and(|b| n >= b) {
+            continue;
+        }
         if n < covers {
-            let _ = fs::remove_file(segment_path(dir, n));
+            if below.is_none() {
+                let _ = fs::remove_file(segment_path(dir, n));
+            }
             continue;
         }
         let (r, cut) = replay(&segment_path(dir, n), &mut gathered)?;
         records += r;
-        if let Some(len) = cut {
+        if let Some(len) = cut
+            && below.is_none()
+        {
             tracing::warn!("log.{n}: a torn record after {r} records; cutting the segment at byte {len}");
             OpenOptions::new().write(true).open(segment_path(dir, n))?.set_len(len)?;
             truncated = true;
