@@ -272,6 +272,7 @@ mod tests {
         let bytes = block(rx).unwrap();
         let (read_covers, snap) = crate::snapshot::read(&bytes).unwrap();
         assert_eq!((read_covers, &snap), (covers, expected.as_ref().unwrap()), "exactly the replica at the request");
+        log.settle().unwrap();
         storage::install_snapshot(&d, covers, &bytes).unwrap();
         // A second snapshot, asked for with nothing after it: the whole replica.
         let covers = log.rotate().unwrap();

@@ -376,6 +376,10 @@ async fn snapshot(app: &Arc<App>, dir: &std::path::Path) -> anyhow::Result<u64> 
     };
     let (d, a) = (dir.to_path_buf(), app.clone());
     tokio::task::spawn_blocking(move || {
+        // The segments the rotation left are fsynced here, outside the replica's lock, and before any is deleted.
+        if let Some(log) = &a.log {
+            log.settle()?;
+        }
         let mut installed = a.installed.lock().unwrap_or_else(|e| e.into_inner());
         if covers < *installed {
             return Ok(());
