@@ -142,8 +142,7 @@ impl Core {
     /// A number that grows whenever the replica may have changed: at every local write that added something, and
     /// at every peer message whose delta adds elements or carries counter entries (a counter's growth is not
     /// worth computing exactly). Equal generations mean an unchanged replica, so the snapshot task compares these
-    /// rather than keeping a copy of the replica (whose clone, for a million scattered integers, costs as much as
-    /// loading it).
+    /// to skip a snapshot that would hold nothing new.
     pub fn generation(&self) -> u64 {
         self.generation
     }

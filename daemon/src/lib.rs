@@ -25,13 +25,14 @@
 //! ## Modules
 //!
 //! [`config`] (flags and file), [`objects`], [`wire`], [`membership`], [`replica`], [`core`], [`storage`],
-//! [`record`], [`snapshot`], [`http`], [`metrics`], [`server`].
+//! [`record`], [`snapshot`], [`mirror`], [`http`], [`metrics`], [`server`].
 
 pub mod config;
 pub mod core;
 pub mod http;
 pub mod membership;
 pub mod metrics;
+pub mod mirror;
 pub mod objects;
 mod objects_keys;
 pub mod record;

@@ -52,6 +52,34 @@ pub struct Objects {
     /// to date by every join; derived data (never serialized, ignored by equality).
     #[serde(skip)]
     prefix: LazyPrefix,
+    /// Told of every join that changes these objects ([`Objects::set_tap`]); not cloned, serialized or compared.
+    #[serde(skip)]
+    tap: Tap,
+}
+
+/// A function told of every delta that changes the replica (see [`Objects::set_tap`]). A clone has none: a copy of
+/// the replica (a delta, a pending batch) is not the replica.
+#[derive(Default)]
+struct Tap(Option<std::sync::Arc<TapFn>>);
+
+type TapFn = dyn Fn(&Objects) + Send + Sync;
+
+impl Clone for Tap {
+    fn clone(&self) -> Self {
+        Tap(None)
+    }
+}
+
+impl PartialEq for Tap {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Tap(set)" } else { "Tap(none)" })
+    }
 }
 
 #[derive(Deserialize)]
@@ -127,7 +155,16 @@ impl Objects {
         // Empty objects carry nothing; dropping them keeps equal replicas structurally equal.
         let sets = sets.into_iter().filter(|(_, s)| !s.is_empty()).collect();
         let counters = counters.into_iter().filter(|(_, c)| !c.is_empty()).collect();
-        Ok(Objects { sets, counters, prefix: LazyPrefix::default() })
+        Ok(Objects { sets, counters, prefix: LazyPrefix::default(), tap: Tap::default() })
+    }
+
+    /// Calls `tap` with every delta that changes these objects from now on, after joining it (under the same
+    /// `&mut`, so in the order of the changes): joining the same deltas, in that order, into a copy of these
+    /// objects keeps it equal to them. Every change goes through [`Lattice::join`] (`apply_delta` and a round's
+    /// `absorb` call it), so none is missed. The snapshot's copy of the replica follows it this way
+    /// ([`crate::mirror`]). A clone of these objects has no tap.
+    pub fn set_tap(&mut self, tap: impl Fn(&Objects) + Send + Sync + 'static) {
+        self.tap = Tap(Some(std::sync::Arc::new(tap)));
     }
 
     /// The coded prefix's slot ([`crate::objects_keys`]).
@@ -145,7 +182,7 @@ impl Objects {
             }
             ints.push((name, set.ints().iter().collect()));
         }
-        (Objects { sets, counters: self.counters, prefix: LazyPrefix::default() }, ints)
+        (Objects { sets, counters: self.counters, prefix: LazyPrefix::default(), tap: Tap::default() }, ints)
     }
 
     /// A set by name (`None`: never written, i.e. empty).
@@ -419,6 +456,9 @@ impl Lattice for Objects {
                     true
                 }
             };
+        }
+        if changed && let Some(tap) = &self.tap.0 {
+            tap(other);
         }
         changed
     }

@@ -18,11 +18,14 @@
 //! writers share one fsync). An acknowledged write therefore survives `kill -9` of the daemon under every policy,
 //! and the loss of the machine under `always`.
 //!
-//! **Snapshots.** Periodically (and at shutdown) the daemon encodes its replica into memory and switches the
-//! writer to a new segment K under the same lock that orders writes, so the encoding holds exactly the records of
-//! segments below K (encoding is cheaper than the clone it replaced: no allocation per bitmap); then, outside the
-//! lock, it writes `snapshot.bin.tmp`, fsyncs it, renames it over `snapshot.bin`, fsyncs the directory, and
-//! deletes the segments below K (and an old `snapshot.json`). A crash at any point leaves either the old snapshot with all its segments or the
+//! **Snapshots.** Periodically (and at shutdown) the daemon switches the writer to a new segment K and asks the
+//! mirror ([`crate::mirror`]: the snapshot's own copy of the replica, fed every delta that changes the replica)
+//! for a snapshot, both under the lock that orders writes, so the snapshot holds exactly the records of segments
+//! below K (and what peers sent until then); the mirror encodes its copy on its own thread while writes go on.
+//! Then, outside the lock, it fsyncs the old segment and the directory ([`Log::settle`]), writes
+//! `snapshot.bin.tmp`, fsyncs it, renames it over `snapshot.bin`, fsyncs the directory, and
+//! deletes the segments below K (and an old `snapshot.json`); a snapshot covering less than the installed one is
+//! not installed. A crash at any point leaves either the old snapshot with all its segments or the
 //! new one. What peers sent is not logged: the snapshot keeps it, and whatever a crash lost since the last
 //! snapshot, anti-entropy brings back from the peers.
 //!
@@ -173,17 +176,36 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 pub fn load(dir: &Path) -> io::Result<Loaded> {
     fs::create_dir_all(dir)?;
     let _ = fs::remove_file(dir.join(SNAPSHOT_TMP));
+    read_back(dir, None)
+}
+
+/// The replica [`load`] read from `dir`, read again without changing anything: the snapshot and the segments
+/// below `below` (the `next_segment` that [`load`] returned; [`load`] already cut their torn records). The
+/// snapshot's copy of the replica starts from it ([`crate::mirror`]); no snapshot may be installed before.
+pub fn reload(dir: &Path, below: u64) -> io::Result<Objects> {
+    read_back(dir, Some(below)).map(|l| l.state)
+}
+
+/// [`load`] (`below` = `None`: deletes covered segments, cuts torn records) or [`reload`].
+fn read_back(dir: &Path, below: Option<u64>) -> io::Result<Loaded> {
     let (mut parts, covers) = read_snapshot(dir)?;
     let (mut records, mut truncated, mut last) = (0, false, covers);
     let mut gathered = Gathered::default();
     for n in segments(dir)? {
+        if below.is_some_and(|b| n >= b) {
+            continue;
+        }
         if n < covers {
-            let _ = fs::remove_file(segment_path(dir, n));
+            if below.is_none() {
+                let _ = fs::remove_file(segment_path(dir, n));
+            }
             continue;
         }
         let (r, cut) = replay(&segment_path(dir, n), &mut gathered)?;
         records += r;
-        if let Some(len) = cut {
+        if let Some(len) = cut
+            && below.is_none()
+        {
             tracing::warn!("log.{n}: a torn record after {r} records; cutting the segment at byte {len}");
             OpenOptions::new().write(true).open(segment_path(dir, n))?.set_len(len)?;
             truncated = true;
@@ -260,8 +282,7 @@ pub fn write_snapshot(dir: &Path, covers: u64, state: &Objects) -> io::Result<()
 }
 
 /// Writes `bytes` (a snapshot encoded by [`crate::snapshot::write()`] covering every segment below `covers`) as
-/// the snapshot, atomically, then deletes those segments. The daemon encodes under the replica's lock and calls
-/// this outside it.
+/// the snapshot, atomically, then deletes those segments. The daemon calls it outside the replica's lock.
 pub fn install_snapshot(dir: &Path, covers: u64, bytes: &[u8]) -> io::Result<()> {
     let tmp = dir.join(SNAPSHOT_TMP);
     {
@@ -330,9 +351,30 @@ struct Direct {
     dir: PathBuf,
     file: std::sync::Mutex<File>,
     dirty: std::sync::atomic::AtomicBool,
+    /// Segments left by [`Log::rotate`], and whether something was written to them since their last fsync: to be
+    /// fsynced by [`Log::settle`], outside the lock that orders writes.
+    retired: std::sync::Mutex<Vec<(File, bool)>>,
 }
 
 impl Direct {
+    /// See [`Log::settle`].
+    fn settle(&self, metrics: &Metrics) -> io::Result<()> {
+        let mut retired = self.retired.lock().unwrap_or_else(|e| e.into_inner());
+        if retired.is_empty() {
+            return Ok(());
+        }
+        for (file, dirty) in retired.iter_mut() {
+            if *dirty {
+                metrics.log_fsyncs.inc();
+                file.sync_data()?;
+                *dirty = false;
+            }
+        }
+        File::open(&self.dir)?.sync_all()?;
+        retired.clear();
+        Ok(())
+    }
+
     fn file(&self) -> std::sync::MutexGuard<'_, File> {
         self.file.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -361,8 +403,12 @@ impl Log {
             std::thread::Builder::new().name("osmosis-log".into()).spawn(move || writer.run(rx))?;
             Way::Writer(tx)
         } else {
-            let direct =
-                Arc::new(Direct { dir: dir.to_path_buf(), file: std::sync::Mutex::new(file), dirty: false.into() });
+            let direct = Arc::new(Direct {
+                dir: dir.to_path_buf(),
+                file: std::sync::Mutex::new(file),
+                dirty: false.into(),
+                retired: std::sync::Mutex::default(),
+            });
             if let Fsync::Interval(every) = policy {
                 let (d, m) = (Arc::downgrade(&direct), metrics.clone());
                 std::thread::Builder::new().name("osmosis-log-sync".into()).spawn(move || {
@@ -370,7 +416,8 @@ impl Log {
                     loop {
                         std::thread::sleep(every);
                         let Some(direct) = d.upgrade() else { break };
-                        if let Err(e) = direct.sync(&m) {
+                        // A segment a rotation left is fsynced here too if no snapshot settled it since.
+                        if let Err(e) = direct.sync(&m).and_then(|()| direct.settle(&m)) {
                             tracing::error!("the delta log could not be fsynced: {e}");
                         }
                     }
@@ -407,6 +454,8 @@ impl Log {
     }
 
     /// Switches to the next segment and returns its number: every record appended before is in a lower one.
+    /// Under `never` and `interval` the old segment's fsync and the directory's (which lists the new segment) are
+    /// left to [`Log::settle`], so that the lock this is called under is not held for them.
     ///
     /// # Errors
     /// The next segment could not be created (direct writes only: the writer thread reports that on the
@@ -418,14 +467,28 @@ impl Log {
                 let _ = tx.send(Cmd::Rotate(next));
             }
             Way::Direct(direct) => {
-                let file = open_segment(&direct.dir, next)?;
-                let _ = direct.sync(&self.metrics);
-                *direct.file() = file;
+                let file = OpenOptions::new().create(true).append(true).open(segment_path(&direct.dir, next))?;
+                let old = std::mem::replace(&mut *direct.file(), file);
+                let dirty = direct.dirty.swap(false, Ordering::SeqCst);
+                direct.retired.lock().unwrap_or_else(|e| e.into_inner()).push((old, dirty));
             }
         }
         self.segment.store(next, Ordering::SeqCst);
         self.bytes.store(0, Ordering::Relaxed);
         Ok(next)
+    }
+
+    /// Fsyncs the segments [`Log::rotate`] left (what was written to them) and the directory: call it outside the
+    /// lock that orders writes, before installing a snapshot that covers them. Under `always` the writer thread
+    /// does this itself, in order, and this does nothing.
+    ///
+    /// # Errors
+    /// An fsync failed; the segments not yet fsynced stay to be settled again.
+    pub fn settle(&self) -> io::Result<()> {
+        match &self.way {
+            Way::Direct(direct) => direct.settle(&self.metrics),
+            Way::Writer(_) => Ok(()),
+        }
     }
 
     /// Bytes appended to the current segment.
@@ -586,6 +649,25 @@ mod tests {
         let next = log.rotate().unwrap();
         block(log.append(record(&set("s", 2)))).unwrap();
         assert!(segment_path(&d, next).metadata().unwrap().len() > 0, "records after a rotation go to the new segment");
+    }
+
+    #[test]
+    fn a_rotation_leaves_the_old_segments_fsync_to_settle() {
+        let d = dir("settle");
+        let metrics = Arc::new(Metrics::new());
+        let log = Log::start(&d, load(&d).unwrap().next_segment, Fsync::Never, metrics.clone()).unwrap();
+        block(log.append(record(&set("s", 1)))).unwrap();
+        let next = log.rotate().unwrap();
+        assert_eq!(metrics.log_fsyncs.get(), 0, "no fsync under the lock");
+        block(log.append(record(&set("s", 2)))).unwrap();
+        log.settle().unwrap();
+        assert_eq!(metrics.log_fsyncs.get(), 1, "the old segment, once");
+        log.settle().unwrap();
+        assert_eq!(metrics.log_fsyncs.get(), 1);
+        assert!(segment_path(&d, next).metadata().unwrap().len() > 0, "records after a rotation go to the new segment");
+        let mut want = set("s", 1);
+        want.join(&set("s", 2));
+        assert_eq!(load(&d).unwrap().state, want);
     }
 
     #[test]
