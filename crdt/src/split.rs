@@ -43,6 +43,15 @@ pub trait Split: Lattice + Serialize + Sized {
     fn split_to(self, budget: usize) -> Vec<Self> {
         split_by_halves(self, budget)
     }
+
+    /// [`Split::split_to`] of a state that stays where it is (a batch that several peers share is cut once for
+    /// all of them). By default a copy of `self`, cut; the sets cut without copying themselves first.
+    fn split_shared(&self, budget: usize) -> Vec<Self>
+    where
+        Self: Clone,
+    {
+        self.clone().split_to(budget)
+    }
 }
 
 /// [`Split::split_to`] by halving: parts that do not fit are halved until they do.
@@ -110,10 +119,26 @@ impl Split for GSet {
     /// and roaring forms, so it fits too. A set sent in roaring form (runs) is halved, each half then encoded.
     fn split_to(self, budget: usize) -> Vec<Self> {
         match self.encoding() {
-            (_, len) if len <= budget => return vec![self],
-            (GSetEncoding::Roaring, _) => return split_by_halves(self, budget),
-            (GSetEncoding::Array, _) => {}
+            (_, len) if len <= budget => vec![self],
+            (GSetEncoding::Roaring, _) => split_by_halves(self, budget),
+            (GSetEncoding::Array, _) => self.array_parts(budget),
         }
+    }
+
+    /// As [`Split::split_to`], copying `self` only when it fits or is in roaring form.
+    fn split_shared(&self, budget: usize) -> Vec<Self> {
+        match self.encoding() {
+            (_, len) if len <= budget => vec![self.clone()],
+            (GSetEncoding::Roaring, _) => split_by_halves(self.clone(), budget),
+            (GSetEncoding::Array, _) => self.array_parts(budget),
+        }
+    }
+}
+
+impl GSet {
+    /// The elements in order, cut into parts whose arrays are each as long as `budget` allows (one element per part
+    /// at least).
+    fn array_parts(&self, budget: usize) -> Vec<GSet> {
         let mut parts = Vec::new();
         let mut part: Vec<u64> = Vec::new();
         let mut len = 2; // "[]"
@@ -145,6 +170,9 @@ impl<T: OrdElement> Split for OrdGSet<T> {
     }
 }
 
+/// The bytes around the integers of a [`JsonSet`] without other values: `{"ints":` and `,"other":[]}`.
+const INTS_ENVELOPE: usize = r#"{"ints":,"other":[]}"#.len();
+
 impl Split for JsonSet {
     /// A set of integers only is cut as its [`GSet`] is (one pass for scattered integers); others by halves.
     fn split_to(self, budget: usize) -> Vec<Self> {
@@ -152,13 +180,25 @@ impl Split for JsonSet {
             return split_by_halves(self, budget);
         }
         // The integers' own cut returns them whole when they fit: no measuring here first.
-        // The envelope around the integers: `{"ints":` and `,"other":[]}`.
-        let envelope = JsonSet::new().json_len() - GSet::new().json_len();
         let (ints, _) = self.into_halves();
-        ints.split_to(budget.saturating_sub(envelope))
+        ints.split_to(budget.saturating_sub(INTS_ENVELOPE))
             .into_iter()
             .map(|part| JsonSet::from_halves(part, OrdGSet::new()))
             .collect()
+    }
+
+    /// As [`Split::split_to`], without copying a set of integers first.
+    fn split_shared(&self, budget: usize) -> Vec<Self> {
+        if !self.other().is_empty() {
+            return split_by_halves(self.clone(), budget);
+        }
+        let parts = self.ints().split_shared(budget.saturating_sub(INTS_ENVELOPE));
+        parts.into_iter().map(|part| JsonSet::from_halves(part, OrdGSet::new())).collect()
+    }
+
+    /// A set of integers only from its [`GSet`]'s length (no pass over the elements to write them).
+    fn json_len(&self) -> usize {
+        if self.other().is_empty() { INTS_ENVELOPE + self.ints().json_len() } else { json_len(self) }
     }
 
     /// Integers and other values apart, then each half on its own.
@@ -260,6 +300,29 @@ mod tests {
         assert_eq!(joined(&parts), runs);
         let big: GSet = [u64::MAX, u64::MAX - 7].into_iter().collect();
         assert_eq!(big.split_to(10).len(), 2);
+    }
+
+    #[test]
+    fn a_shared_state_is_cut_as_an_owned_one() {
+        let scattered: GSet = (0..20_000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+        let runs: GSet = (0..200_000u64).map(|i| i * 3 / 2).collect();
+        for (set, budget) in [(scattered.clone(), 60_000), (runs, 1_000), (scattered.clone(), 10_000_000)] {
+            assert_eq!(set.split_shared(budget), set.clone().split_to(budget));
+            let mut json = JsonSet::new();
+            for x in set.iter() {
+                json.insert(&json!(x));
+            }
+            assert_eq!(json.split_shared(budget), json.clone().split_to(budget));
+            json.insert(&json!("x"));
+            assert_eq!(json.split_shared(budget), json.clone().split_to(budget));
+        }
+        let mut json = JsonSet::new();
+        for x in scattered.iter().take(100) {
+            json.insert(&json!(x));
+        }
+        assert_eq!(json.json_len(), serde_json::to_string(&json).unwrap().len());
+        json.insert(&json!({"k": 1}));
+        assert_eq!(json.json_len(), serde_json::to_string(&json).unwrap().len());
     }
 
     #[test]

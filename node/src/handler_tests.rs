@@ -575,3 +575,21 @@ fn with_confirmed_answers_a_leaf_answers_once_the_hub_has_acknowledged_its_push(
     assert_eq!(kinds(&out), [("c2".to_owned(), "broadcast_ok".to_owned())]);
     assert_eq!(out[0]["body"]["in_reply_to"], 7);
 }
+
+#[test]
+fn a_push_whose_delta_is_shared_is_encoded_as_any_other() {
+    let mut delta = JsonSet::new();
+    for v in [json!(3), json!(1u64 << 40), json!("x\"delta\":{\"ints\":[],\"other\":[]}"), json!({"delta": []})] {
+        delta.insert(&v);
+    }
+    let delta = Arc::new(delta);
+    let suspects = vec![osmosis_antientropy::Report { id: "n\"delta\":".to_string(), ms: 5 }];
+    let push: Message<JsonSet> =
+        Message::Push { seq: 9, delta: Arc::clone(&delta), ack: Some(4), up: true, urgent: true, suspects };
+    let mut shared = Vec::new();
+    for dest in ["n\"delta\":{\"ints\":[],\"other\":[]}", "n2"] {
+        let envelope = Envelope { src: "n0", dest, body: &push };
+        assert_eq!(encode_shared_push(&envelope, &mut shared).unwrap(), encode(&envelope).unwrap());
+    }
+    assert_eq!(shared.len(), 1, "the delta is encoded once");
+}

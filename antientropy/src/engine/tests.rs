@@ -154,3 +154,39 @@ fn a_peers_early_round_messages_wait_only_up_to_eight_message_budgets_of_bytes()
     assert_eq!(hub.stats().stale - stale, 23, "9 parts wait, 23 are dropped");
     assert!(hub.state().is_empty(), "nothing is applied out of order");
 }
+
+#[test]
+fn a_hubs_children_share_one_batch_cut_once_and_a_pushing_child_gets_its_own() {
+    use osmosis_crdt::Lattice;
+    let mut hub: Engine<GSet, u8> = Engine::new(0, 0..5, Config::default(), 1, T0).unwrap();
+    let scattered = |i: u64| i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for i in 0..10_000 {
+        hub.update(T0, |s| s.insert(scattered(i)));
+    }
+    let delta = std::sync::Arc::new(GSet::new().insert(7));
+    let push = Message::Push { seq: 0, delta, ack: None, up: true, urgent: false, suspects: Vec::new() };
+    hub.on_message(T0, &1, push);
+    hub.on_tick(T0 + hub.config().relay_window);
+    let mut parts: BTreeMap<u8, Vec<std::sync::Arc<GSet>>> = BTreeMap::new();
+    for (to, msg) in hub.take_outbox() {
+        let Message::Push { delta, .. } = msg else { panic!("only pushes are due") };
+        parts.entry(to).or_default().push(delta);
+    }
+    assert_eq!(parts.keys().copied().collect::<Vec<u8>>(), [1, 2, 3, 4]);
+    assert!(parts[&2].len() > 1, "a batch of 10 000 scattered elements takes several messages");
+    for to in [3, 4] {
+        assert_eq!(parts[&to].len(), parts[&2].len());
+        assert!(parts[&to].iter().zip(&parts[&2]).all(|(a, b)| std::sync::Arc::ptr_eq(a, b)), "cut once");
+    }
+    let joined = |to: u8| {
+        parts[&to].iter().fold(GSet::new(), |mut all, p| {
+            all.join(p);
+            all
+        })
+    };
+    let clients: GSet = (0..10_000).map(scattered).collect();
+    assert_eq!(joined(1), clients, "the child that pushed 7 is not sent 7 back");
+    let mut all = clients;
+    all.join(&GSet::new().insert(7));
+    assert_eq!(joined(2), all);
+}
