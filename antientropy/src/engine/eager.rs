@@ -416,7 +416,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         let reports = if suspects.is_empty() { 0 } else { osmosis_crdt::json_len(&suspects) + ",\"suspects\":".len() };
         let overhead = osmosis_crdt::json_len(&header) + reports - C::default().json_len();
         let budget = self.config.max_message_bytes.saturating_sub(overhead);
-        let parts = self.cut_shared(delta, budget, cuts);
+        let parts = self.cut(delta, budget, cuts);
         let mut suspects = Some(suspects);
         let mut ack = ack;
         for part in parts {
@@ -443,39 +443,20 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// `delta` cut into parts that fit `budget` bytes (one part when it fits, the usual case); counts the parts
     /// that still do not (single elements larger than any message). A batch that other links share is cut once
     /// per budget and flush: its parts are kept in `cuts` for them.
-    fn cut_shared(&mut self, delta: Arc<C>, budget: usize, cuts: &mut Cuts<C>) -> Vec<Arc<C>> {
-        let delta = match Arc::try_unwrap(delta) {
-            Ok(delta) => {
-                let parts = Self::cut(delta, budget);
-                self.stats.oversized += parts.1;
-                return parts.0.into_iter().map(Arc::new).collect();
-            }
-            Err(shared) => shared,
-        };
+    fn cut(&mut self, delta: Arc<C>, budget: usize, cuts: &mut Cuts<C>) -> Vec<Arc<C>> {
         if let Some((_, _, parts, oversized)) = cuts.iter().find(|c| Arc::ptr_eq(&c.0, &delta) && c.1 == budget) {
             self.stats.oversized += oversized;
             return parts.clone();
         }
-        let (parts, oversized) = if delta.json_len() <= budget {
-            (vec![Arc::clone(&delta)], 0)
-        } else {
-            let parts = C::split_shared(&delta, budget);
-            let oversized = parts.iter().filter(|p| p.json_len() > budget).count() as u64;
-            (parts.into_iter().map(Arc::new).collect(), oversized)
+        let (parts, oversized) = match delta.parts_within(budget) {
+            None => (vec![Arc::clone(&delta)], 0),
+            Some((parts, over)) => (parts.into_iter().map(Arc::new).collect(), over as u64),
         };
         self.stats.oversized += oversized;
-        cuts.push((delta, budget, parts.clone(), oversized));
-        parts
-    }
-
-    /// `delta` cut into parts that fit `budget` bytes, and how many still do not.
-    fn cut(delta: C, budget: usize) -> (Vec<C>, u64) {
-        if delta.json_len() <= budget {
-            return (vec![delta], 0);
+        if Arc::strong_count(&delta) > 1 + usize::from(parts.iter().any(|p| Arc::ptr_eq(p, &delta))) {
+            cuts.push((delta, budget, parts.clone(), oversized)); // other links still hold it
         }
-        let parts = delta.split_to(budget);
-        let oversized = parts.iter().filter(|p| p.json_len() > budget).count() as u64;
-        (parts, oversized)
+        parts
     }
 
     /// What a push to the member at `target` reports: the suspects this node routes around or `target` climbs over
