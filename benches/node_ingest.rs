@@ -195,8 +195,12 @@ fn run(bin: &str, values: Values, role: Role, count: u64, limit: Duration) -> Ru
                 return;
             }
         }
-        // Then stdin closes: the node handles every line it read before it exits.
+        // Stdin stays open until the reader is done: a node exits at the end of its input without waiting for
+        // its relay window, and a hub holds its last answers until that window's batch leaves.
         let _ = out.flush();
+        while !done_writer.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     });
     let mut checkpoints = CHECKPOINTS.iter().copied().filter(|&c| c < count).chain([count]).peekable();
     let shared_acked = acked;

@@ -8,6 +8,8 @@
 //! initiator), so that a round numbered 7 by each of two peers is two rounds. `seq` numbers a round's messages in
 //! each direction from 0, so that the receiver hands them to the CRDT in order and once, whatever the network does.
 
+use std::sync::Arc;
+
 use osmosis_crdt::{DeltaCrdt, Reconcile};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -31,8 +33,10 @@ pub enum Message<C: DeltaCrdt + Reconcile, I = String> {
     Push {
         /// This link's push number.
         seq: u64,
-        /// The deltas of the batch, joined.
-        delta: C::Delta,
+        /// The deltas of the batch, joined. Shared: a batch that goes to several peers (a hub's children get the
+        /// same news) is one set, cut once, and a caller that encodes it can encode it once (the node does). On the
+        /// wire it is the delta itself.
+        delta: Arc<C::Delta>,
         /// The highest push number the sender has received from the receiver, once the receiver has sent it
         /// pushes as to its parent (`up`): a child that sees no acknowledgement suspects its parent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,7 +91,7 @@ fn is_false(b: &bool) -> bool {
 impl<C: DeltaCrdt + Reconcile, I> Message<C, I> {
     /// A plain push: number `seq`, `delta`, no acknowledgement, flags or reports.
     pub fn push(seq: u64, delta: C::Delta) -> Self {
-        Message::Push { seq, delta, ack: None, up: false, urgent: false, suspects: Vec::new() }
+        Message::Push { seq, delta: Arc::new(delta), ack: None, up: false, urgent: false, suspects: Vec::new() }
     }
 
     /// The message's `type` tag.
@@ -109,7 +113,7 @@ impl<C: DeltaCrdt + Reconcile, I> Message<C, I> {
     /// which only the CRDT reads).
     pub fn delta(&self) -> Option<&C::Delta> {
         match self {
-            Message::Push { delta, .. } => Some(delta),
+            Message::Push { delta, .. } => Some(&**delta),
             _ => None,
         }
     }

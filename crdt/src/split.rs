@@ -43,6 +43,22 @@ pub trait Split: Lattice + Serialize + Sized {
     fn split_to(self, budget: usize) -> Vec<Self> {
         split_by_halves(self, budget)
     }
+
+    /// The parts [`Split::split_to`] makes, cut from a state that stays where it is (a batch that several peers
+    /// share is cut once for all of them), with how many of them are still over `budget`; `None` when `self`
+    /// fits as it is. Measures once: by default a copy of `self` is cut and each part measured, while the sets
+    /// measure and cut in one go without copying themselves first.
+    fn parts_within(&self, budget: usize) -> Option<(Vec<Self>, usize)>
+    where
+        Self: Clone,
+    {
+        if self.json_len() <= budget {
+            return None;
+        }
+        let parts = self.clone().split_to(budget);
+        let over = parts.iter().filter(|p| p.json_len() > budget).count();
+        Some((parts, over))
+    }
 }
 
 /// [`Split::split_to`] by halving: parts that do not fit are halved until they do.
@@ -110,15 +126,38 @@ impl Split for GSet {
     /// and roaring forms, so it fits too. A set sent in roaring form (runs) is halved, each half then encoded.
     fn split_to(self, budget: usize) -> Vec<Self> {
         match self.encoding() {
-            (_, len) if len <= budget => return vec![self],
-            (GSetEncoding::Roaring, _) => return split_by_halves(self, budget),
-            (GSetEncoding::Array, _) => {}
+            (_, len) if len <= budget => vec![self],
+            (GSetEncoding::Roaring, _) => split_by_halves(self, budget),
+            (GSetEncoding::Array, _) => self.array_parts(budget).0,
         }
-        let mut parts = Vec::new();
+    }
+
+    /// Copies `self` only in roaring form (to halve it); a part cut from the array form is over the budget only
+    /// if it is one element whose array is.
+    fn parts_within(&self, budget: usize) -> Option<(Vec<Self>, usize)> {
+        match self.encoding() {
+            (_, len) if len <= budget => None,
+            (GSetEncoding::Roaring, _) => {
+                let parts = split_by_halves(self.clone(), budget);
+                let over = parts.iter().filter(|p| p.json_len() > budget).count();
+                Some((parts, over))
+            }
+            (GSetEncoding::Array, _) => Some(self.array_parts(budget)),
+        }
+    }
+}
+
+impl GSet {
+    /// The elements in order, cut into parts whose arrays are each as long as `budget` allows (one element per part
+    /// at least), and how many parts are over it (single elements whose array is longer). Each part's encoding is
+    /// the shorter of its array and roaring forms, so a part whose array fits fits.
+    fn array_parts(&self, budget: usize) -> (Vec<GSet>, usize) {
+        let (mut parts, mut over) = (Vec::new(), 0);
         let mut part: Vec<u64> = Vec::new();
         let mut len = 2; // "[]"
         for x in self.iter() {
             if !part.is_empty() && len + 1 + decimal_len(x) > budget {
+                over += usize::from(len > budget);
                 parts.push(sorted_part(std::mem::take(&mut part)));
                 len = 2;
             }
@@ -126,9 +165,10 @@ impl Split for GSet {
             part.push(x);
         }
         if !part.is_empty() {
+            over += usize::from(len > budget);
             parts.push(sorted_part(part));
         }
-        parts
+        (parts, over)
     }
 }
 
@@ -145,6 +185,9 @@ impl<T: OrdElement> Split for OrdGSet<T> {
     }
 }
 
+/// The bytes around the integers of a [`JsonSet`] without other values: `{"ints":` and `,"other":[]}`.
+const INTS_ENVELOPE: usize = r#"{"ints":,"other":[]}"#.len();
+
 impl Split for JsonSet {
     /// A set of integers only is cut as its [`GSet`] is (one pass for scattered integers); others by halves.
     fn split_to(self, budget: usize) -> Vec<Self> {
@@ -152,13 +195,31 @@ impl Split for JsonSet {
             return split_by_halves(self, budget);
         }
         // The integers' own cut returns them whole when they fit: no measuring here first.
-        // The envelope around the integers: `{"ints":` and `,"other":[]}`.
-        let envelope = JsonSet::new().json_len() - GSet::new().json_len();
         let (ints, _) = self.into_halves();
-        ints.split_to(budget.saturating_sub(envelope))
+        ints.split_to(budget.saturating_sub(INTS_ENVELOPE))
             .into_iter()
             .map(|part| JsonSet::from_halves(part, OrdGSet::new()))
             .collect()
+    }
+
+    /// A set of integers only as its [`GSet`] is (a part is over the budget exactly when its integers are over
+    /// the budget less the envelope); others by the default.
+    fn parts_within(&self, budget: usize) -> Option<(Vec<Self>, usize)> {
+        if !self.other().is_empty() {
+            if self.json_len() <= budget {
+                return None;
+            }
+            let parts = split_by_halves(self.clone(), budget);
+            let over = parts.iter().filter(|p| p.json_len() > budget).count();
+            return Some((parts, over));
+        }
+        let (parts, over) = self.ints().parts_within(budget.saturating_sub(INTS_ENVELOPE))?;
+        Some((parts.into_iter().map(|part| JsonSet::from_halves(part, OrdGSet::new())).collect(), over))
+    }
+
+    /// A set of integers only from its [`GSet`]'s length (no pass over the elements to write them).
+    fn json_len(&self) -> usize {
+        if self.other().is_empty() { INTS_ENVELOPE + self.ints().json_len() } else { json_len(self) }
     }
 
     /// Integers and other values apart, then each half on its own.
@@ -260,6 +321,38 @@ mod tests {
         assert_eq!(joined(&parts), runs);
         let big: GSet = [u64::MAX, u64::MAX - 7].into_iter().collect();
         assert_eq!(big.split_to(10).len(), 2);
+    }
+
+    #[test]
+    fn a_shared_state_is_cut_as_an_owned_one() {
+        let scattered: GSet = (0..20_000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+        let runs: GSet = (0..200_000u64).map(|i| i * 3 / 2).collect();
+        fn same_cut<T: Split + Clone + PartialEq + std::fmt::Debug>(x: &T, budget: usize) {
+            let parts = x.clone().split_to(budget);
+            let over = parts.iter().filter(|p| p.json_len() > budget).count();
+            let expected = (parts.len() > 1 || over > 0).then_some((parts, over));
+            assert_eq!(x.parts_within(budget), expected);
+        }
+        let big: GSet = [u64::MAX, u64::MAX - 7, 5].into_iter().collect();
+        let cases = [(scattered.clone(), 60_000), (runs, 1_000), (scattered.clone(), 10_000_000), (big, 10)];
+        for (set, budget) in cases {
+            same_cut(&set, budget);
+            let mut json = JsonSet::new();
+            for x in set.iter() {
+                json.insert(&json!(x));
+            }
+            same_cut(&json, budget);
+            json.insert(&json!("x"));
+            same_cut(&json, budget);
+        }
+        assert_eq!(GSet::new().insert(u64::MAX).parts_within(10).map(|(p, over)| (p.len(), over)), Some((1, 1)));
+        let mut json = JsonSet::new();
+        for x in scattered.iter().take(100) {
+            json.insert(&json!(x));
+        }
+        assert_eq!(json.json_len(), serde_json::to_string(&json).unwrap().len());
+        json.insert(&json!({"k": 1}));
+        assert_eq!(json.json_len(), serde_json::to_string(&json).unwrap().len());
     }
 
     #[test]

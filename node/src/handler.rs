@@ -40,6 +40,7 @@
 //!   a key repeated in one object gets error 12 (`-0` is the integer 0); an engine message holding one is dropped
 //!   (see [`crate::protocol::parse_line`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use osmosis_antientropy::{Config, ConfigError, Engine, EngineError, Message};
@@ -578,13 +579,52 @@ fn deliver<C: Capped>(engine: &mut Engine<C>, now: Duration, from: &String, body
     engine.on_message(now, from, msg);
 }
 
+/// Prints the engine's messages. A delta that several pushes share (a hub's batch for each of its children: the
+/// engine cuts it once) is encoded once, its text spliced into each of their lines.
 fn outbox_lines<C: Capped>(me: &str, engine: &mut Engine<C>, out: &mut Vec<String>) {
+    let mut shared: Vec<(Arc<C>, String)> = Vec::new();
     for (dest, msg) in engine.take_outbox() {
-        match encode(&Envelope { src: me, dest: &dest, body: &msg }) {
+        let line = match &msg {
+            Message::Push { delta, .. } if Arc::strong_count(delta) > 1 => {
+                encode_shared_push(&Envelope { src: me, dest: &dest, body: &msg }, &mut shared)
+            }
+            _ => encode(&Envelope { src: me, dest: &dest, body: &msg }),
+        };
+        match line {
             Ok(line) => out.push(line),
             Err(e) => tracing::error!("cannot encode a {} to {dest:?}: {e}", msg.kind()),
         }
     }
+}
+
+/// The line of a push whose delta other pushes share, the delta's text taken from `shared` (or encoded and kept
+/// there): the push is encoded with an empty delta, whose text is then replaced. The first `"delta":` of the line
+/// is the push's own field: `src`, `dest`, `type` and `seq` come before it, and a JSON string cannot hold that
+/// text (a quote inside a string is escaped).
+fn encode_shared_push<C: Capped>(
+    envelope: &Envelope<'_, &Message<C>>,
+    shared: &mut Vec<(Arc<C>, String)>,
+) -> Result<String, serde_json::Error> {
+    let Message::Push { seq, delta, ack, up, urgent, suspects } = envelope.body else {
+        return encode(envelope);
+    };
+    let text = match shared.iter().find(|(d, _)| Arc::ptr_eq(d, delta)) {
+        Some((_, text)) => text,
+        None => {
+            shared.push((Arc::clone(delta), serde_json::to_string(&**delta)?));
+            &shared.last().expect("pushed above").1
+        }
+    };
+    let (seq, ack, up, urgent, suspects) = (*seq, *ack, *up, *urgent, suspects.clone());
+    let blank: Message<C> = Message::Push { seq, delta: Arc::default(), ack, up, urgent, suspects };
+    let line = encode(&Envelope { body: &blank, ..*envelope })?;
+    let empty = format!("\"delta\":{}", serde_json::to_string(&C::default())?);
+    let Some(at) = line.find(&empty) else { return encode(envelope) };
+    let mut spliced = String::with_capacity(line.len() + text.len());
+    spliced.push_str(&line[..at + "\"delta\":".len()]);
+    spliced.push_str(text);
+    spliced.push_str(&line[at + empty.len()..]);
+    Ok(spliced)
 }
 
 /// 64-bit FNV-1a: a fixed hash, so a node id's seed is the same on every build and platform.

@@ -593,3 +593,21 @@ fn a_node_numbers_its_rounds_from_its_incarnation_so_a_restarted_one_repeats_no_
         assert_eq!(rounds, [Some(incarnation), Some(incarnation + 1)], "incarnation {incarnation}");
     }
 }
+
+#[test]
+fn a_push_whose_delta_is_shared_is_encoded_as_any_other() {
+    let mut delta = JsonSet::new();
+    for v in [json!(3), json!(1u64 << 40), json!("x\"delta\":{\"ints\":[],\"other\":[]}"), json!({"delta": []})] {
+        delta.insert(&v);
+    }
+    let delta = Arc::new(delta);
+    let suspects = vec![osmosis_antientropy::Report { id: "n\"delta\":".to_string(), ms: 5 }];
+    let push: Message<JsonSet> =
+        Message::Push { seq: 9, delta: Arc::clone(&delta), ack: Some(4), up: true, urgent: true, suspects };
+    let mut shared = Vec::new();
+    for dest in ["n\"delta\":{\"ints\":[],\"other\":[]}", "n2"] {
+        let envelope = Envelope { src: "n0", dest, body: &push };
+        assert_eq!(encode_shared_push(&envelope, &mut shared).unwrap(), encode(&envelope).unwrap());
+    }
+    assert_eq!(shared.len(), 1, "the delta is encoded once");
+}

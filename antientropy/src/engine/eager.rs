@@ -4,6 +4,7 @@
 //! children's pushes on the pushes it sends them (ALGORITHM.md §1, §4).
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Engine, Replica};
@@ -21,7 +22,7 @@ const MAX_JUMP: u64 = 1 << 20;
 /// A push as received, without its reports (handled first, by the health module).
 pub(super) struct Push<C> {
     pub(super) seq: u64,
-    pub(super) delta: C,
+    pub(super) delta: Arc<C>,
     pub(super) ack: Option<u64>,
     pub(super) up: bool,
     pub(super) urgent: bool,
@@ -31,7 +32,7 @@ pub(super) struct Push<C> {
 #[derive(Debug)]
 pub(super) struct Link<C> {
     /// The batch waiting for this peer.
-    pub(super) pending: Option<C>,
+    pub(super) pending: Pending<C>,
     /// The numbers of the local updates in that batch (see `Engine::sent_local`).
     pub(super) locals: Vec<u64>,
     /// With `Config::confirm`: pushes to this peer that carried local updates, until it acknowledges them.
@@ -56,7 +57,7 @@ pub(super) struct Link<C> {
 impl<C> Default for Link<C> {
     fn default() -> Self {
         Link {
-            pending: None,
+            pending: Pending(None),
             locals: Vec::new(),
             confirm: VecDeque::new(),
             ack_owed: false,
@@ -85,6 +86,33 @@ impl<C> Link<C> {
         }
     }
 }
+
+/// A link's waiting batch, which links that get the same news share (every child of a hub gets its clients'
+/// updates): one set, joined once per delta, cut and encoded once per flush. A link whose batch diverges (a
+/// push from a child goes to every target but that child) gets its own copy at that moment (copy on write).
+#[derive(Debug)]
+pub(super) struct Pending<C>(Option<Arc<C>>);
+
+impl<C: Clone + Default> Pending<C> {
+    /// Whether a batch is waiting.
+    pub(super) fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// The batch, which leaves this link (copied if other links share it).
+    pub(super) fn take(&mut self) -> Option<C> {
+        self.0.take().map(Arc::unwrap_or_clone)
+    }
+
+    /// The batch to change in place, created by `empty` if none waits (copied first if other links share it).
+    pub(super) fn get_or_insert_with(&mut self, empty: impl FnOnce() -> C) -> &mut C {
+        Arc::make_mut(self.0.get_or_insert_with(|| Arc::new(empty())))
+    }
+}
+
+/// The parts that shared batches were cut into during one flush: (batch, budget, parts, how many of them are over
+/// the budget). Links that share a batch get the same parts.
+type Cuts<C> = Vec<(Arc<C>, usize, Vec<Arc<C>>, u64)>;
 
 /// What a receiver knows about one peer's push numbers.
 #[derive(Debug, Default)]
@@ -219,10 +247,9 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         {
             targets.push(shadow);
         }
+        self.join_pending(&targets, delta);
         for &target in &targets {
-            let link = self.link(target);
-            link.pending.get_or_insert_with(C::default).join(delta);
-            link.locals.extend_from_slice(locals);
+            self.link(target).locals.extend_from_slice(locals);
         }
         if !targets.is_empty() {
             self.unsent.extend(locals);
@@ -243,6 +270,30 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         }
         if self.down_due.is_some_and(|t| t <= now) {
             self.flush_down(now);
+        }
+    }
+
+    /// Joins `delta` into the batches of `targets`, once per distinct batch: targets that share one batch keep
+    /// sharing it, and it is copied only if a link outside `targets` shares it too (see [`Pending`]).
+    fn join_pending(&mut self, targets: &[usize], delta: &C) {
+        let mut groups: Vec<(Option<Arc<C>>, Vec<usize>)> = Vec::new();
+        for &target in targets {
+            let batch = self.link(target).pending.0.take();
+            let same = |(b, _): &&mut (Option<Arc<C>>, Vec<usize>)| match (b, &batch) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (a, b) => a.is_none() && b.is_none(),
+            };
+            match groups.iter_mut().find(same) {
+                Some((_, members)) => members.push(target), // this link's reference is dropped here
+                None => groups.push((batch, vec![target])),
+            }
+        }
+        for (batch, members) in groups {
+            let mut batch = batch.unwrap_or_default();
+            Arc::make_mut(&mut batch).join(delta);
+            for target in members {
+                self.link(target).pending.0 = Some(Arc::clone(&batch));
+            }
         }
     }
 
@@ -317,9 +368,10 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             .filter(|(id, l)| (l.pending.is_some() && !up.contains(id)) || l.ack_owed)
             .map(|(id, _)| id.clone())
             .collect();
+        let mut cuts = Cuts::new();
         for id in due {
             if let Some(pos) = self.members.position(&id) {
-                self.flush_link(now, pos, false);
+                self.flush_link_sharing(now, pos, false, &mut cuts);
             } else {
                 self.drop_link(&id); // a member that left
             }
@@ -329,10 +381,16 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     /// Sends the batch waiting for the member at `pos` (an acknowledgement alone if nothing else waits for it but
     /// one is owed), cut to the byte budget; `up` if it is this node's parent.
     pub(super) fn flush_link(&mut self, now: Duration, pos: usize, up: bool) {
+        self.flush_link_sharing(now, pos, up, &mut Cuts::new());
+    }
+
+    /// [`Engine::flush_link`], taking the parts of a batch shared with links flushed before from `cuts` (and
+    /// adding those it cuts).
+    fn flush_link_sharing(&mut self, now: Duration, pos: usize, up: bool, cuts: &mut Cuts<C>) {
         let suspects = self.reports(now, pos);
         let confirm = self.config.confirm;
         let link = self.link(pos);
-        let delta = link.pending.take();
+        let delta = link.pending.0.take();
         if delta.is_none() && !link.ack_owed && !link.urgent {
             return;
         }
@@ -349,7 +407,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         let delta = delta.unwrap_or_default();
         let header = Message::<C, I>::Push {
             seq: u64::MAX,
-            delta: C::default(),
+            delta: Arc::default(),
             ack: Some(u64::MAX),
             up,
             urgent,
@@ -358,7 +416,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
         let reports = if suspects.is_empty() { 0 } else { osmosis_crdt::json_len(&suspects) + ",\"suspects\":".len() };
         let overhead = osmosis_crdt::json_len(&header) + reports - C::default().json_len();
         let budget = self.config.max_message_bytes.saturating_sub(overhead);
-        let parts = self.cut(delta, budget);
+        let parts = self.cut(delta, budget, cuts);
         let mut suspects = Some(suspects);
         let mut ack = ack;
         for part in parts {
@@ -371,7 +429,7 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
                 let wait = if urgent { self.config.ack_slack } else { self.ack_timeout() };
                 let link = self.link(pos);
                 link.unacked.push_back((seq, now.saturating_add(wait)));
-                link.backlog.push(part.clone());
+                link.backlog.push(C::clone(&part));
             }
             let suspects = suspects.take().unwrap_or_default();
             let msg = Message::Push { seq, delta: part, ack: ack.take(), up, urgent, suspects };
@@ -383,13 +441,21 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
     }
 
     /// `delta` cut into parts that fit `budget` bytes (one part when it fits, the usual case); counts the parts
-    /// that still do not (single elements larger than any message).
-    pub(super) fn cut(&mut self, delta: C, budget: usize) -> Vec<C> {
-        if delta.json_len() <= budget {
-            return vec![delta];
+    /// that still do not (single elements larger than any message). A batch that other links share is cut once
+    /// per budget and flush: its parts are kept in `cuts` for them.
+    fn cut(&mut self, delta: Arc<C>, budget: usize, cuts: &mut Cuts<C>) -> Vec<Arc<C>> {
+        if let Some((_, _, parts, oversized)) = cuts.iter().find(|c| Arc::ptr_eq(&c.0, &delta) && c.1 == budget) {
+            self.stats.oversized += oversized;
+            return parts.clone();
         }
-        let parts = delta.split_to(budget);
-        self.stats.oversized += parts.iter().filter(|p| p.json_len() > budget).count() as u64;
+        let (parts, oversized) = match delta.parts_within(budget) {
+            None => (vec![Arc::clone(&delta)], 0),
+            Some((parts, over)) => (parts.into_iter().map(Arc::new).collect(), over as u64),
+        };
+        self.stats.oversized += oversized;
+        if Arc::strong_count(&delta) > 1 + usize::from(parts.iter().any(|p| Arc::ptr_eq(p, &delta))) {
+            cuts.push((delta, budget, parts.clone(), oversized)); // other links still hold it
+        }
         parts
     }
 

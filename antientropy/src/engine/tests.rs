@@ -189,8 +189,14 @@ fn a_stand_ins_batches_for_nodes_it_no_longer_relays_to_go_to_its_parent_once_it
     let t = Duration::from_millis(1_900);
     // Node 2 climbs to the stand-in and pushes an element; it waits in the stand-in's batch for node 3.
     let reports = vec![crate::message::Report { id: 0, ms: 5_000 }];
-    let push =
-        Message::Push { seq: 0, delta: GSet::new().insert(20), ack: None, up: true, urgent: false, suspects: reports };
+    let push = Message::Push {
+        seq: 0,
+        delta: std::sync::Arc::new(GSet::new().insert(20)),
+        ack: None,
+        up: true,
+        urgent: false,
+        suspects: reports,
+    };
     leaf.on_message(t, &2, push);
     let early = leaf.take_outbox();
     assert!(early.iter().all(|(to, _)| *to != 3), "not yet: the relay window: {early:?}");
@@ -258,4 +264,40 @@ fn a_gap_round_left_unanswered_is_made_up_by_the_next_timed_round_even_while_new
     // push from the hub since arrived in order and news kept flowing.
     assert_eq!(summaries.get(1), Some(&(ms(8_000), 0)), "{summaries:?}");
     assert_eq!((leaf.stats().rounds, leaf.stats().skipped_rounds), (1, 0));
+}
+
+#[test]
+fn a_hubs_children_share_one_batch_cut_once_and_a_pushing_child_gets_its_own() {
+    use osmosis_crdt::Lattice;
+    let mut hub: Engine<GSet, u8> = Engine::new(0, 0..5, Config::default(), 1, T0).unwrap();
+    let scattered = |i: u64| i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for i in 0..10_000 {
+        hub.update(T0, |s| s.insert(scattered(i)));
+    }
+    let delta = std::sync::Arc::new(GSet::new().insert(7));
+    let push = Message::Push { seq: 0, delta, ack: None, up: true, urgent: false, suspects: Vec::new() };
+    hub.on_message(T0, &1, push);
+    hub.on_tick(T0 + hub.config().relay_window);
+    let mut parts: BTreeMap<u8, Vec<std::sync::Arc<GSet>>> = BTreeMap::new();
+    for (to, msg) in hub.take_outbox() {
+        let Message::Push { delta, .. } = msg else { panic!("only pushes are due") };
+        parts.entry(to).or_default().push(delta);
+    }
+    assert_eq!(parts.keys().copied().collect::<Vec<u8>>(), [1, 2, 3, 4]);
+    assert!(parts[&2].len() > 1, "a batch of 10 000 scattered elements takes several messages");
+    for to in [3, 4] {
+        assert_eq!(parts[&to].len(), parts[&2].len());
+        assert!(parts[&to].iter().zip(&parts[&2]).all(|(a, b)| std::sync::Arc::ptr_eq(a, b)), "cut once");
+    }
+    let joined = |to: u8| {
+        parts[&to].iter().fold(GSet::new(), |mut all, p| {
+            all.join(p);
+            all
+        })
+    };
+    let clients: GSet = (0..10_000).map(scattered).collect();
+    assert_eq!(joined(1), clients, "the child that pushed 7 is not sent 7 back");
+    let mut all = clients;
+    all.join(&GSet::new().insert(7));
+    assert_eq!(joined(2), all);
 }
