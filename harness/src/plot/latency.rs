@@ -10,9 +10,9 @@ use super::{
     LatencyPoint, Shape, canvas, draw_legend, fs, markers, op_color, plot_err, shade_faults, time_chart, time_extent,
     window,
 };
-use crate::checker::ideal::schedule::FaultKind;
 use crate::checker::set_full::quantiles as quantiles_of;
 use crate::history::{F, OpType};
+use crate::nemesis::FaultKind;
 
 /// Latencies below this (ms) are drawn at it, so the log scale has a floor (1 µs).
 const MIN_LATENCY_MS: f64 = 0.001;

@@ -41,8 +41,9 @@ use plotters::prelude::*;
 use serde_json::Value;
 
 use crate::checker::Results;
-use crate::checker::ideal::schedule::{FOREVER, FaultKind, FaultSchedule};
+use crate::checker::ideal::schedule::{FOREVER, FaultSchedule};
 use crate::history::{F, History, OpType, Process};
+use crate::nemesis::FaultKind;
 
 const SIZE: (u32, u32) = (1000, 600);
 /// Jepsen's colour for `:ok`, used for the first `:f`.

@@ -8,8 +8,8 @@ use super::{
     LatencyPoint, Shape, canvas, draw_legend, fs, markers, op_color, plot_err, shade_faults, time_chart, time_extent,
     window,
 };
-use crate::checker::ideal::schedule::FaultKind;
 use crate::history::{F, OpType};
+use crate::nemesis::FaultKind;
 
 /// A rate series: an `:f` and a completion type.
 pub(super) type Series = (F, OpType);

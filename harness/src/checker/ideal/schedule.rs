@@ -28,6 +28,7 @@ use bitvec::vec::BitVec;
 use serde_json::Value;
 
 use crate::history::{F, History, Nanos, Op, Process};
+use crate::nemesis::FaultKind;
 
 /// The end of time: a fault still in force when the history ends, or a life never ended.
 pub const FOREVER: Nanos = Nanos::MAX;
@@ -43,28 +44,6 @@ pub struct Life {
     pub end: Nanos,
     /// Stretches it was paused, `(from, until)` both excluded, in order, disjoint, within its life.
     pub pauses: Vec<(Nanos, Nanos)>,
-}
-
-/// What kind of fault a shaded stretch of a plot shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum FaultKind {
-    /// Some receiver dropped some sender.
-    Partition,
-    /// Some node was down.
-    Kill,
-    /// Some node was paused.
-    Pause,
-}
-
-impl FaultKind {
-    /// `partition`, `kill`, `pause`.
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::Partition => "partition",
-            FaultKind::Kill => "kill",
-            FaultKind::Pause => "pause",
-        }
-    }
 }
 
 /// Lives and grudges over time.

@@ -4,12 +4,13 @@ use serde_json::{Value, json};
 
 use super::Hist;
 use crate::checker::ideal::arrival::IdealNetwork;
-use crate::checker::ideal::schedule::{FOREVER, FaultKind, FaultSchedule};
+use crate::checker::ideal::schedule::{FOREVER, FaultSchedule};
 use crate::checker::ideal::{self, Cluster};
 use crate::checker::set_full;
 use crate::checker::{CheckConfig, check};
 use crate::history::{F, History};
 use crate::latency::{Latency, LatencyDist};
+use crate::nemesis::FaultKind;
 use crate::net::NetStats;
 use crate::workload::Workload;
 
