@@ -14,6 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use osmosis_harness::history::Nanos;
 use osmosis_harness::run::sim::{SimFactory, SimNode, SimNodes};
 use osmosis_node::handler::Node;
 
@@ -48,13 +49,21 @@ impl SimFactory for OsmosisFactory {
         "osmosis"
     }
 
-    fn spawn(&self, args: &[String]) -> Result<Box<dyn SimNode>, String> {
+    fn spawn(&self, args: &[String], started: Nanos) -> Result<Box<dyn SimNode>, String> {
         let argv = std::iter::once("osmosis".to_owned()).chain(args.iter().cloned());
         let settings = osmosis_node::cli::settings_from_args(argv).map_err(|e| e.to_string().trim().to_owned())?;
-        // A fresh incarnation per spawn, as the binary takes one per process: a restarted node's unique ids differ.
-        let settings = osmosis_node::handler::Settings { incarnation: osmosis_node::cli::incarnation(), ..settings };
+        let settings = osmosis_node::handler::Settings { incarnation: sim_incarnation(started), ..settings };
         Ok(Box::new(OsmosisNode(Node::new(settings).map_err(|e| e.to_string())?)))
     }
+}
+
+/// The incarnation of a node started at virtual time `started`: what the binary takes from the wall clock at its
+/// start (microseconds since the Unix epoch, [`osmosis_node::cli::incarnation`]), on a fixed epoch
+/// (2025-12-01T00:00:00Z) instead, so that a run repeats to the byte (counter entries and unique ids embed it,
+/// round numbers start from it) while a restarted node still differs from its earlier life, as a process does.
+fn sim_incarnation(started: Nanos) -> u64 {
+    const EPOCH_US: u64 = 1_764_547_200_000_000;
+    EPOCH_US + started / 1_000
 }
 
 /// The in-process nodes of `osmosis-sim`: the harness's own and the osmosis node.

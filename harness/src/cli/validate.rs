@@ -158,7 +158,7 @@ impl TestArgs {
             )
         })?;
         let args: Vec<String> = self.args.iter().skip_while(|a| *a == "--").cloned().collect();
-        factory.spawn(&args).map_err(|e| format!("--sim: the {name} node refuses its arguments {args:?}: {e}"))?;
+        factory.spawn(&args, 0).map_err(|e| format!("--sim: the {name} node refuses its arguments {args:?}: {e}"))?;
         Ok((std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()), SimBin(factory)))
     }
 

@@ -20,6 +20,7 @@ pub mod node;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::history::Nanos;
 use crate::run::sim::{SimFactory, SimNode};
 use node::{Effect, Node};
 
@@ -97,7 +98,7 @@ impl SimFactory for InProcessFactory {
         "osmosis-reference-node"
     }
 
-    fn spawn(&self, args: &[String]) -> Result<Box<dyn SimNode>, String> {
+    fn spawn(&self, args: &[String], _started: Nanos) -> Result<Box<dyn SimNode>, String> {
         let config = args::parse(args).map_err(|e| e.to_string())?;
         let node = Node::new(config);
         Ok(Box::new(InProcess {

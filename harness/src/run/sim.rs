@@ -49,9 +49,12 @@ pub trait SimNode: Send {
 pub trait SimFactory: Send + Sync {
     /// The file name of the binary it stands for (`--sim --bin …/NAME` picks it), e.g. `osmosis`.
     fn name(&self) -> &str;
-    /// A fresh node, as the binary would start with these arguments (after the program name). An error is what
-    /// the binary would refuse.
-    fn spawn(&self, args: &[String]) -> Result<Box<dyn SimNode>, String>;
+    /// A fresh node, as the binary would start with these arguments (after the program name), at virtual time
+    /// `started` (nanoseconds since the run began: 0 for the first instances, the restart's time for a killed
+    /// node's next one). A node that takes something from its process's start (an incarnation number, read from
+    /// the wall clock by a binary) derives it from `started`, so that a run repeats exactly. An error is what the
+    /// binary would refuse.
+    fn spawn(&self, args: &[String], started: Nanos) -> Result<Box<dyn SimNode>, String>;
 }
 
 /// The in-process nodes a binary of the harness knows, looked up by the file name of `--bin`.
@@ -114,7 +117,7 @@ pub(super) fn run(cfg: &TestConfig, factory: &dyn SimFactory, journal: Option<Jo
     let mut core = Cluster::new(cfg, journal);
     let mut shell = Shell { slots: Vec::new(), timers: BinaryHeap::new(), factory, args: &cfg.bin_args, now: 0 };
     for node in 0..cfg.nodes.len() {
-        match factory.spawn(&cfg.bin_args) {
+        match factory.spawn(&cfg.bin_args, 0) {
             Ok(n) => {
                 let slot = Slot { node: Some(n), started: 0, paused: false, held: Vec::new(), deadline: None };
                 shell.slots.push(slot);
@@ -207,7 +210,7 @@ impl Shell<'_> {
                     (slot.node, slot.deadline, slot.paused) = (None, None, false);
                     slot.held.clear();
                 }
-                Effect::Restart { node } => match self.factory.spawn(self.args) {
+                Effect::Restart { node } => match self.factory.spawn(self.args, self.now) {
                     Ok(n) => {
                         let slot = &mut self.slots[node];
                         (slot.node, slot.started, slot.deadline) = (Some(n), self.now, None);
