@@ -167,6 +167,11 @@ impl<C: Replica, I: NodeId> Engine<C, I> {
             }
             locals.append(&mut link.locals);
         }
+        if C::delta_is_empty(&folded) && locals.is_empty() {
+            // Only batches that carried reports to would-be children: nothing for the parent, and an empty push
+            // up without reports would read as a goodbye there (`on_goodbye`), ending an adoption.
+            return;
+        }
         let link = self.link(parent);
         link.pending.get_or_insert_with(C::default).join(&folded);
         link.locals.extend(locals);

@@ -301,3 +301,27 @@ fn a_hubs_children_share_one_batch_cut_once_and_a_pushing_child_gets_its_own() {
     all.join(&GSet::new().insert(7));
     assert_eq!(joined(2), all);
 }
+
+#[test]
+fn a_stand_in_whose_only_batch_for_a_former_child_was_empty_sends_its_parent_no_empty_push_up() {
+    let mut leaf = stand_in();
+    let t = Duration::from_millis(1_900);
+    // A node joins and becomes the stand-in's child: an empty batch waits to carry the stand-in's reports to it
+    // (half a relay window after the stand-in's last flush down).
+    leaf.set_members(t, [0, 1, 2, 3, 4]);
+    leaf.set_members(t, [0, 1, 2, 3, 4, 5]);
+    let before = leaf.take_outbox();
+    assert!(before.iter().all(|(to, _)| *to != 5), "node 5's notice waits: {before:?}");
+    // The hub is heard from again before that batch leaves: node 5 is no longer the stand-in's child.
+    leaf.on_message(t, &0, Message::push(0, GSet::new()));
+    assert_eq!(leaf.upstream(), Some(&0));
+    let mut sent = leaf.take_outbox();
+    while let Some(d) = leaf.next_deadline().filter(|&d| d < t + Duration::from_secs(1)) {
+        leaf.on_tick(d);
+        sent.extend(leaf.take_outbox());
+    }
+    let empty_up = sent
+        .iter()
+        .filter(|(to, m)| *to == 0 && matches!(m, Message::Push { delta, up: true, .. } if delta.is_empty()));
+    assert_eq!(empty_up.count(), 0, "an empty push up is a goodbye to a parent that adopted this node: {sent:?}");
+}
