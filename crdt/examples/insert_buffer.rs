@@ -1,7 +1,8 @@
 //! Experiment (issue 10): the per-element cost of inserting random u32 / u64 values one by one into a
 //! `RoaringTreemap`, against buffering recent inserts in a `BTreeSet` and merging them in bulk.
 //!
-//! `cargo run --release -p osmosis-crdt --example insert_buffer -- [u32|u64] [up_to]`
+//! `cargo run --release -p osmosis-crdt --example insert_buffer -- [u32|u64|seq] [up_to] [policy…]`
+//! (policies: the names printed, matched as substrings; `none` runs only the direct insert and `GSet::insert`)
 //!
 //! Prints, for each policy and window of set sizes, the mean nanoseconds per insert (lookup included: every
 //! policy reports whether the element was new, as `GSet::insert` must).
@@ -10,6 +11,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use osmosis_crdt::{GSet, Reconcile};
 use roaring::{RoaringBitmap, RoaringTreemap};
 
 fn fmix32(mut h: u32) -> u32 {
@@ -126,6 +128,27 @@ fn direct(values: &[u64], windows: &[usize]) -> Vec<f64> {
     out
 }
 
+/// `GSet::insert` as the node calls it (coded prefix built if `prefix`, then maintained per insert; the delta
+/// returned).
+fn gset(values: &[u64], windows: &[usize], prefix: bool) -> Vec<f64> {
+    let mut s = GSet::new();
+    if prefix {
+        let _ = s.summary();
+    }
+    let mut out = Vec::new();
+    let mut start = 0;
+    for &end in windows {
+        let clock = Instant::now();
+        for &x in &values[start..end] {
+            std::hint::black_box(s.insert(x));
+        }
+        out.push(clock.elapsed().as_nanos() as f64 / (end - start) as f64);
+        start = end;
+    }
+    assert_eq!(s.len(), values.len() as u64);
+    out
+}
+
 fn buffered(values: &[u64], windows: &[usize], bound: Bound, new_chunks_only: bool) -> Vec<f64> {
     let mut t =
         Buffered { main: RoaringTreemap::new(), buf: BTreeSet::new(), len: 0, containers: 0, bound, new_chunks_only };
@@ -166,6 +189,8 @@ fn main() {
         println!("{name:28} {}", cells.join(" "));
     };
     show("direct", direct(&values, &windows));
+    show("GSet::insert", gset(&values, &windows, true));
+    show("GSet::insert, no prefix", gset(&values, &windows, false));
     let policies: [(&str, Bound); 5] = [
         ("max(64,C/8)", |_, c| (c / 8).max(64) as usize),
         ("max(64,C/2)", |_, c| (c / 2).max(64) as usize),

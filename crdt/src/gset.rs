@@ -53,7 +53,7 @@ use roaring::{RoaringBitmap, RoaringTreemap};
 
 use crate::coding::{CodedPrefix, LazyPrefix, Space};
 use crate::fingerprint::{SetFingerprint, hash_run, key};
-use crate::gset_buffer::{BUFFER_FROM, DENSE_FROM, Place, bound, merge_into, place, union};
+use crate::gset_buffer::{BUFFER_FROM, Place, Policy, bound, merge_into, place, union};
 use crate::traits::{DeltaCrdt, Lattice};
 
 /// The finest chunk: `x >> 16`, a roaring container (2^16 values).
@@ -97,8 +97,8 @@ pub struct GSet {
     /// Elements not in `set`, each in an inner bitmap of `set` that has no container for it (empty below
     /// [`BUFFER_FROM`]).
     buffer: BTreeSet<u64>,
-    /// How many inner bitmaps `set` has.
-    bitmaps: u64,
+    /// Whether inserts are looked up to go to `buffer`.
+    policy: Policy,
     /// `set ∪ buffer`, once a reader asked for one treemap while `buffer` was not empty.
     merged: OnceLock<RoaringTreemap>,
     len: u64,
@@ -263,7 +263,9 @@ impl GSet {
 
     /// A set of these elements (no empty inner bitmap).
     fn wrap(set: RoaringTreemap) -> GSet {
-        GSet { len: set.len(), bitmaps: set.bitmaps().count() as u64, set, ..GSet::default() }
+        let mut s = GSet { len: set.len(), set, ..GSet::default() };
+        s.policy.recount(&s.set, s.len);
+        s
     }
 
     /// The coded prefix, built from the elements on first use and kept up to date from then on.
@@ -274,43 +276,49 @@ impl GSet {
     /// Inserts `x` without building a delta; returns whether it was new.
     pub(crate) fn add(&mut self, x: u64) -> bool {
         self.adopt_merged();
-        if !self.buffer.is_empty() && self.buffer.contains(&x) {
+        let new = if self.buffer.is_empty() && !self.policy.buffers(self.len) {
+            // Small or sparse: nothing would wait, so nothing to look up.
+            self.set.insert(x)
+        } else {
+            self.add_buffering(x)
+        };
+        if !new {
             return false;
         }
-        match place(&self.set, x) {
-            Place::Container => {
-                if !self.set.insert(x) {
-                    return false;
-                }
-            }
-            Place::Above if self.buffer.is_empty() => {
-                self.set.insert(x);
-            }
-            // Once one waits, every element of a missing container waits (the buffer's containers stay missing).
-            Place::Inside | Place::Above if !self.buffer.is_empty() || self.buffers() => {
-                self.buffer.insert(x);
-                if self.buffer.len() >= bound(self.len) {
-                    self.flush();
-                }
-            }
-            Place::Inside | Place::Above => {
-                self.set.insert(x);
-            }
-            Place::Nowhere => {
-                self.set.insert(x);
-                self.bitmaps += 1;
-            }
-        }
         self.len += 1;
+        self.policy.grown(&self.set, self.len);
         if let Some(p) = self.prefix.get_mut() {
             p.add(Space::Int, x);
         }
         true
     }
 
-    /// Whether a new container should wait: the set is large, and its inner bitmaps hold many containers.
-    fn buffers(&self) -> bool {
-        self.len >= BUFFER_FROM && self.len >= DENSE_FROM * self.bitmaps
+    /// [`GSet::add`] for a set that buffers or has a buffer: an element of a missing container waits unless it is
+    /// appended after its bitmap's last container with nothing waiting.
+    fn add_buffering(&mut self, x: u64) -> bool {
+        if self.buffer.contains(&x) {
+            return false;
+        }
+        let place = place(&self.set, x);
+        // Whether `x` opens a container neither the treemap nor the buffer has (what a merge saves a shift for).
+        let opens = matches!(place, Place::Inside | Place::Above)
+            && self.buffer.range(x & !0xffff..=x | 0xffff).next().is_none();
+        if self.policy.note(opens) && !self.buffer.is_empty() {
+            // Lookups stop: merge what waits (the place found may be stale now; `x` is not buffered).
+            self.flush();
+            return self.set.insert(x);
+        }
+        match place {
+            Place::Container | Place::Nowhere => return self.set.insert(x),
+            Place::Above if self.buffer.is_empty() => return self.set.insert(x),
+            // Once one waits, every element of a missing container waits (the buffer's containers stay missing).
+            Place::Inside | Place::Above => {}
+        }
+        self.buffer.insert(x);
+        if self.buffer.len() >= bound(self.len) {
+            self.flush();
+        }
+        true
     }
 
     /// Takes a union a reader built as the treemap (the buffer's elements are all in it; the bitmaps are the same).
@@ -526,9 +534,6 @@ impl GSet {
         if let Some(&x) = self.buffer.iter().find(|&&x| !matches!(place(&self.set, x), Place::Inside | Place::Above)) {
             return Err(format!("gset: buffered {x} is not in a treemap bitmap without its container"));
         }
-        if self.bitmaps != self.set.bitmaps().count() as u64 {
-            return Err(format!("gset: {} inner bitmaps kept, {} held", self.bitmaps, self.set.bitmaps().count()));
-        }
         if let Some(merged) = self.merged.get()
             && !merged.iter().eq(union(&self.set, &self.buffer))
         {
@@ -619,9 +624,9 @@ impl GSet {
             }
         }
         self.set = RoaringTreemap::from_bitmaps(merged);
-        self.bitmaps = self.set.bitmaps().count() as u64;
         let before = self.len;
         self.len = self.set.len();
+        self.policy.recount(&self.set, self.len);
         self.len != before
     }
 }
