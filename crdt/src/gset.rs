@@ -45,12 +45,15 @@
 //! about `2^(-bits·r)`. The seed travels in the digest, so the responder always hashes with the owner's seed.
 //! Engines must rotate seeds (see [`crate::DeltaCrdt`]); tests exercise real collisions with 4-bit fingerprints.
 
+use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::OnceLock;
 
 use roaring::{RoaringBitmap, RoaringTreemap};
 
 use crate::coding::{CodedPrefix, LazyPrefix, Space};
 use crate::fingerprint::{SetFingerprint, hash_run, key};
+use crate::gset_buffer::{BUFFER_FROM, Place, Policy, bound, merge_into, place, union};
 use crate::traits::{DeltaCrdt, Lattice};
 
 /// The finest chunk: `x >> 16`, a roaring container (2^16 values).
@@ -81,16 +84,33 @@ const TARGET_PER_CHUNK: u64 = 32;
 /// has taken part in a [`crate::Reconcile`] round, its coded prefix ([`crate::coding`]), updated by every insert
 /// and join from then on (about 15 cells per new element), so that no round rebuilds it. Deltas, which never
 /// reconcile, never allocate one.
+///
+/// An insert that would open a new roaring container before existing ones, in a set of 1024 elements or more,
+/// waits in a sorted write buffer beside the treemap (`gset_buffer.rs`: roaring shifts every later container to
+/// open one), merged in bulk when it is full. Every reader sees both: lookups and iteration read the two directly; a reader
+/// that needs one treemap ([`GSet::as_treemap`], digests, encodings) gets their union, built once and kept in
+/// `merged` until the next change, which adopts it as the treemap (so that union is never built twice).
 #[derive(Clone, Default)]
 pub struct GSet {
-    pub(crate) set: RoaringTreemap,
+    /// The elements, except those in `buffer`.
+    set: RoaringTreemap,
+    /// Elements not in `set`, each in an inner bitmap of `set` that has no container for it (empty below
+    /// [`BUFFER_FROM`]).
+    buffer: BTreeSet<u64>,
+    /// Whether inserts are looked up to go to `buffer`.
+    policy: Policy,
+    /// `set ∪ buffer`, once a reader asked for one treemap while `buffer` was not empty.
+    merged: OnceLock<RoaringTreemap>,
     len: u64,
     prefix: LazyPrefix,
 }
 
 impl PartialEq for GSet {
     fn eq(&self, other: &Self) -> bool {
-        self.len == other.len && self.set == other.set
+        if self.buffer.is_empty() && other.buffer.is_empty() {
+            return self.len == other.len && self.set == other.set;
+        }
+        self.len == other.len && self.iter().eq(other.iter())
     }
 }
 
@@ -243,29 +263,94 @@ impl GSet {
 
     /// A set of these elements (no empty inner bitmap).
     fn wrap(set: RoaringTreemap) -> GSet {
-        GSet { len: set.len(), set, prefix: LazyPrefix::default() }
+        let mut s = GSet { len: set.len(), set, ..GSet::default() };
+        s.policy.recount(&s.set, s.len);
+        s
     }
 
     /// The coded prefix, built from the elements on first use and kept up to date from then on.
     pub(crate) fn prefix(&self) -> &CodedPrefix {
-        self.prefix.get_or_build(|| self.set.iter().map(|x| (Space::Int, x)))
+        self.prefix.get_or_build(|| self.iter().map(|x| (Space::Int, x)))
     }
 
     /// Inserts `x` without building a delta; returns whether it was new.
     pub(crate) fn add(&mut self, x: u64) -> bool {
-        if !self.set.insert(x) {
+        self.adopt_merged();
+        let new = if self.buffer.is_empty() && !self.policy.buffers(self.len) {
+            // Small or sparse: nothing would wait, so nothing to look up.
+            self.set.insert(x)
+        } else {
+            self.add_buffering(x)
+        };
+        if !new {
             return false;
         }
         self.len += 1;
+        self.policy.grown(&self.set, self.len);
         if let Some(p) = self.prefix.get_mut() {
             p.add(Space::Int, x);
         }
         true
     }
 
-    /// The underlying treemap (read-only: the set only grows through [`GSet::insert`] and joins).
+    /// [`GSet::add`] for a set that buffers or has a buffer: an element of a missing container waits unless it is
+    /// appended after its bitmap's last container with nothing waiting.
+    fn add_buffering(&mut self, x: u64) -> bool {
+        if self.buffer.contains(&x) {
+            return false;
+        }
+        let place = place(&self.set, x);
+        // Whether `x` opens a container neither the treemap nor the buffer has (what a merge saves a shift for).
+        let opens = matches!(place, Place::Inside | Place::Above)
+            && self.buffer.range(x & !0xffff..=x | 0xffff).next().is_none();
+        if self.policy.note(opens) && !self.buffer.is_empty() {
+            // Lookups stop: merge what waits (the place found may be stale now; `x` is not buffered).
+            self.flush();
+            return self.set.insert(x);
+        }
+        match place {
+            Place::Container | Place::Nowhere => return self.set.insert(x),
+            Place::Above if self.buffer.is_empty() => return self.set.insert(x),
+            // Once one waits, every element of a missing container waits (the buffer's containers stay missing).
+            Place::Inside | Place::Above => {}
+        }
+        self.buffer.insert(x);
+        if self.buffer.len() >= bound(self.len) {
+            self.flush();
+        }
+        true
+    }
+
+    /// Takes a union a reader built as the treemap (the buffer's elements are all in it; the bitmaps are the same).
+    fn adopt_merged(&mut self) {
+        if let Some(merged) = self.merged.take() {
+            self.set = merged;
+            self.buffer.clear();
+        }
+    }
+
+    /// Merges the write buffer into the treemap.
+    fn flush(&mut self) {
+        self.adopt_merged();
+        merge_into(&mut self.set, std::mem::take(&mut self.buffer));
+    }
+
+    /// The elements as one treemap (read-only: the set only grows through [`GSet::insert`] and joins). While
+    /// inserts are buffered, the first call builds the union of the treemap and the buffer (linear in the set).
     pub fn as_treemap(&self) -> &RoaringTreemap {
-        &self.set
+        if self.buffer.is_empty() {
+            return &self.set;
+        }
+        self.merged.get_or_init(|| {
+            let mut merged = self.set.clone();
+            merge_into(&mut merged, self.buffer.iter().copied());
+            merged
+        })
+    }
+
+    /// The largest element.
+    pub fn max(&self) -> Option<u64> {
+        self.set.max().max(self.buffer.last().copied())
     }
 
     /// Inserts `x`; returns the delta: `{x}` if it was new, empty otherwise.
@@ -279,7 +364,7 @@ impl GSet {
 
     /// Whether `x` is in the set.
     pub fn contains(&self, x: u64) -> bool {
-        self.set.contains(x)
+        self.set.contains(x) || (!self.buffer.is_empty() && self.buffer.contains(&x))
     }
 
     /// The number of elements (O(1)).
@@ -294,7 +379,7 @@ impl GSet {
 
     /// The elements in ascending order.
     pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
-        self.set.iter()
+        union(&self.set, &self.buffer)
     }
 
     /// The digest with a chosen fingerprint width and chunk size: `bits` in 1..=64 (smaller is shorter and
@@ -320,7 +405,7 @@ impl GSet {
     fn fine_fingerprints(&self, k: u64) -> Vec<(u64, SetFingerprint)> {
         const LONG_RUN: u32 = 64;
         let mut out = ChunkFingerprints { key: k, chunks: Vec::new() };
-        for (high, bitmap) in self.set.bitmaps() {
+        for (high, bitmap) in self.as_treemap().bitmaps() {
             let base = u64::from(high) << 32;
             let mut run: Option<(u32, u32)> = None;
             let close = |(s, e): (u32, u32), out: &mut ChunkFingerprints| {
@@ -380,7 +465,7 @@ impl GSet {
     /// The elements of this set that lie in `chunks` (ascending keys of `2^shift`-value chunks).
     fn elements_in_chunks(&self, chunks: &[u64], shift: u8) -> RoaringTreemap {
         let mut out = Vec::new();
-        for (high, bitmap) in self.set.bitmaps() {
+        for (high, bitmap) in self.as_treemap().bitmaps() {
             let base = u64::from(high) << 32;
             let first = chunks.partition_point(|&c| c < chunk_of(base, shift));
             let last = chunks.partition_point(|&c| c <= chunk_of(base | u64::from(u32::MAX), shift));
@@ -407,10 +492,12 @@ impl GSet {
     }
 
     /// Checks invariants: every inner bitmap is non-empty and valid by roaring's own check (containers sorted,
-    /// each store consistent with its cardinality), and the treemap's cardinality matches its strictly ascending
-    /// iteration.
+    /// each store consistent with its cardinality), the treemap's cardinality matches its strictly ascending
+    /// iteration, and the write buffer holds only elements of chunks the treemap has no container for (and
+    /// none below [`BUFFER_FROM`] elements), which a built union holds with the treemap's.
     #[doc(hidden)]
     pub fn validate(&self) -> Result<(), String> {
+        self.validate_buffer()?;
         for (high, bitmap) in self.set.bitmaps() {
             if bitmap.is_empty() {
                 return Err(format!("gset: empty bitmap stored under high key {high}"));
@@ -419,18 +506,19 @@ impl GSet {
         }
         let mut count = 0u64;
         let mut prev: Option<u64> = None;
-        for x in self.set.iter() {
+        for x in self.iter() {
             if prev.is_some_and(|p| p >= x) {
                 return Err(format!("iteration not strictly ascending at {x}"));
             }
             prev = Some(x);
             count += 1;
         }
-        if count != self.set.len() || count != self.len {
-            return Err(format!("len {} (kept: {}) but {count} elements iterated", self.set.len(), self.len));
+        let counted = self.set.len() + self.buffer.len() as u64;
+        if count != counted || count != self.len {
+            return Err(format!("len {counted} (kept: {}) but {count} elements iterated", self.len));
         }
         if let Some(p) = self.prefix.get() {
-            let fresh = CodedPrefix::from_keys(self.set.iter().map(|x| (Space::Int, x)));
+            let fresh = CodedPrefix::from_keys(self.iter().map(|x| (Space::Int, x)));
             if *p != fresh {
                 return Err(format!("gset: the coded prefix does not match the {count} elements"));
             }
@@ -438,10 +526,32 @@ impl GSet {
         Ok(())
     }
 
+    /// The write buffer's invariants (see [`GSet::validate`]).
+    fn validate_buffer(&self) -> Result<(), String> {
+        if !self.buffer.is_empty() && self.len < BUFFER_FROM {
+            return Err(format!("gset: {} buffered elements in a set of {}", self.buffer.len(), self.len));
+        }
+        if let Some(&x) = self.buffer.iter().find(|&&x| !matches!(place(&self.set, x), Place::Inside | Place::Above)) {
+            return Err(format!("gset: buffered {x} is not in a treemap bitmap without its container"));
+        }
+        if let Some(merged) = self.merged.get()
+            && !merged.iter().eq(union(&self.set, &self.buffer))
+        {
+            return Err("gset: the built union differs from the treemap and the buffer".into());
+        }
+        Ok(())
+    }
+
+    /// How many inserts wait in the write buffer (tests).
+    #[cfg(test)]
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
     /// A copy without `x` (tests only: the set only grows).
     #[cfg(test)]
     pub(crate) fn without(&self, x: u64) -> GSet {
-        let mut set = self.set.clone();
+        let mut set = self.as_treemap().clone();
         set.remove(x);
         GSet::from_treemap(set)
     }
@@ -451,7 +561,7 @@ impl fmt::Debug for GSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN: usize = 16;
         let mut list = f.debug_set();
-        list.entries(self.set.iter().take(SHOWN));
+        list.entries(self.iter().take(SHOWN));
         if self.len > SHOWN as u64 {
             list.entry(&format_args!("… {} elements in all", self.len));
         }
@@ -486,7 +596,7 @@ impl GSet {
     pub(crate) fn join_reporting(&mut self, other: &GSet, mut on_new: Option<&mut dyn FnMut(u64)>) -> bool {
         if other.len <= IN_PLACE_JOIN_MAX.max(self.len / 64) {
             let mut changed = false;
-            for x in other.set.iter() {
+            for x in other.iter() {
                 if self.add(x) {
                     changed = true;
                     if let Some(f) = on_new.as_mut() {
@@ -496,13 +606,15 @@ impl GSet {
             }
             return changed;
         }
-        if other.set.is_subset(&self.set) {
+        self.flush();
+        let theirs = other.as_treemap();
+        if theirs.is_subset(&self.set) {
             // Nothing new: no container is rebuilt. Roaring's test stops at the first container that differs.
             return false;
         }
-        let merged = merge_containers(&self.set, &other.set);
+        let merged = merge_containers(&self.set, theirs);
         if self.prefix.get().is_some() || on_new.is_some() {
-            for x in (&other.set - &self.set).iter() {
+            for x in (theirs - &self.set).iter() {
                 if let Some(p) = self.prefix.get_mut() {
                     p.add(Space::Int, x);
                 }
@@ -514,6 +626,7 @@ impl GSet {
         self.set = RoaringTreemap::from_bitmaps(merged);
         let before = self.len;
         self.len = self.set.len();
+        self.policy.recount(&self.set, self.len);
         self.len != before
     }
 }

@@ -54,7 +54,7 @@ pub(crate) fn decimal_len(x: u64) -> usize {
 impl GSet {
     /// The length in bytes of the JSON array form (`[1,2]` is 5).
     pub fn json_array_len(&self) -> usize {
-        let digits: usize = self.set.iter().map(decimal_len).sum();
+        let digits: usize = self.iter().map(decimal_len).sum();
         2 + digits + (self.len() as usize).saturating_sub(1)
     }
 
@@ -62,9 +62,9 @@ impl GSet {
     /// itself when optimizing would change nothing (see [`GSet::optimize_is_noop`]); a copy otherwise.
     fn optimized(&self) -> (Cow<'_, RoaringTreemap>, usize) {
         let opt = if self.optimize_is_noop() {
-            Cow::Borrowed(&self.set)
+            Cow::Borrowed(self.as_treemap())
         } else {
-            let mut opt = self.set.clone();
+            let mut opt = self.as_treemap().clone();
             opt.optimize();
             Cow::Owned(opt)
         };
@@ -78,10 +78,10 @@ impl GSet {
     /// run then holds one element, so a run container (2 + 4·c bytes for c elements) is larger than the array
     /// (2·c bytes) or bitmap (8 KiB, for c > 4096) that holds the container now, and roaring keeps that.
     fn optimize_is_noop(&self) -> bool {
-        let no_runs = self.set.bitmaps().all(|(_, b)| b.statistics().n_run_containers == 0);
+        let no_runs = self.as_treemap().bitmaps().all(|(_, b)| b.statistics().n_run_containers == 0);
         let mut before: Option<u64> = None;
         no_runs
-            && self.set.iter().all(|x| {
+            && self.iter().all(|x| {
                 let apart = before.is_none_or(|b| x - b > 1);
                 before = Some(x);
                 apart
@@ -127,14 +127,14 @@ const ALWAYS_ARRAY: u64 = 1;
 
 impl Serialize for GSet {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.set.len() > ALWAYS_ARRAY {
+        if self.len() > ALWAYS_ARRAY {
             let (opt, roaring) = self.optimized();
             if self.array_len_if_shorter(roaring).is_none() {
                 return serializer.serialize_str(&roaring_base64(&opt));
             }
         }
         let mut seq = serializer.serialize_seq(Some(self.len() as usize))?;
-        for x in self.set.iter() {
+        for x in self.iter() {
             seq.serialize_element(&x)?;
         }
         seq.end()

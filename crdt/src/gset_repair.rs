@@ -30,7 +30,7 @@ impl KeySet for GSet {
     }
 
     fn key_width(&self) -> usize {
-        self.as_treemap().max().map_or(1, width_of)
+        self.max().map_or(1, width_of)
     }
 
     fn keys_are_items(&self) -> bool {

@@ -28,7 +28,7 @@ impl KeySet for JsonSet {
     }
 
     fn key_width(&self) -> usize {
-        if self.other().is_empty() { self.ints().as_treemap().max().map_or(1, width_of) } else { 8 }
+        if self.other().is_empty() { self.ints().max().map_or(1, width_of) } else { 8 }
     }
 
     fn keys_are_items(&self) -> bool {

@@ -39,6 +39,7 @@ pub mod error;
 mod fingerprint;
 pub mod gcounter;
 pub mod gset;
+mod gset_buffer;
 mod gset_codec;
 mod gset_repair;
 pub mod jsonset;

@@ -166,7 +166,7 @@ impl Items {
                 out.extend_from_slice(r);
             }
         }
-        let set = &self.ints.set;
+        let set = self.ints.as_treemap();
         let (runs_len, gaps_len) = (runs_bytes(set) as u64, gaps_bytes(set) as u64);
         let mut next = 0u64;
         if 8 * self.ints.len() < runs_len.min(gaps_len) {
@@ -380,7 +380,8 @@ pub(crate) fn items(ints: &RoaringTreemap, records: Vec<Vec<u8>>, want: Vec<u64>
     let mut parts = int_parts(ints, budget).into_iter().peekable();
     let started = !(current.want.is_empty() && current.records.is_empty());
     if let Some(first) = parts.peek()
-        && (!started || bytes + first.len().saturating_mul(8).min(runs_bytes(&first.set) as u64) as usize <= room)
+        && (!started
+            || bytes + first.len().saturating_mul(8).min(runs_bytes(first.as_treemap()) as u64) as usize <= room)
     {
         current.ints = parts.next().expect("peeked");
     }
