@@ -15,7 +15,9 @@
 //! [`BATCH_ITEMS`] items, or by a snapshot request), not one wake-up per write.
 //!
 //! If the copy cannot be built, a request is answered with an error; the caller then encodes the replica under
-//! its lock (the way without a mirror) and hands that snapshot to [`Mirror::seed`], which makes it the copy.
+//! its lock (the way without a mirror) and hands that snapshot to [`Mirror::seed`], which makes it the copy. If
+//! the thread panics, the queue is closed: the requests waiting and every later one resolve with an error (the
+//! caller falls back the same way, for good), and no delta is kept for it.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
@@ -110,6 +112,9 @@ impl Mirror {
     pub fn tap(&self) -> impl Fn(&Objects) + Send + Sync + 'static {
         let shared = self.shared.clone();
         move |delta: &Objects| {
+            if shared.queue().closed {
+                return;
+            }
             let s = delta.sizes();
             shared.push(Entry::Delta(delta.clone()), s.elements + s.counter_entries, false);
         }
@@ -130,6 +135,14 @@ impl Mirror {
     }
 }
 
+#[cfg(test)]
+impl Mirror {
+    /// Deltas and requests queued for the thread.
+    fn waiting(&self) -> usize {
+        self.shared.queue().entries.len()
+    }
+}
+
 impl Drop for Mirror {
     fn drop(&mut self) {
         let mut q = self.shared.queue();
@@ -139,7 +152,25 @@ impl Drop for Mirror {
     }
 }
 
+/// Closes the queue when the mirror's thread ends, by a panic too: the requests waiting are dropped (their
+/// receivers then resolve with an error, and the caller encodes under the lock) and nothing more is kept.
+struct Stopped<'a>(&'a Shared);
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                "the snapshot's copy of the replica is gone (its thread panicked); snapshots will hold the lock"
+            );
+        }
+        let mut q = self.0.queue();
+        q.closed = true;
+        q.entries.clear();
+    }
+}
+
 fn run(shared: &Shared, seed: impl FnOnce() -> Result<Objects, String>) {
+    let _stopped = Stopped(shared);
     let mut copy = seed();
     if let Err(e) = &copy {
         tracing::error!("the snapshot's copy of the replica could not be built ({e}); snapshots will hold the lock");
@@ -291,6 +322,30 @@ mod tests {
         }
         assert_eq!(back.state, want);
         assert_ne!(back.state, replica, "peer deltas after the snapshot are not logged");
+    }
+
+    /// The answer to `rx`, or a failure if none comes (a request lost with the mirror's thread would leave the
+    /// snapshot, and the daemon's shutdown, waiting for ever).
+    fn answer(rx: oneshot::Receiver<Encoded>) -> Result<Encoded, oneshot::error::RecvError> {
+        let (tx, got) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(rx.blocking_recv()));
+        got.recv_timeout(std::time::Duration::from_secs(60)).expect("the request was never answered nor dropped")
+    }
+
+    #[test]
+    fn a_mirror_whose_thread_panicked_drops_every_request_and_keeps_no_deltas() {
+        let mirror = Mirror::start(|| panic!("building the copy panicked")).unwrap();
+        let mut replica = local(1);
+        replica.set_tap(mirror.tap());
+        // Asked for while the thread dies or after: the receiver resolves with an error (the caller then encodes
+        // under the lock), never waits for ever.
+        assert!(answer(mirror.snapshot(1)).is_err());
+        for i in 2..3_000 {
+            assert!(replica.join(&local(i)));
+        }
+        assert!(answer(mirror.snapshot(2)).is_err());
+        mirror.seed(Arc::new(Vec::new()));
+        assert_eq!(mirror.waiting(), 0, "nothing queued for a thread that is gone");
     }
 
     #[test]
