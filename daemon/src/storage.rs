@@ -398,8 +398,14 @@ impl Log {
         let bytes = Arc::new(AtomicU64::new(0));
         let way = if policy == Fsync::Always {
             let (tx, rx) = mpsc::channel();
-            let writer =
-                Writer { dir: dir.to_path_buf(), file, policy, metrics: metrics.clone(), bytes: bytes.clone() };
+            let writer = Writer {
+                dir: dir.to_path_buf(),
+                file,
+                policy,
+                metrics: metrics.clone(),
+                bytes: bytes.clone(),
+                unopened: None,
+            };
             std::thread::Builder::new().name("osmosis-log".into()).spawn(move || writer.run(rx))?;
             Way::Writer(tx)
         } else {
@@ -458,8 +464,9 @@ impl Log {
     /// left to [`Log::settle`], so that the lock this is called under is not held for them.
     ///
     /// # Errors
-    /// The next segment could not be created (direct writes only: the writer thread reports that on the
-    /// acknowledgements of the records after it). The log stays on its segment, and no snapshot may cover it.
+    /// The next segment could not be created (direct writes only: the writer thread refuses every record after
+    /// the rotation, on its acknowledgement, until it can open the segment, so that the segment a snapshot covers
+    /// takes nothing written after it). The log stays on its segment, and no snapshot may cover it.
     pub fn rotate(&self) -> io::Result<u64> {
         let next = self.segment.load(Ordering::SeqCst) + 1;
         match &self.way {
@@ -509,6 +516,10 @@ struct Writer {
     policy: Fsync,
     metrics: Arc<Metrics>,
     bytes: Arc<AtomicU64>,
+    /// A segment a rotation could not open: until it opens, no record is written (each is refused), because the
+    /// snapshot that asked for the rotation covers the segments below it and deletes them once installed, the
+    /// current one included, whatever was written to it after the rotation.
+    unopened: Option<u64>,
 }
 
 impl Writer {
@@ -530,7 +541,10 @@ impl Writer {
                 },
             };
             let mut acks = Vec::new();
-            let mut result = Ok(());
+            let mut result = match self.unopened {
+                Some(n) => self.open(n),
+                None => Ok(()),
+            };
             // Every record waiting is written with one system call.
             let mut batch: Vec<u8> = Vec::new();
             for cmd in first.into_iter().chain(std::iter::from_fn(|| rx.try_recv().ok())) {
@@ -543,9 +557,10 @@ impl Writer {
                     }
                     Cmd::Rotate(n) => {
                         result = result.and_then(|()| self.write(&mut batch));
-                        if result.is_ok() {
-                            result = self.sync().and_then(|()| open_segment(&self.dir, n).map(|f| self.file = f));
-                        }
+                        // Even after a failed write: the records before the rotation must not share a segment
+                        // with those after it.
+                        batch.clear();
+                        result = result.and(self.open(n));
                         dirty = false;
                     }
                 }
@@ -570,6 +585,22 @@ impl Writer {
             }
         }
         let _ = self.sync();
+    }
+
+    /// Fsyncs the current segment and moves to segment `n`; on failure the writer refuses records until it can.
+    fn open(&mut self, n: u64) -> io::Result<()> {
+        let opened = self.sync().and_then(|()| open_segment(&self.dir, n));
+        match opened {
+            Ok(f) => {
+                self.file = f;
+                self.unopened = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.unopened = Some(n);
+                Err(e)
+            }
+        }
     }
 
     fn write(&mut self, batch: &mut Vec<u8>) -> io::Result<()> {
@@ -630,6 +661,26 @@ mod tests {
         state.join(&set("t", 9));
         assert_eq!(back.state, state);
         assert!(segments(&d).unwrap().iter().all(|n| *n >= covers), "covered segments are deleted");
+    }
+
+    #[test]
+    fn under_always_a_rotation_that_cannot_open_its_segment_refuses_records_until_it_can() {
+        let d = dir("unopened");
+        let log = Log::start(&d, load(&d).unwrap().next_segment, Fsync::Always, Arc::new(Metrics::new())).unwrap();
+        block(log.append(record(&set("s", 1)))).unwrap();
+        let old = segments(&d).unwrap().into_iter().max().unwrap();
+        let old_len = segment_path(&d, old).metadata().unwrap().len();
+        // A directory where the next segment's file should go: the writer cannot open it.
+        let next = old + 1;
+        fs::create_dir(segment_path(&d, next)).unwrap();
+        assert_eq!(log.rotate().unwrap(), next);
+        assert!(block(log.append(record(&set("s", 2)))).is_err(), "refused: it would land in the covered segment");
+        assert!(block(log.append(record(&set("s", 3)))).is_err(), "and so is the next one");
+        assert_eq!(segment_path(&d, old).metadata().unwrap().len(), old_len, "the covered segment took nothing more");
+        fs::remove_dir(segment_path(&d, next)).unwrap();
+        block(log.append(record(&set("s", 4)))).unwrap();
+        assert!(segment_path(&d, next).metadata().unwrap().len() > 0, "once it opens, records go to the new segment");
+        assert_eq!(segment_path(&d, old).metadata().unwrap().len(), old_len);
     }
 
     #[test]
