@@ -111,19 +111,27 @@ impl Buffered {
 /// A buffer bound from the set's length and container count.
 type Bound = fn(u64, u64) -> usize;
 
-/// Direct: one `RoaringTreemap::insert` per element.
-fn direct(values: &[u64], windows: &[usize]) -> Vec<f64> {
-    let mut t = RoaringTreemap::new();
+/// Mean nanoseconds per `insert` call over each window of `values` (a window ends at each of `windows`).
+fn per_window(values: &[u64], windows: &[usize], mut insert: impl FnMut(u64)) -> Vec<f64> {
     let mut out = Vec::new();
     let mut start = 0;
     for &end in windows {
         let clock = Instant::now();
         for &x in &values[start..end] {
-            std::hint::black_box(t.insert(x));
+            insert(x);
         }
         out.push(clock.elapsed().as_nanos() as f64 / (end - start) as f64);
         start = end;
     }
+    out
+}
+
+/// Direct: one `RoaringTreemap::insert` per element.
+fn direct(values: &[u64], windows: &[usize]) -> Vec<f64> {
+    let mut t = RoaringTreemap::new();
+    let out = per_window(values, windows, |x| {
+        std::hint::black_box(t.insert(x));
+    });
     assert_eq!(t.len(), values.len() as u64);
     out
 }
@@ -135,16 +143,9 @@ fn gset(values: &[u64], windows: &[usize], prefix: bool) -> Vec<f64> {
     if prefix {
         let _ = s.summary();
     }
-    let mut out = Vec::new();
-    let mut start = 0;
-    for &end in windows {
-        let clock = Instant::now();
-        for &x in &values[start..end] {
-            std::hint::black_box(s.insert(x));
-        }
-        out.push(clock.elapsed().as_nanos() as f64 / (end - start) as f64);
-        start = end;
-    }
+    let out = per_window(values, windows, |x| {
+        std::hint::black_box(s.insert(x));
+    });
     assert_eq!(s.len(), values.len() as u64);
     out
 }
@@ -152,16 +153,9 @@ fn gset(values: &[u64], windows: &[usize], prefix: bool) -> Vec<f64> {
 fn buffered(values: &[u64], windows: &[usize], bound: Bound, new_chunks_only: bool) -> Vec<f64> {
     let mut t =
         Buffered { main: RoaringTreemap::new(), buf: BTreeSet::new(), len: 0, containers: 0, bound, new_chunks_only };
-    let mut out = Vec::new();
-    let mut start = 0;
-    for &end in windows {
-        let clock = Instant::now();
-        for &x in &values[start..end] {
-            std::hint::black_box(t.insert(x));
-        }
-        out.push(clock.elapsed().as_nanos() as f64 / (end - start) as f64);
-        start = end;
-    }
+    let out = per_window(values, windows, |x| {
+        std::hint::black_box(t.insert(x));
+    });
     t.merge();
     assert_eq!(t.main.len(), values.len() as u64);
     out
