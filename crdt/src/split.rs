@@ -52,13 +52,22 @@ pub trait Split: Lattice + Serialize + Sized {
     where
         Self: Clone,
     {
-        if self.json_len() <= budget {
-            return None;
-        }
-        let parts = self.clone().split_to(budget);
-        let over = parts.iter().filter(|p| p.json_len() > budget).count();
-        Some((parts, over))
+        cut_copy(self, budget)
     }
+}
+
+/// [`Split::parts_within`] by cutting a copy: `None` if `x` fits, else the parts of [`Split::split_to`].
+fn cut_copy<T: Split + Clone>(x: &T, budget: usize) -> Option<(Vec<T>, usize)> {
+    if x.json_len() <= budget {
+        return None;
+    }
+    Some(counted(x.clone().split_to(budget), budget))
+}
+
+/// `parts`, with how many of them are still over `budget`.
+fn counted<T: Split>(parts: Vec<T>, budget: usize) -> (Vec<T>, usize) {
+    let over = parts.iter().filter(|p| p.json_len() > budget).count();
+    (parts, over)
 }
 
 /// [`Split::split_to`] by halving: parts that do not fit are halved until they do.
@@ -137,11 +146,7 @@ impl Split for GSet {
     fn parts_within(&self, budget: usize) -> Option<(Vec<Self>, usize)> {
         match self.encoding() {
             (_, len) if len <= budget => None,
-            (GSetEncoding::Roaring, _) => {
-                let parts = split_by_halves(self.clone(), budget);
-                let over = parts.iter().filter(|p| p.json_len() > budget).count();
-                Some((parts, over))
-            }
+            (GSetEncoding::Roaring, _) => Some(counted(split_by_halves(self.clone(), budget), budget)),
             (GSetEncoding::Array, _) => Some(self.array_parts(budget)),
         }
     }
@@ -206,12 +211,7 @@ impl Split for JsonSet {
     /// the budget less the envelope); others by the default.
     fn parts_within(&self, budget: usize) -> Option<(Vec<Self>, usize)> {
         if !self.other().is_empty() {
-            if self.json_len() <= budget {
-                return None;
-            }
-            let parts = split_by_halves(self.clone(), budget);
-            let over = parts.iter().filter(|p| p.json_len() > budget).count();
-            return Some((parts, over));
+            return cut_copy(self, budget); // split_to halves such a set
         }
         let (parts, over) = self.ints().parts_within(budget.saturating_sub(INTS_ENVELOPE))?;
         Some((parts.into_iter().map(|part| JsonSet::from_halves(part, OrdGSet::new())).collect(), over))
