@@ -43,7 +43,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use osmosis_antientropy::{Config, ConfigError, Engine, EngineError, Message};
+use osmosis_antientropy::{Config, ConfigError, Engine, Message};
 use osmosis_crdt::{GCounter, GSet, JsonSet, PNCounter, Repair};
 use serde_json::Value;
 
@@ -429,22 +429,26 @@ impl Node {
         let seed = self.settings.seed ^ fnv1a(me.as_bytes());
         let mut config = self.settings.config.clone();
         config.confirm |= self.settings.acks == Acks::Confirmed;
-        let engine_error =
-            |e: EngineError| RequestError::new(ErrorCode::Crash, format!("cannot start the engine: {e}"));
-        let members = || nodes.iter().cloned();
-        // Rounds numbered from the incarnation: a restarted node's peers would drop rounds numbered as its earlier
-        // life's (0 for a node that is never restarted: tests, golden files).
+        /// The engine of this life of the node: its rounds numbered from the incarnation, since a restarted node's
+        /// peers would drop rounds numbered as its earlier life's (0 for a node that is never restarted: tests,
+        /// golden files).
+        fn start<C: osmosis_antientropy::Replica>(
+            me: &str,
+            nodes: &[String],
+            config: Config,
+            seed: u64,
+            now: Duration,
+            life: u64,
+        ) -> Result<Engine<C>, RequestError> {
+            let engine = Engine::new(me.to_owned(), nodes.iter().cloned(), config, seed, now)
+                .map_err(|e| RequestError::new(ErrorCode::Crash, format!("cannot start the engine: {e}")))?;
+            Ok(engine.with_incarnation(life))
+        }
         let life = self.settings.incarnation;
         self.replica = match self.settings.workload {
-            Workload::Broadcast | Workload::GSet => Replica::Set(
-                Engine::new(me.clone(), members(), config, seed, now).map_err(engine_error)?.with_incarnation(life),
-            ),
-            Workload::GCounter => Replica::GCounter(
-                Engine::new(me.clone(), members(), config, seed, now).map_err(engine_error)?.with_incarnation(life),
-            ),
-            Workload::PnCounter => Replica::PNCounter(
-                Engine::new(me.clone(), members(), config, seed, now).map_err(engine_error)?.with_incarnation(life),
-            ),
+            Workload::Broadcast | Workload::GSet => Replica::Set(start(&me, &nodes, config, seed, now, life)?),
+            Workload::GCounter => Replica::GCounter(start(&me, &nodes, config, seed, now, life)?),
+            Workload::PnCounter => Replica::PNCounter(start(&me, &nodes, config, seed, now, life)?),
             Workload::Echo | Workload::UniqueIds => Replica::Stateless,
         };
         tracing::info!("init: {me} of {} nodes, {} workload, engine seed {seed}", nodes.len(), self.settings.workload);
